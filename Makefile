@@ -1,0 +1,30 @@
+# One command per job, the same for people and CI.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check bench-peers clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+## run: start livemap on an embedded Redis with simulated drivers (Ctrl-C stops everything)
+run: $(STAMP)
+	$(BIN)/livemap demo
+
+## test: run the test suite (embedded Redis; LIVEMAP_TEST_REDIS_URL=redis://... for another)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## check: lint and type-check
+check: $(STAMP)
+	$(BIN)/ruff check livemap simulator tests
+	$(BIN)/ruff format --check livemap simulator tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

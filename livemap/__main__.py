@@ -1,0 +1,3 @@
+from livemap.cli import main
+
+main()

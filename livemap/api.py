@@ -1,0 +1,186 @@
+"""REST endpoints: stores, drivers, orders, customer snapshot, health."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from livemap import auth, security, views
+from livemap.errors import ApiError, json_response, not_found
+from livemap.messages import Assign, CreateDriver, CreateOrder, CreateStore, StageChange, describe
+from livemap.services import services
+from livemap.stages import IllegalTransition, UnknownStage
+from livemap.store import Conflict, NotFound
+
+T = TypeVar("T")
+_MAX_BODY = 1024 * 1024
+_READY_TIMEOUT = 2.0
+
+
+async def _body(request: Request, kind: type[T]) -> T:
+    """Decode and validate the JSON body; 400 when it is not JSON, 422 naming the bad field."""
+    raw = await request.body()
+    if len(raw) > _MAX_BODY:
+        raise ApiError(413, "body_too_large", f"request body over {_MAX_BODY} bytes")
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ApiError(422, "invalid_field", describe(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "invalid_json", describe(exc)) from None
+
+
+async def create_store(request: Request) -> Response:
+    auth.require_admin(request)
+    body = await _body(request, CreateStore)
+    sid, api_key = await services(request).store.create_store(body.name)
+    return json_response({"id": sid, "name": body.name, "api_key": api_key}, 201)
+
+
+async def get_store(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    settings = await services(request).store.settings_view(principal.store_id)
+    return json_response({"id": principal.store_id, **settings})
+
+
+async def patch_store(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    patch = await _body(request, dict[str, Any])
+    try:
+        settings = await services(request).store.patch_settings(principal.store_id, patch)
+    except msgspec.ValidationError as exc:
+        raise ApiError(422, "invalid_field", describe(exc)) from None
+    return json_response({"id": principal.store_id, **settings})
+
+
+async def create_driver(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    body = await _body(request, CreateDriver)
+    try:
+        did, token = await services(request).store.create_driver(principal.store_id, body.name, body.id)
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    return json_response({"id": did, "name": body.name, "token": token}, 201)
+
+
+async def get_driver(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    svc, did = services(request), request.path_params["driver_id"]
+    if not await svc.store.driver_exists(principal.store_id, did):
+        raise not_found(f"driver {did} not found")
+    raw = await svc.store.driver(principal.store_id, did)
+    position = views.driver_view(raw, int(time.time() * 1000), svc.settings)
+    stats = {"accepted": int(raw.get("accepted", 0)), "ignored": int(raw.get("ignored", 0))}
+    return json_response({"id": did, "name": raw.get("name"), "position": position, "fixes": stats})
+
+
+async def _order_response(request: Request, store_id: str, oid: str, status: int = 200) -> Response:
+    store = services(request).store
+    order = await store.store_order(store_id, oid)
+    history = await store.history(order.tracking_id)
+    view = views.store_order(order, history, services(request).base_url(request), int(time.time() * 1000))
+    return json_response(view, status)
+
+
+async def create_order(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    body = await _body(request, CreateOrder)
+    try:
+        order = await services(request).store.create_order(principal.store_id, body)
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    return await _order_response(request, principal.store_id, order["id"], 201)
+
+
+async def get_order(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    try:
+        return await _order_response(request, principal.store_id, request.path_params["order_id"])
+    except NotFound as exc:
+        raise not_found(str(exc)) from None
+
+
+async def assign_order(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    body = await _body(request, Assign)
+    oid = request.path_params["order_id"]
+    try:
+        await services(request).store.assign(principal.store_id, oid, body.driver_id)
+    except NotFound as exc:
+        raise not_found(str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(409, "illegal_assignment", str(exc)) from None
+    return await _order_response(request, principal.store_id, oid)
+
+
+async def change_stage(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    body = await _body(request, StageChange)
+    oid = request.path_params["order_id"]
+    try:
+        await services(request).store.change_stage(principal.store_id, oid, body.stage, body.note)
+    except NotFound as exc:
+        raise not_found(str(exc)) from None
+    except UnknownStage as exc:
+        raise ApiError(422, "unknown_stage", str(exc), known=exc.known) from None
+    except IllegalTransition as exc:
+        raise ApiError(409, "illegal_transition", str(exc), current=exc.current, allowed=exc.allowed) from None
+    return await _order_response(request, principal.store_id, oid)
+
+
+async def authorize_tracking(request_or_ws: Any, tid: str) -> None:
+    """Raise unless `t` (query) or a bearer header is this order's tracking token."""
+    token = auth.credential(request_or_ws, "t")
+    if not token:
+        raise ApiError(401, "unauthorized", "tracking token `t` required")
+    try:
+        order = await services(request_or_ws).store.order(tid)
+    except NotFound:
+        order = None
+    # The same answer for an unknown order and a wrong token: a link either works or it does not.
+    if order is None or not security.matches(token, security.digest(order["token"])):
+        raise not_found("no order matches this tracking link")
+
+
+async def track_snapshot(request: Request) -> Response:
+    tid = request.path_params["tracking_id"]
+    await authorize_tracking(request, tid)
+    svc = services(request)
+    snapshot = await views.customer_snapshot(svc.store, tid, svc.settings)
+    return Response(msgspec.json.encode(snapshot), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        # Bounded: a frozen Redis must make the probe fail, not hang the load balancer's check.
+        await asyncio.wait_for(services(request).store.redis.ping(), _READY_TIMEOUT)
+    except Exception as exc:  # any failure to reach Redis means "not ready", whatever its type
+        return json_response({"status": "unavailable", "redis": str(exc) or type(exc).__name__}, 503)
+    return json_response({"status": "ready"})
+
+
+routes = [
+    Route("/api/stores", create_store, methods=["POST"]),
+    Route("/api/store", get_store, methods=["GET"]),
+    Route("/api/store", patch_store, methods=["PATCH"]),
+    Route("/api/drivers", create_driver, methods=["POST"]),
+    Route("/api/drivers/{driver_id}", get_driver, methods=["GET"]),
+    Route("/api/orders", create_order, methods=["POST"]),
+    Route("/api/orders/{order_id}", get_order, methods=["GET"]),
+    Route("/api/orders/{order_id}/assign", assign_order, methods=["POST"]),
+    Route("/api/orders/{order_id}/stage", change_stage, methods=["POST"]),
+    Route("/api/track/{tracking_id}", track_snapshot, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+]

@@ -1,0 +1,83 @@
+"""The ASGI application: `create_app(settings)` with one lifespan that owns every resource."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.datastructures import Secret
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import WebSocketRoute
+
+from livemap import api, security
+from livemap.dispatchws import dispatch_socket
+from livemap.driverws import driver_socket
+from livemap.errors import ApiError, handle_api_error, handle_http_error
+from livemap.eta import SpeedModel
+from livemap.hub import Hub
+from livemap.keys import Keys
+from livemap.positions import Positions
+from livemap.redisconn import open_redis
+from livemap.services import Services
+from livemap.settings import Settings
+from livemap.store import Store
+from livemap.trackws import track_socket
+
+log = logging.getLogger("livemap")
+
+
+def admin_token(settings: Settings) -> str:
+    """LIVEMAP_ADMIN_TOKEN, else the one generated into the data dir on first start."""
+    if str(settings.admin_token):
+        return str(settings.admin_token)
+    path = Path(settings.data_dir) / "admin_token"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = security.new_token("lma")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    # Printed once, on the console only (not through logging), so the operator can create stores.
+    print(f"livemap: generated admin token {token} (kept in {path}; set LIVEMAP_ADMIN_TOKEN to choose your own)")
+    return token
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The livemap server. Settings default to the environment (`LIVEMAP_*`)."""
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        resolved = settings
+        token = admin_token(settings)
+        if token != str(settings.admin_token):
+            resolved = replace(settings, admin_token=Secret(token))
+        async with open_redis(settings.redis_url, Path(settings.data_dir)) as (client, url):
+            keys = Keys(settings.key_prefix)
+            store = Store(client, keys, stream_maxlen=settings.stream_maxlen)
+            model = SpeedModel(settings.speed_prior_mps, settings.speed_ewma_alpha, settings.speed_floor_mps)
+            async with Hub(client, keys.hub_channel(), settings.client_queue) as hub:
+                app.state.services = Services(resolved, store, Positions(store, model), hub, url)
+                log.info("livemap ready (redis %s)", url)
+                yield
+
+    routes = [
+        *api.routes,
+        WebSocketRoute("/ws/driver", driver_socket),
+        WebSocketRoute("/ws/track/{tracking_id}", track_socket),
+        WebSocketRoute("/ws/dispatch", dispatch_socket),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+        exception_handlers={ApiError: handle_api_error, HTTPException: handle_http_error},
+    )

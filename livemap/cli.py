@@ -1,0 +1,105 @@
+"""The `livemap` command: `serve` runs the server, `demo` runs server + simulated drivers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from livemap.app import admin_token, create_app
+from livemap.logs import log_config
+from livemap.settings import Settings
+
+# The application answers frames up to LIVEMAP_MAX_FRAME_BYTES with a typed error and keeps the
+# socket; the transport closes anything above this with 1009 before it is buffered whole.
+WS_MAX_SIZE = 2 * 1024 * 1024
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_server(settings: Settings, log_level: str = "info") -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(settings), log_config=log_config(log_level), log_level=log_level, lifespan="on",
+        ws_max_size=WS_MAX_SIZE, ws_per_message_deflate=False, proxy_headers=True, server_header=False,
+    )  # fmt: skip
+    return uvicorn.Server(config)
+
+
+async def _serve(settings: Settings, host: str, port: int, log_level: str, on_ready: str | None = None) -> None:
+    sock = _bind(host, port)
+    bound = sock.getsockname()[1]
+    server = make_server(settings, log_level)
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.05)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        print(f"livemap listening on http://{shown}:{bound}", flush=True)
+        if on_ready:
+            await _run_child(on_ready.format(url=f"http://{shown}:{bound}"), server)
+
+    task = asyncio.create_task(announce())
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()
+
+
+async def _run_child(command: str, server: uvicorn.Server) -> None:
+    """Run the demo's simulator next to the server; when either stops, both stop."""
+    proc = await asyncio.create_subprocess_shell(command, start_new_session=False)
+    try:
+        await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+        server.should_exit = True
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `livemap` console script."""
+    parser = argparse.ArgumentParser(prog="livemap", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server (embedded Redis unless LIVEMAP_REDIS_URL is set)")
+    demo = sub.add_parser("demo", help="run the server and simulated drivers; prints the links to open")
+    for p in (serve, demo):
+        p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    demo.add_argument("--drivers", type=int, default=5, help="simulated drivers (default 5)")
+    demo.add_argument("--speedup", type=float, default=2.0, help="simulated time per wall second (default 2)")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    on_ready = None
+    if args.command == "demo":
+        os.environ["LIVEMAP_ADMIN_TOKEN"] = admin_token(settings)  # the simulator creates the demo store with it
+        on_ready = (
+            f"{sys.executable} -m simulator run --url {{url}} --drivers {args.drivers} --speedup {args.speedup} "
+            f"--links-file {settings.data_dir}/demo-links.txt"
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, args.host, args.port, args.log_level, on_ready))

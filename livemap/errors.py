@@ -1,0 +1,55 @@
+"""Typed API errors and their JSON form: ``{"error": {"code": "...", "message": "..."}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+_encode = msgspec.json.Encoder().encode
+
+
+class ApiError(Exception):
+    """An error a client should see, with its HTTP status and a stable machine-readable code."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+def json_response(content: Any, status: int = 200) -> Response:
+    return Response(_encode(content), status_code=status, media_type="application/json")
+
+
+def error_response(err: ApiError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+    response = json_response(err.body(), err.status)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def handle_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 in the same JSON shape as every other error."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(ApiError(exc.status_code, code, str(exc.detail)))
+
+
+def unauthorized(message: str = "missing or invalid credentials") -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found", message)

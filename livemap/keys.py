@@ -1,0 +1,80 @@
+"""Every Redis key and channel name livemap uses, in one place.
+
+One order's keys share the hash tag ``{o:TRACKING_ID}`` and one driver's the tag
+``{d:STORE:DRIVER}``, so each lives in one Redis Cluster slot. The geo index is one sorted set
+per store and region cell (1 degree), so no single key holds the world.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def cell_of(lat: float, lon: float) -> str:
+    """The geo shard a position falls in: a 1 x 1 degree cell, named by its south-west corner."""
+    return f"{math.floor(lat)}:{math.floor(lon)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str
+
+    # credentials and stores
+    def credential(self, token_digest: str) -> str:
+        return f"{self.prefix}:cred:{token_digest}"
+
+    def store(self, sid: str) -> str:
+        return f"{self.prefix}:store:{sid}"
+
+    def store_orders(self, sid: str) -> str:
+        """Hash: the store's order id -> tracking id."""
+        return f"{self.prefix}:store:{sid}:orders"
+
+    def store_drivers(self, sid: str) -> str:
+        """Hash: driver id -> name."""
+        return f"{self.prefix}:store:{sid}:drivers"
+
+    def store_active(self, sid: str) -> str:
+        """Set of tracking ids of the store's active orders (the dispatcher's list)."""
+        return f"{self.prefix}:store:{sid}:active"
+
+    def store_seen(self, sid: str) -> str:
+        """Sorted set: driver id scored by its newest fix time (online / stale)."""
+        return f"{self.prefix}:store:{sid}:seen"
+
+    def geo_prefix(self, sid: str) -> str:
+        return f"{self.prefix}:geo:{sid}:"
+
+    def store_channel(self, sid: str) -> str:
+        return f"{self.prefix}:ch:store:{sid}"
+
+    # drivers
+    def driver(self, sid: str, did: str) -> str:
+        return f"{self.prefix}:{{d:{sid}:{did}}}"
+
+    def driver_orders(self, sid: str, did: str) -> str:
+        """Set of tracking ids assigned to the driver and not final (its stops)."""
+        return f"{self.prefix}:{{d:{sid}:{did}}}:orders"
+
+    def driver_channel(self, sid: str, did: str) -> str:
+        return f"{self.prefix}:ch:{{d:{sid}:{did}}}"
+
+    # orders
+    def order(self, tid: str) -> str:
+        return f"{self.prefix}:{{o:{tid}}}"
+
+    def order_events(self, tid: str) -> str:
+        """Stream of the order's events; entry ids are the customer-visible offsets."""
+        return f"{self.prefix}:{{o:{tid}}}:events"
+
+    def order_history(self, tid: str) -> str:
+        """List of the order's stage changes as JSON, never trimmed."""
+        return f"{self.prefix}:{{o:{tid}}}:history"
+
+    def order_channel(self, tid: str) -> str:
+        return f"{self.prefix}:ch:{{o:{tid}}}"
+
+    def hub_channel(self) -> str:
+        """Keeps each process's pub/sub connection open while it has no other subscription."""
+        return f"{self.prefix}:ch:hub"

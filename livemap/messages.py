@@ -1,0 +1,229 @@
+"""Wire messages: every JSON shape livemap reads or writes, as msgspec Structs.
+
+msgspec validates while it parses, so decoding a fix and checking its types is one C pass on the
+hot path. Range checks that msgspec cannot express with the message we want live in
+``__post_init__``; msgspec reports the ValueError with the path of the offending field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from typing import Annotated, Any
+
+import msgspec
+
+# Device clocks drift and phones buffer fixes offline, but a fix from the future or from before
+# 2001 is a unit bug (seconds instead of milliseconds) or garbage.
+_MIN_TS_MS = 978_307_200_000  # 2001-01-01
+_MAX_FUTURE_MS = 10 * 60 * 1000
+
+Str200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+
+
+def _finite(name: str, value: float | None, lo: float, hi: float) -> None:
+    if value is not None and not (lo <= value <= hi):  # NaN fails every comparison, so it lands here
+        raise ValueError(f"{name} must be within {lo:g}..{hi:g}")
+
+
+def _check_lat_lon(lat: float, lon: float) -> None:
+    _finite("lat", lat, -90, 90)
+    _finite("lon", lon, -180, 180)
+
+
+# --- driver socket: in ---------------------------------------------------------------------------
+
+
+class Fix(msgspec.Struct, forbid_unknown_fields=False):
+    """One GPS fix from a driver's device. `ts` is the fix time in epoch milliseconds."""
+
+    lat: float
+    lon: float
+    ts: int
+    speed: float | None = None
+    heading: float | None = None
+    accuracy: float | None = None
+    battery: float | None = None
+    seq: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_lat_lon(self.lat, self.lon)
+        if self.ts < _MIN_TS_MS:
+            raise ValueError("ts must be epoch milliseconds (after 2001-01-01)")
+        if self.ts > time.time() * 1000 + _MAX_FUTURE_MS:
+            raise ValueError("ts is more than 10 minutes in the future")
+        _finite("speed", self.speed, 0, 150)
+        if self.heading is not None and not math.isfinite(self.heading):
+            raise ValueError("heading must be a finite number of degrees")
+        if self.heading is not None:
+            self.heading %= 360
+        _finite("accuracy", self.accuracy, 0, 100_000)
+        _finite("battery", self.battery, 0, 100)
+
+
+# --- driver socket: out --------------------------------------------------------------------------
+
+
+class Rejected(msgspec.Struct):
+    index: int
+    code: str
+    message: str
+
+
+class Ack(msgspec.Struct, tag="ack", tag_field="type", omit_defaults=True):
+    """Reply to a fix or a batch after Redis accepted the write."""
+
+    seq: int | None
+    accepted: int
+    ignored: int
+    rejected: list[Rejected] = []
+
+
+class Error(msgspec.Struct, tag="error", tag_field="type"):
+    """Typed error reply; `seq` echoes the message's seq when it could be read."""
+
+    code: str
+    message: str
+    seq: int | None = None
+
+
+# --- REST bodies ---------------------------------------------------------------------------------
+
+
+class Point(msgspec.Struct):
+    lat: float
+    lon: float
+
+    def __post_init__(self) -> None:
+        _check_lat_lon(self.lat, self.lon)
+
+
+class Customer(msgspec.Struct, omit_defaults=True):
+    name: Str200
+    email: Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^\+?[0-9 ()./-]{4,31}$")] | None = None
+
+
+class CreateStore(msgspec.Struct):
+    name: Str200
+
+
+class CreateDriver(msgspec.Struct):
+    name: Str200
+    id: Ident | None = None
+
+
+class CreateOrder(msgspec.Struct):
+    # Shops send order numbers as JSON numbers or strings; both name the same order.
+    id: Ident | int
+    customer: Customer
+    destination: Point
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    origin: Point | None = None
+    route: Annotated[list[tuple[float, float]], msgspec.Meta(min_length=2, max_length=5000)] | None = None
+    promised_by: int | None = None
+    tracking_number: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    carrier: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+    def __post_init__(self) -> None:
+        for lat, lon in self.route or ():
+            _check_lat_lon(lat, lon)
+        if self.promised_by is not None and self.promised_by < _MIN_TS_MS:
+            raise ValueError("promised_by must be epoch milliseconds")
+
+
+class Assign(msgspec.Struct):
+    driver_id: Ident
+
+
+class StageChange(msgspec.Struct):
+    stage: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+
+
+# --- events: customer and dispatcher sockets ---------------------------------------------------
+# Published events get their stream `offset` spliced in by Redis (Lua) once XADD has assigned it,
+# so these are encoded without it.
+
+
+class LocationEvent(msgspec.Struct, tag="location", tag_field="type"):
+    lat: float
+    lon: float
+    speed: float | None
+    heading: float | None
+    accuracy: float | None
+    ts: int
+    eta_s: int | None = None
+    eta_at: int | None = None
+    remaining_m: int | None = None
+
+
+class DriverLocationEvent(msgspec.Struct, tag="location", tag_field="type"):
+    """The dispatcher's view of a fix: which driver, where; no ETA (that is per order)."""
+
+    driver_id: str
+    lat: float
+    lon: float
+    speed: float | None
+    heading: float | None
+    accuracy: float | None
+    battery: float | None
+    ts: int
+
+
+class StageEvent(msgspec.Struct, tag="stage", tag_field="type", omit_defaults=True):
+    """A stage change; `note` is always present, the ids only in the dispatcher's copy."""
+
+    stage: str
+    at: int
+    live: bool
+    note: str | None
+    order_id: str | None = None  # for the dispatcher; customers already know their order
+    tracking_id: str | None = None
+    driver_id: str | None = None
+
+
+class Eta(msgspec.Struct):
+    eta_s: int
+    eta_at: int
+    remaining_m: int
+
+
+class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+    offset: str
+    order: dict[str, Any]
+    eta: Eta | None
+    driver: dict[str, Any] | None
+
+
+class DispatchSnapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+    orders: list[dict[str, Any]]
+    drivers: list[dict[str, Any]]
+
+
+class Viewport(msgspec.Struct, tag="viewport", tag_field="type"):
+    """A dispatcher narrows its updates to a box: [min_lon, min_lat, max_lon, max_lat]."""
+
+    bbox: tuple[float, float, float, float]
+
+    def __post_init__(self) -> None:
+        min_lon, min_lat, max_lon, max_lat = self.bbox
+        _check_lat_lon(min_lat, min_lon)
+        _check_lat_lon(max_lat, max_lon)
+        if min_lat > max_lat or min_lon > max_lon:
+            raise ValueError("bbox must be [min_lon, min_lat, max_lon, max_lat]")
+
+
+_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def describe(err: msgspec.ValidationError | msgspec.DecodeError) -> str:
+    """msgspec's message as a sentence naming the field: ``lat: Expected `float`, got `str` ``."""
+    text = str(err)
+    match = _PATH.search(text)
+    text = _PATH.sub("", text).replace("`", "")
+    if match and match.group(1) and not text.startswith(match.group(1).split(".")[-1]):
+        return f"{match.group(1)}: {text}"
+    return text

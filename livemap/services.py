@@ -1,0 +1,32 @@
+"""The shared resources one server process holds, created by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from livemap.hub import Hub
+from livemap.positions import Positions
+from livemap.settings import Settings
+from livemap.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    store: Store
+    positions: Positions
+    hub: Hub
+    redis_url: str
+
+    def base_url(self, conn: HTTPConnection) -> str:
+        """Origin for links livemap hands out: LIVEMAP_PUBLIC_URL, else the request's own."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        return f"{conn.url.scheme.replace('ws', 'http')}://{conn.url.netloc}"
+
+
+def services(conn: HTTPConnection) -> Services:
+    svc: Services = conn.app.state.services
+    return svc

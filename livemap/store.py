@@ -1,0 +1,299 @@
+"""The Redis data layer for stores, drivers and orders (everything but the per-fix hot path)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from livemap import security
+from livemap.keys import Keys
+from livemap.messages import CreateOrder, StageEvent
+from livemap.routes import cumulative_lengths
+from livemap.stages import FINAL, Stage, StageMachine
+from livemap.storesettings import StoreSettings, masked, merge_patch
+
+_json = msgspec.json.Encoder()
+_CAS_RETRIES = 5
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def load_script(client: aioredis.Redis, name: str) -> AsyncScript:
+    """Register one of the package's Lua scripts (redis-py re-sends it on NOSCRIPT)."""
+    return client.register_script(resources.files("livemap.lua").joinpath(f"{name}.lua").read_text())
+
+
+class NotFound(LookupError):
+    """The store has no such order or driver (or the caller may not see it)."""
+
+
+class Conflict(Exception):
+    """The id already exists in this store."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a credential belongs to: a store (API key) or one of its drivers (driver token)."""
+
+    kind: str  # "store" | "driver"
+    store_id: str
+    driver_id: str = ""
+
+
+@dataclass(slots=True)
+class Order:
+    """An order as stored: the raw hash plus decoded fields."""
+
+    raw: dict[str, str]
+
+    def __getitem__(self, field: str) -> str:
+        return self.raw.get(field, "")
+
+    @property
+    def tracking_id(self) -> str:
+        return self["tid"]
+
+    @property
+    def stage(self) -> str:
+        return self["stage"]
+
+    @property
+    def driver(self) -> str:
+        return self["driver"]
+
+    @property
+    def live(self) -> bool:
+        return self["live"] == "1"
+
+    def json_field(self, field: str) -> Any:
+        value = self[field]
+        return msgspec.json.decode(value) if value else None
+
+    def optional_int(self, field: str) -> int | None:
+        value = self[field]
+        return int(float(value)) if value else None
+
+
+def decode_hash(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+class Store:
+    """All reads and writes of stores, drivers and orders."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, *, stream_maxlen: int) -> None:
+        self.redis = client
+        self.keys = keys
+        self.stream_maxlen = stream_maxlen
+        self._order_update = load_script(client, "order_update")
+
+    # --- credentials -----------------------------------------------------------------------------
+
+    async def principal(self, token: str) -> Principal | None:
+        """The store or driver a token belongs to, or None."""
+        if not token:
+            return None
+        value = await self.redis.get(self.keys.credential(security.digest(token)))
+        if value is None:
+            return None
+        kind, store_id, driver_id = value.decode().split("\x1f")
+        return Principal(kind, store_id, driver_id)
+
+    def _credential(self, token: str, principal: Principal) -> tuple[str, str]:
+        return self.keys.credential(security.digest(token)), "\x1f".join(
+            (principal.kind, principal.store_id, principal.driver_id)
+        )
+
+    # --- stores ----------------------------------------------------------------------------------
+
+    async def create_store(self, name: str) -> tuple[str, str]:
+        """A new store; returns (store id, API key). The key is shown once: only its digest is kept."""
+        sid, api_key = security.new_id("st_", 9), security.new_token("lmk")
+        settings = StoreSettings(name=name)
+        cred_key, cred_value = self._credential(api_key, Principal("store", sid))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.store(sid), mapping={"settings": _json.encode(settings), "created": now_ms()})
+            pipe.set(cred_key, cred_value)
+            await pipe.execute()
+        return sid, api_key
+
+    async def settings(self, sid: str) -> StoreSettings:
+        raw = await self.redis.hget(self.keys.store(sid), "settings")
+        if raw is None:
+            raise NotFound(f"store {sid} not found")
+        return msgspec.json.decode(raw, type=StoreSettings)
+
+    async def settings_view(self, sid: str) -> Any:
+        """Settings as the store reads them back: secrets masked."""
+        return masked(msgspec.to_builtins(await self.settings(sid)))
+
+    async def patch_settings(self, sid: str, patch: dict[str, Any]) -> Any:
+        """Merge `patch` into the settings, validate the result, store it; raises ValidationError."""
+        key = self.keys.store(sid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:  # optimistic lock: two concurrent PATCHes must not lose each other's fields
+                try:
+                    await pipe.watch(key)
+                    current = msgspec.to_builtins(await self.settings(sid))
+                    updated = msgspec.convert(merge_patch(current, patch), StoreSettings)
+                    pipe.multi()
+                    pipe.hset(key, "settings", _json.encode(updated))
+                    await pipe.execute()
+                    break
+                except aioredis.WatchError:
+                    continue
+        return masked(msgspec.to_builtins(updated))
+
+    # --- drivers ---------------------------------------------------------------------------------
+
+    async def create_driver(self, sid: str, name: str, did: str | None) -> tuple[str, str]:
+        """A new driver of store `sid`; returns (driver id, token). Raises Conflict on a taken id."""
+        did = did or security.new_id("drv_", 6)
+        token = security.new_token("lmd")
+        if not await self.redis.hsetnx(self.keys.store_drivers(sid), did, name):
+            raise Conflict(f"driver {did} already exists")
+        cred_key, cred_value = self._credential(token, Principal("driver", sid, did))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.driver(sid, did), mapping={"name": name, "created": now_ms()})
+            pipe.set(cred_key, cred_value)
+            await pipe.execute()
+        return did, token
+
+    async def driver_exists(self, sid: str, did: str) -> bool:
+        return bool(await self.redis.hexists(self.keys.store_drivers(sid), did))
+
+    async def driver(self, sid: str, did: str) -> dict[str, str]:
+        return decode_hash(await self.redis.hgetall(self.keys.driver(sid, did)))
+
+    # --- orders ----------------------------------------------------------------------------------
+
+    async def create_order(self, sid: str, body: CreateOrder) -> Order:
+        """A new order in stage `received`. Raises Conflict when the store already has its id."""
+        oid = str(body.id)
+        tid, token = security.new_id("", 12), security.new_tracking_token()
+        if not await self.redis.hsetnx(self.keys.store_orders(sid), oid, tid):
+            raise Conflict(f"order {oid} already exists")
+        points: list[tuple[float, float]] | None = None
+        if body.route:
+            points = [(lat, lon) for lat, lon in body.route]
+        elif body.origin:
+            points = [(body.origin.lat, body.origin.lon), (body.destination.lat, body.destination.lon)]
+        fields: dict[str, Any] = {
+            "store": sid, "id": oid, "tid": tid, "token": token, "stage": Stage.RECEIVED, "live": "0",
+            "driver": "", "created": now_ms(), "customer": _json.encode(body.customer),
+            "destination": _json.encode([body.destination.lat, body.destination.lon]),
+            "address": body.address or "", "tracking_number": body.tracking_number or "",
+            "carrier": body.carrier or "", "promised_by": body.promised_by or "",
+            "origin": _json.encode([body.origin.lat, body.origin.lon]) if body.origin else "",
+        }  # fmt: skip
+        if points:
+            # Geodesic lengths are computed once here, never per fix (geopy ~150 us a segment):
+            # off the event loop, since a long route can take a while.
+            cum = await asyncio.to_thread(cumulative_lengths, points)
+            fields |= {"route": _json.encode(points), "cum": _json.encode(cum)}
+        at = now_ms()
+        event = StageEvent(stage=Stage.RECEIVED, at=at, live=False, note=None)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.order(tid), mapping=fields)
+            pipe.rpush(self.keys.order_history(tid), _json.encode({"stage": Stage.RECEIVED, "at": at, "note": None}))
+            pipe.xadd(self.keys.order_events(tid), {"type": "event", "data": _json.encode(event)},
+                      maxlen=self.stream_maxlen, approximate=True)  # fmt: skip
+            await pipe.execute()
+        return Order({k: v.decode() if isinstance(v, bytes) else str(v) for k, v in fields.items()})
+
+    async def tracking_id(self, sid: str, oid: str) -> str:
+        tid = await self.redis.hget(self.keys.store_orders(sid), oid)
+        if tid is None:
+            raise NotFound(f"order {oid} not found")
+        return str(tid.decode())
+
+    async def order(self, tid: str) -> Order:
+        raw = await self.redis.hgetall(self.keys.order(tid))
+        if not raw:
+            raise NotFound("order not found")
+        return Order(decode_hash(raw))
+
+    async def orders(self, tids: list[str]) -> list[Order]:
+        """Several orders in one round trip, skipping any that vanished."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for tid in tids:
+                pipe.hgetall(self.keys.order(tid))
+            raws = await pipe.execute()
+        return [Order(decode_hash(raw)) for raw in raws if raw]
+
+    async def history(self, tid: str) -> list[dict[str, Any]]:
+        return [msgspec.json.decode(item) for item in await self.redis.lrange(self.keys.order_history(tid), 0, -1)]
+
+    async def store_order(self, sid: str, oid: str) -> Order:
+        """Order `oid` of store `sid`."""
+        return await self.order(await self.tracking_id(sid, oid))
+
+    async def change_stage(self, sid: str, oid: str, stage: str, note: str | None) -> Order:
+        """Move an order to `stage`; raises UnknownStage / IllegalTransition from the store's machine."""
+        machine = (await self.settings(sid)).machine()
+        tid = await self.tracking_id(sid, oid)
+        for _ in range(_CAS_RETRIES):
+            order = await self.order(tid)
+            machine.check(order.stage, stage)
+            if await self._update(order, machine, stage=stage, driver=order.driver, note=note):
+                return await self.order(tid)
+        raise RuntimeError(f"order {oid} kept changing; try again")
+
+    async def assign(self, sid: str, oid: str, did: str) -> Order:
+        """Give order `oid` to driver `did` (a reassignment moves it off the previous driver)."""
+        if not await self.driver_exists(sid, did):
+            raise NotFound(f"driver {did} not found")
+        machine = (await self.settings(sid)).machine()
+        tid = await self.tracking_id(sid, oid)
+        for _ in range(_CAS_RETRIES):
+            order = await self.order(tid)
+            if order.stage in FINAL:
+                raise ValueError(f"order {oid} is {order.stage}; a final order cannot be assigned")
+            if await self._update(order, machine, stage=order.stage, driver=did, note=None):
+                return await self.order(tid)
+        raise RuntimeError(f"order {oid} kept changing; try again")
+
+    async def _update(self, order: Order, machine: StageMachine, *, stage: str, driver: str, note: str | None) -> bool:
+        """Apply a stage/driver change if the order is still as read; False when it changed meanwhile."""
+        k, sid, tid = self.keys, order["store"], order.tracking_id
+        live = bool(driver) and machine.is_live(stage)
+        final = stage in FINAL
+        active = not final and (live or bool(driver))
+        at = now_ms()
+        stage_changed = stage != order.stage
+        customer = StageEvent(stage=stage, at=at, note=note, live=live) if stage_changed else None
+        dispatch = StageEvent(stage=stage, at=at, note=note, order_id=order["id"], tracking_id=tid,
+                              driver_id=driver or None, live=live)  # fmt: skip
+        history = _json.encode({"stage": stage, "at": at, "note": note}) if stage_changed else b""
+        customer_body = _json.encode(customer) if customer else _json.encode({"type": "assigned", "live": live})
+        old, new = order.driver, driver
+        result = await self._order_update(
+            keys=[
+                k.order(tid), k.order_events(tid), k.order_history(tid), k.store_active(sid),
+                k.driver_orders(sid, old) if old else k.order(tid), k.driver_orders(sid, new) if new else k.order(tid),
+            ],
+            args=[
+                order.stage, old, stage, new, int(live), int(active), int(final), tid, self.stream_maxlen, history,
+                customer_body, _json.encode(dispatch), k.order_channel(tid), k.store_channel(sid),
+                k.driver_channel(sid, old) if old else "", k.driver_channel(sid, new) if new else "",
+            ],
+        )  # fmt: skip
+        return result is not None
+
+    async def events_after(self, tid: str, offset: str) -> list[tuple[str, str, bytes]]:
+        """Stored events with an id greater than `offset`: (offset, type, data without offset)."""
+        entries = await self.redis.xrange(self.keys.order_events(tid), min=f"({offset}", max="+")
+        return [(eid.decode(), f[b"type"].decode(), f[b"data"]) for eid, f in entries]
+
+    async def last_offset(self, tid: str) -> str:
+        last = await self.redis.xrevrange(self.keys.order_events(tid), count=1)
+        return str(last[0][0].decode()) if last else "0-0"

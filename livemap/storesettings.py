@@ -1,0 +1,133 @@
+"""A store's settings document: schema, JSON merge-patch, secret masking."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from livemap.stages import DEFAULT_PIPELINE, EXCEPTIONS, CustomStage, StageMachine
+
+MASK = "********"
+_SECRET_FIELDS = ("secret", "password")
+
+Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9a-fA-F]{6}$")]
+Url = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://")]
+Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+Channel = Literal["email", "sms", "webhook"]
+Lang = Literal["en", "es", "pt-BR"]
+
+
+class Branding(msgspec.Struct):
+    logo_url: Url | None = None
+    primary_color: Color = "#0a7d5a"
+    accent_color: Color = "#f2a900"
+    template: Literal["classic", "compact", "bold"] = "classic"
+
+
+class CustomStageSpec(msgspec.Struct):
+    id: Slug
+    after: Slug
+    live: bool = False
+    labels: dict[Lang, Annotated[str, msgspec.Meta(max_length=80)]] = {}
+
+
+class StageSettings(msgspec.Struct):
+    custom: list[CustomStageSpec] = []
+
+
+class Webhook(msgspec.Struct):
+    url: Url | None = None
+    secret: str | None = None
+
+
+class Email(msgspec.Struct, rename={"sender": "from"}):
+    host: str | None = None
+    port: int = 587
+    starttls: bool = True
+    username: str | None = None
+    password: str | None = None
+    sender: str | None = None
+
+
+class Sms(msgspec.Struct):
+    url: Url | None = None
+    format: Literal["form", "json"] = "form"
+    body: dict[str, str] = {}
+
+
+class QuietHours(msgspec.Struct, rename={"start": "from", "end": "to"}):
+    start: Clock
+    end: Clock
+
+
+class Notifications(msgspec.Struct):
+    events: dict[str, list[Channel]] = {}
+    webhook: Webhook | None = None
+    email: Email | None = None
+    sms: Sms | None = None
+    quiet_hours: QuietHours | None = None
+
+
+class Integration(msgspec.Struct):
+    secret: str | None = None
+    status_map: dict[str, str] = {}
+
+
+class Integrations(msgspec.Struct):
+    woocommerce: Integration | None = None
+    shopify: Integration | None = None
+
+
+class StoreSettings(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    timezone: str = "UTC"
+    locale: Lang = "en"
+    returns_url: Url | None = None
+    branding: Branding = msgspec.field(default_factory=Branding)
+    stages: StageSettings = msgspec.field(default_factory=StageSettings)
+    notifications: Notifications = msgspec.field(default_factory=Notifications)
+    integrations: Integrations = msgspec.field(default_factory=Integrations)
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone") from None
+        reserved = {*DEFAULT_PIPELINE, *EXCEPTIONS}
+        ids = [c.id for c in self.stages.custom]
+        if clash := reserved.intersection(ids):
+            raise ValueError(f"custom stage ids must not reuse default stages: {', '.join(sorted(clash))}")
+        if len(set(ids)) != len(ids):
+            raise ValueError("custom stage ids must be unique")
+        self.machine()  # raises ValueError when a custom stage follows an unknown one
+
+    def machine(self) -> StageMachine:
+        """The store's stage state machine."""
+        return StageMachine([CustomStage(c.id, c.after, c.live, dict(c.labels)) for c in self.stages.custom])
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch; a masked secret sent back unchanged keeps the stored one."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif key in _SECRET_FIELDS and value == MASK:
+            continue
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def masked(doc: Any) -> Any:
+    """The settings document as a client may read it: secrets replaced by a mask."""
+    if isinstance(doc, dict):
+        return {k: (MASK if k in _SECRET_FIELDS and v else masked(v)) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [masked(v) for v in doc]
+    return doc

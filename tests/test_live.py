@@ -1,0 +1,233 @@
+"""End to end over real sockets: driver pings -> Redis -> customer and dispatcher streams."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from conftest import (
+    Server,
+    Shop,
+    connect,
+    customer_socket,
+    driver_socket,
+    fix,
+    new_shop,
+    now_ms,
+)
+
+
+async def test_pings_reach_customer_in_order_with_falling_eta(shop: Shop, server: Server) -> None:
+    """A customer receives every ping of its driver, in fix order, with remaining distance and ETA falling."""
+    order = await shop.live_order("1001", "d1")
+    customer = await customer_socket(server, order)
+    snapshot = await customer.recv()
+    assert snapshot["type"] == "snapshot" and snapshot["order"]["stage"] == "shipped"
+    assert snapshot["driver"] is None  # no fix yet
+    driver = await driver_socket(server, shop.drivers["d1"])
+    t0 = now_ms() - 60_000
+    for i in range(8):
+        await driver.send(fix(i * 0.1, t0 + i * 5000, seq=i))
+        ack = await driver.recv_type("ack")
+        assert ack == {"type": "ack", "seq": i, "accepted": 1, "ignored": 0}
+    events = [await customer.recv_type("location") for _ in range(8)]
+    assert [e["ts"] for e in events] == [t0 + i * 5000 for i in range(8)]
+    remaining = [e["remaining_m"] for e in events]
+    assert remaining == sorted(remaining, reverse=True) and remaining[0] > remaining[-1] + 2000
+    eta_at = [e["eta_at"] for e in events]
+    assert eta_at[-1] < eta_at[0]
+    assert all(e["eta_s"] >= 0 for e in events)
+    # The snapshot now carries the newest position and the ETA of the last event.
+    r = await shop.http.get(f"{server.url}/api/track/{order['tracking_id']}", params={"t": order["tracking_token"]})
+    snap = r.json()
+    assert snap["driver"]["ts"] == t0 + 35_000 and snap["eta"]["remaining_m"] == remaining[-1]
+    await driver.close()
+    await customer.close()
+
+
+async def test_stage_change_reaches_customer_and_dispatcher(shop: Shop, server: Server) -> None:
+    """A stage change is pushed to the order's customer and to the store's dispatcher."""
+    order = await shop.live_order("2001", "d2")
+    customer = await customer_socket(server, order)
+    await customer.recv_type("snapshot")
+    dispatcher = await connect(f"{server.ws_url}/ws/dispatch?token={shop.key}")
+    snap = await dispatcher.recv_type("snapshot")
+    assert [o["order_id"] for o in snap["orders"]] == ["2001"]
+    r = await shop.stage("2001", "delivered", note="left with the doorman")
+    assert r.status_code == 200
+    to_customer = await customer.recv_type("stage")
+    assert to_customer["stage"] == "delivered" and to_customer["note"] == "left with the doorman"
+    assert to_customer["live"] is False and "order_id" not in to_customer
+    to_dispatch = await dispatcher.recv_type("stage")
+    assert to_dispatch["stage"] == "delivered" and to_dispatch["order_id"] == "2001"
+    assert to_dispatch["offset"] == to_customer["offset"]
+    await customer.close()
+    await dispatcher.close()
+
+
+async def test_dispatcher_sees_driver_locations_and_viewport(shop: Shop, server: Server) -> None:
+    """The dispatcher gets each driver's fixes with its id; a viewport narrows the snapshot and updates."""
+    await shop.live_order("2101", "inside")
+    await shop.live_order("2102", "outside")
+    dispatcher = await connect(f"{server.ws_url}/ws/dispatch?token={shop.key}")
+    await dispatcher.recv_type("snapshot")
+    a = await driver_socket(server, shop.drivers["inside"])
+    b = await driver_socket(server, shop.drivers["outside"])
+    t = now_ms()
+    await a.send({"lat": -25.29, "lon": -57.61, "ts": t})
+    await b.send({"lat": -25.20, "lon": -57.50, "ts": t})
+    await a.recv_type("ack")
+    await b.recv_type("ack")
+    seen = {(await dispatcher.recv_type("location"))["driver_id"] for _ in range(2)}
+    assert seen == {"inside", "outside"}
+    await dispatcher.send({"type": "viewport", "bbox": [-57.62, -25.30, -57.60, -25.28]})
+    snap = await dispatcher.recv_type("snapshot")
+    assert [d["driver_id"] for d in snap["drivers"]] == ["inside"]
+    await b.send({"lat": -25.2001, "lon": -57.5001, "ts": t + 2000})
+    await a.send({"lat": -25.2901, "lon": -57.6101, "ts": t + 2000})
+    await a.recv_type("ack")
+    await b.recv_type("ack")
+    assert (await dispatcher.recv_type("location"))["driver_id"] == "inside"
+    await dispatcher.nothing_within(0.5)
+    for s in (a, b, dispatcher):
+        await s.close()
+
+
+async def test_reconnect_with_since_receives_every_missed_stage(shop: Shop, server: Server) -> None:
+    """A customer that reconnects with `since` gets every stage change made while away, once each."""
+    order = await shop.order("3001")
+    customer = await customer_socket(server, order)
+    snap = await customer.recv_type("snapshot")
+    offset = snap["offset"]
+    await customer.close()
+    for stage in ("processing", "shipped", "delivered", "completed"):
+        assert (await shop.stage("3001", stage)).status_code == 200
+    again = await customer_socket(server, order, since=offset)
+    snap2 = await again.recv_type("snapshot")
+    assert snap2["order"]["stage"] == "completed"
+    replayed = [await again.recv_type("stage") for _ in range(4)]
+    assert [e["stage"] for e in replayed] == ["processing", "shipped", "delivered", "completed"]
+    assert [e["offset"] for e in replayed] == sorted(e["offset"] for e in replayed)
+    await again.nothing_within(0.5)  # no duplicates from the live subscription
+    # New events still arrive live after the replay.
+    assert (await shop.stage("3001", "returned")).status_code == 200
+    assert (await again.recv_type("stage"))["stage"] == "returned"
+    await again.close()
+
+
+async def test_since_replays_locations_only_while_live(shop: Shop, server: Server) -> None:
+    """Replay includes past positions while the order is live, and none once the leg is over."""
+    order = await shop.live_order("3101", "d31")
+    customer = await customer_socket(server, order)
+    offset = (await customer.recv_type("snapshot"))["offset"]
+    await customer.close()
+    driver = await driver_socket(server, shop.drivers["d31"])
+    t = now_ms() - 10_000
+    await driver.send([fix(0.1, t, 1), fix(0.2, t + 1000, 2), fix(0.3, t + 2000, 3)])
+    assert (await driver.recv_type("ack"))["accepted"] == 3
+    live = await customer_socket(server, order, since=offset)
+    await live.recv_type("snapshot")
+    assert [(await live.recv_type("location"))["ts"] for _ in range(3)] == [t, t + 1000, t + 2000]
+    await live.close()
+    assert (await shop.stage("3101", "delivered")).status_code == 200
+    after = await customer_socket(server, order, since=offset)
+    snap = await after.recv()
+    assert snap["driver"] is None and snap["eta"] is None
+    assert (await after.recv())["type"] == "stage"
+    await after.nothing_within(0.5)
+    await driver.close()
+    await after.close()
+
+
+async def test_driver_on_process_a_reaches_customer_on_process_b(shop: Shop, server: Server, server_b: Server) -> None:
+    """Two server processes share only Redis: a driver on A reaches a customer on B."""
+    order = await shop.live_order("4001", "d4")
+    customer = await customer_socket(server_b, order)
+    await customer.recv_type("snapshot")
+    dispatcher_b = await connect(f"{server_b.ws_url}/ws/dispatch?token={shop.key}")
+    await dispatcher_b.recv_type("snapshot")
+    driver = await driver_socket(server, shop.drivers["d4"])
+    t = now_ms()
+    await driver.send(fix(0.5, t, seq=7))
+    assert (await driver.recv_type("ack"))["seq"] == 7
+    event = await customer.recv_type("location")
+    assert event["ts"] == t
+    assert (await dispatcher_b.recv_type("location"))["driver_id"] == "d4"
+    # And a stage change made through process A's REST API reaches B's customer.
+    await shop.stage("4001", "delivered")
+    assert (await customer.recv_type("stage"))["stage"] == "delivered"
+    for s in (driver, customer, dispatcher_b):
+        await s.close()
+
+
+async def test_out_of_order_and_replayed_pings_are_ignored_and_counted(shop: Shop, server: Server) -> None:
+    """A fix older than the driver's newest is acked as ignored, never shown, and counted."""
+    order = await shop.live_order("5001", "d5")
+    customer = await customer_socket(server, order)
+    await customer.recv_type("snapshot")
+    driver = await driver_socket(server, shop.drivers["d5"])
+    t = now_ms()
+    await driver.send(fix(0.2, t, 1))
+    assert (await driver.recv_type("ack"))["accepted"] == 1
+    await driver.send(fix(0.1, t - 5000, 2))  # older
+    assert await driver.recv_type("ack") == {"type": "ack", "seq": 2, "accepted": 0, "ignored": 1}
+    await driver.send(fix(0.2, t, 3))  # exact replay
+    assert (await driver.recv_type("ack"))["ignored"] == 1
+    await driver.send([fix(0.3, t + 2000, 4), fix(0.25, t + 1000, 5), fix(0.4, t + 3000, 6)])
+    assert await driver.recv_type("ack") == {"type": "ack", "seq": 6, "accepted": 2, "ignored": 1}
+    got = [(await customer.recv_type("location"))["ts"] for _ in range(3)]
+    assert got == [t, t + 2000, t + 3000]
+    await customer.nothing_within(0.3)
+    stats = (await shop.get("/api/drivers/d5")).json()
+    assert stats["fixes"] == {"accepted": 3, "ignored": 3}
+    assert stats["position"]["ts"] == t + 3000
+    await driver.close()
+    await customer.close()
+
+
+async def test_location_only_on_active_leg(shop: Shop, server: Server) -> None:
+    """Before shipping and after delivery the customer gets no driver position; a driver's other orders neither."""
+    await shop.driver("d6")
+    order = await shop.order("6001")
+    other = await shop.live_order("6002", "d6")
+    assert (await shop.post("/api/orders/6001/assign", {"driver_id": "d6"})).status_code == 200
+    customer = await customer_socket(server, order)  # assigned, but still "received": not live
+    assert (await customer.recv_type("snapshot"))["driver"] is None
+    other_customer = await customer_socket(server, other)
+    await other_customer.recv_type("snapshot")
+    driver = await driver_socket(server, shop.drivers["d6"])
+    await driver.send(fix(0.1, now_ms(), 1))
+    await driver.recv_type("ack")
+    assert (await other_customer.recv_type("location"))["lat"] == fix(0.1, 0)["lat"]
+    await customer.nothing_within(0.5)
+    r = await shop.http.get(f"{server.url}/api/track/{order['tracking_id']}", params={"t": order["tracking_token"]})
+    assert r.json()["driver"] is None and r.json()["eta"] is None
+    await asyncio.gather(driver.close(), customer.close(), other_customer.close())
+
+
+async def test_driver_gets_its_stops_pushed(shop: Shop, server: Server) -> None:
+    """The driver's socket lists its stops and is told when the store assigns another."""
+    await shop.live_order("7001", "d7")
+    driver = await driver_socket(server, shop.drivers["d7"])
+    await shop.order("7002")
+    await shop.post("/api/orders/7002/assign", {"driver_id": "d7"})
+    stops = await driver.recv_type("stops")
+    assert sorted(s["order_id"] for s in stops["stops"]) == ["7001", "7002"]
+    await driver.close()
+
+
+async def test_dispatcher_of_another_store_sees_nothing(http: httpx.AsyncClient, server: Server) -> None:
+    """Store B's dispatcher never receives store A's orders or drivers."""
+    a, b = await new_shop(http, server), await new_shop(http, server)
+    await a.live_order("8001", "d8")
+    dispatcher_b = await connect(f"{server.ws_url}/ws/dispatch?token={b.key}")
+    snap = await dispatcher_b.recv_type("snapshot")
+    assert snap["orders"] == [] and snap["drivers"] == []
+    driver = await driver_socket(server, a.drivers["d8"])
+    await driver.send(fix(0.1, now_ms()))
+    await driver.recv_type("ack")
+    await a.stage("8001", "delivered")
+    await dispatcher_b.nothing_within(0.5)
+    await driver.close()
+    await dispatcher_b.close()
