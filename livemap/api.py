@@ -153,8 +153,7 @@ async def track_snapshot(request: Request) -> Response:
     await authorize_tracking(request, tid)
     svc = services(request)
     snapshot = await views.customer_snapshot(svc.store, tid, svc.settings)
-    return Response(msgspec.json.encode(snapshot), media_type="application/json",
-                    headers={"Cache-Control": "no-store"})  # fmt: skip
+    return Response(msgspec.json.encode(snapshot), media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 async def healthz(request: Request) -> Response:

@@ -33,9 +33,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def make_server(settings: Settings, log_level: str = "info") -> uvicorn.Server:
     config = uvicorn.Config(
-        create_app(settings), log_config=log_config(log_level), log_level=log_level, lifespan="on",
-        ws_max_size=WS_MAX_SIZE, ws_per_message_deflate=False, proxy_headers=True, server_header=False,
-    )  # fmt: skip
+        create_app(settings),
+        log_config=log_config(log_level),
+        log_level=log_level,
+        lifespan="on",
+        ws_max_size=WS_MAX_SIZE,
+        ws_per_message_deflate=False,
+        proxy_headers=True,
+        server_header=False,
+    )
     return uvicorn.Server(config)
 
 

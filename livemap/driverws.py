@@ -45,11 +45,17 @@ class _RateLimit:
 def _stops(orders: list[Order]) -> bytes:
     """The driver's stops, pushed on connect and whenever the store changes them."""
     stops = [
-        {"tracking_id": o.tracking_id, "order_id": o["id"], "stage": o.stage, "live": o.live,
-         "address": o["address"] or None, "destination": o.json_field("destination"),
-         "customer": (o.json_field("customer") or {}).get("name")}
+        {
+            "tracking_id": o.tracking_id,
+            "order_id": o["id"],
+            "stage": o.stage,
+            "live": o.live,
+            "address": o["address"] or None,
+            "destination": o.json_field("destination"),
+            "customer": (o.json_field("customer") or {}).get("name"),
+        }
         for o in orders
-    ]  # fmt: skip
+    ]
     return _encode({"type": "stops", "stops": stops})
 
 
@@ -118,8 +124,9 @@ class _Connection:
 
     async def _store(self, fixes: list[Fix], seq: int | None, rejected: list[Rejected]) -> Ack | Error:
         if len(fixes) > self.svc.settings.max_batch:
-            return Error("batch_too_large", f"{len(fixes)} fixes in one batch; the limit is {self.svc.settings.max_batch}",
-                         seq)  # fmt: skip
+            return Error(
+                "batch_too_large", f"{len(fixes)} fixes in one batch; the limit is {self.svc.settings.max_batch}", seq
+            )
         if not fixes:
             return Ack(seq=seq, accepted=0, ignored=0, rejected=rejected)
         try:

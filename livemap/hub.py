@@ -72,7 +72,7 @@ class Hub:
         for subs in self._subs.values():
             for sub in subs:
                 sub.drop()
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
 
     @property
     def channels(self) -> int:
@@ -95,6 +95,7 @@ class Hub:
     async def _add(self, name: bytes, sub: Subscription) -> None:
         subs = self._subs[name]
         subs.add(sub)
+        fut: asyncio.Future[None] | None
         if len(subs) == 1:
             fut = self._confirm[name] = asyncio.get_running_loop().create_future()
             await self._pubsub.subscribe(name)
@@ -131,10 +132,10 @@ class Hub:
                 continue
             kind, channel = msg["type"], msg["channel"]
             if kind == "message":
-                subs = self._subs.get(channel)
-                if subs:
+                targets = self._subs.get(channel)
+                if targets:
                     text = msg["data"].decode()  # decoded once, sent as-is to every local socket
-                    for sub in tuple(subs):
+                    for sub in tuple(targets):
                         sub.put(text)
             elif kind == "subscribe":
                 fut = self._confirm.pop(channel, None)

@@ -89,10 +89,12 @@ class DriverSession:
         for order in orders:
             if order.live and order.driver == self.driver_id:
                 eta = EtaState(
-                    along_m=float(order["along"] or 0), speed_mps=float(order["speed"] or 0),
-                    ts=int(order["eta_ts"] or 0), eta_at=int(order["eta_at"] or 0),
+                    along_m=float(order["along"] or 0),
+                    speed_mps=float(order["speed"] or 0),
+                    ts=int(order["eta_ts"] or 0),
+                    eta_at=int(order["eta_at"] or 0),
                     remaining_m=float(order["remaining"] or 0),
-                )  # fmt: skip
+                )
                 dest = order.json_field("destination")
                 legs.append(_Leg(order.tracking_id, (dest[0], dest[1]), self._p.routes.get(order), eta))
         self._legs = legs
@@ -102,12 +104,28 @@ class DriverSession:
         """Store `fixes` (already validated) in one round trip; returns (accepted, ignored)."""
         store, k, model = self._p.store, self._keys, self._p.model
         now = int(time.time() * 1000)
-        args: list[str | int | bytes] = [len(fixes), len(self._legs), store.stream_maxlen, self.driver_id,
-                                         k.store_channel(self.store_id), k.geo_prefix(self.store_id), now]  # fmt: skip
+        args: list[str | int | bytes] = [
+            len(fixes),
+            len(self._legs),
+            store.stream_maxlen,
+            self.driver_id,
+            k.store_channel(self.store_id),
+            k.geo_prefix(self.store_id),
+            now,
+        ]
         for f in fixes:
-            event = DriverLocationEvent(self.driver_id, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
-            args += [f.ts, cell_of(f.lat, f.lon), repr(f.lon), repr(f.lat), _num(f.speed), _num(f.heading),
-                     _num(f.accuracy), _num(f.battery), _encode(event)]  # fmt: skip
+            moved = DriverLocationEvent(self.driver_id, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
+            args += [
+                f.ts,
+                cell_of(f.lat, f.lon),
+                repr(f.lon),
+                repr(f.lat),
+                _num(f.speed),
+                _num(f.heading),
+                _num(f.accuracy),
+                _num(f.battery),
+                _encode(moved),
+            ]
         keys = [k.driver(self.store_id, self.driver_id), k.store_seen(self.store_id)]
         new_routes: list[tuple[str, Route]] = []
         final_states: list[EtaState] = []
@@ -125,10 +143,16 @@ class DriverSession:
                     last = f.ts
                     state = model.update(state, leg.route, f.lat, f.lon, f.ts)
                 eta_s = max(0, round((state.eta_at - now) / 1000))
-                event = LocationEvent(f.lat, f.lon, f.speed, f.heading, f.accuracy, f.ts,
-                                      eta_s, state.eta_at, round(state.remaining_m))  # fmt: skip
-                args += [_encode(event), repr(state.along_m), repr(state.speed_mps), state.eta_at,
-                         round(state.remaining_m)]  # fmt: skip
+                event = LocationEvent(
+                    f.lat, f.lon, f.speed, f.heading, f.accuracy, f.ts, eta_s, state.eta_at, round(state.remaining_m)
+                )
+                args += [
+                    _encode(event),
+                    repr(state.along_m),
+                    repr(state.speed_mps),
+                    state.eta_at,
+                    round(state.remaining_m),
+                ]
             final_states.append(state)
         async with store.redis.pipeline(transaction=False) as pipe:
             for tid, route in new_routes:
@@ -143,4 +167,3 @@ class DriverSession:
             for leg, state in zip(self._legs, final_states, strict=True):
                 leg.eta = state
         return accepted, ignored
-

@@ -51,7 +51,7 @@ class EmbeddedRedis:
         self.socket_path = self.data_dir / "redis.sock"
         self.appendonly = appendonly
         self.start_timeout = start_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: asyncio.subprocess.Process | None = None
         self._lock_file: IO[str] | None = None
 
     @property
@@ -65,22 +65,35 @@ class EmbeddedRedis:
             self.socket_path.unlink()  # left over by a crash; we hold the lock, so nobody uses it
         args = [
             str(redis_server_binary()),
-            "--daemonize", "no",
-            "--port", "0",
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--logfile", str(self.data_dir / "redis.log"),
-        ]  # fmt: skip
-        self._proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            "--daemonize",
+            "no",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+        ]
+        self._proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             # Own session: a Ctrl-C in the terminal reaches livemap, which stops redis-server after
             # its own shutdown; redis must not die first.
-            preexec_fn=_die_with_parent, start_new_session=True,
-        )  # fmt: skip
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
         try:
             await self._wait_ready()
         except BaseException:
@@ -111,7 +124,7 @@ class EmbeddedRedis:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
         while True:
-            if self._proc.poll() is not None:
+            if self._proc.returncode is not None:
                 raise EmbeddedRedisError(
                     f"redis-server exited with {self._proc.returncode}; see {self.data_dir / 'redis.log'}"
                 )
@@ -132,14 +145,14 @@ class EmbeddedRedis:
     async def stop(self) -> None:
         """Stop redis-server (SIGTERM makes it flush the AOF and exit), then release the lock."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
+        if proc is not None and proc.returncode is None:
             proc.terminate()
             try:
-                await asyncio.to_thread(proc.wait, 10)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
                 log.warning("redis-server did not stop in 10 s; killing it")
                 proc.kill()
-                await asyncio.to_thread(proc.wait)
+                await proc.wait()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -162,4 +175,3 @@ async def open_redis(url: str, data_dir: Path) -> AsyncIterator[tuple[aioredis.R
         stack.push_async_callback(client.aclose)
         await client.ping()
         yield client, url
-

@@ -50,9 +50,7 @@ async def drain_client(ws: WebSocket, on_message: Callable[[str | bytes], Awaita
             await on_message(data)
 
 
-async def pump(
-    ws: WebSocket, sub: Subscription, keep: Callable[[str], bool] | None = None
-) -> None:
+async def pump(ws: WebSocket, sub: Subscription, keep: Callable[[str], bool] | None = None) -> None:
     """Send the subscription's messages to the socket; close with 1013 if it was dropped as slow."""
     while True:
         data = await sub.queue.get()

@@ -19,8 +19,12 @@ class Stage(StrEnum):
 
 
 DEFAULT_PIPELINE: tuple[str, ...] = (
-    Stage.RECEIVED, Stage.PROCESSING, Stage.SHIPPED, Stage.DELIVERED, Stage.COMPLETED,
-)  # fmt: skip
+    Stage.RECEIVED,
+    Stage.PROCESSING,
+    Stage.SHIPPED,
+    Stage.DELIVERED,
+    Stage.COMPLETED,
+)
 EXCEPTIONS: tuple[str, ...] = (Stage.FAILED_ATTEMPT, Stage.CANCELLED, Stage.RETURNED)
 #: Stages after which an order is done: it leaves the dispatcher's active list.
 FINAL: frozenset[str] = frozenset({Stage.COMPLETED, Stage.CANCELLED, Stage.RETURNED})
@@ -31,11 +35,14 @@ LABELS: dict[str, dict[str, str]] = {
     Stage.SHIPPED: {"en": "Shipped", "es": "Enviado", "pt-BR": "Enviado"},
     Stage.DELIVERED: {"en": "Delivered", "es": "Entregado", "pt-BR": "Entregue"},
     Stage.COMPLETED: {"en": "Completed", "es": "Completado", "pt-BR": "Concluído"},
-    Stage.FAILED_ATTEMPT: {"en": "Delivery attempt failed", "es": "Intento de entrega fallido",
-                           "pt-BR": "Tentativa de entrega falhou"},
+    Stage.FAILED_ATTEMPT: {
+        "en": "Delivery attempt failed",
+        "es": "Intento de entrega fallido",
+        "pt-BR": "Tentativa de entrega falhou",
+    },
     Stage.CANCELLED: {"en": "Cancelled", "es": "Cancelado", "pt-BR": "Cancelado"},
     Stage.RETURNED: {"en": "Returned", "es": "Devuelto", "pt-BR": "Devolvido"},
-}  # fmt: skip
+}
 
 
 class UnknownStage(ValueError):

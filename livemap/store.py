@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.typing import EncodableT, FieldT
 
 from livemap import security
 from livemap.keys import Keys
@@ -20,6 +22,7 @@ from livemap.stages import FINAL, Stage, StageMachine
 from livemap.storesettings import StoreSettings, masked, merge_patch
 
 _json = msgspec.json.Encoder()
+_StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 _CAS_RETRIES = 5
 
 
@@ -83,8 +86,13 @@ class Order:
         return int(float(value)) if value else None
 
 
-def decode_hash(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in raw.items()}
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (the client returns bytes; redis-py's types also allow str)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 class Store:
@@ -105,7 +113,7 @@ class Store:
         value = await self.redis.get(self.keys.credential(security.digest(token)))
         if value is None:
             return None
-        kind, store_id, driver_id = value.decode().split("\x1f")
+        kind, store_id, driver_id = text(value).split("\x1f")
         return Principal(kind, store_id, driver_id)
 
     def _credential(self, token: str, principal: Principal) -> tuple[str, str]:
@@ -145,7 +153,7 @@ class Store:
                     await pipe.watch(key)
                     current = msgspec.to_builtins(await self.settings(sid))
                     updated = msgspec.convert(merge_patch(current, patch), StoreSettings)
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves multi() unannotated
                     pipe.hset(key, "settings", _json.encode(updated))
                     await pipe.execute()
                     break
@@ -187,14 +195,23 @@ class Store:
             points = [(lat, lon) for lat, lon in body.route]
         elif body.origin:
             points = [(body.origin.lat, body.origin.lon), (body.destination.lat, body.destination.lon)]
-        fields: dict[str, Any] = {
-            "store": sid, "id": oid, "tid": tid, "token": token, "stage": Stage.RECEIVED, "live": "0",
-            "driver": "", "created": now_ms(), "customer": _json.encode(body.customer),
+        fields: dict[FieldT, EncodableT] = {
+            "store": sid,
+            "id": oid,
+            "tid": tid,
+            "token": token,
+            "stage": Stage.RECEIVED,
+            "live": "0",
+            "driver": "",
+            "created": now_ms(),
+            "customer": _json.encode(body.customer),
             "destination": _json.encode([body.destination.lat, body.destination.lon]),
-            "address": body.address or "", "tracking_number": body.tracking_number or "",
-            "carrier": body.carrier or "", "promised_by": body.promised_by or "",
+            "address": body.address or "",
+            "tracking_number": body.tracking_number or "",
+            "carrier": body.carrier or "",
+            "promised_by": body.promised_by or "",
             "origin": _json.encode([body.origin.lat, body.origin.lon]) if body.origin else "",
-        }  # fmt: skip
+        }
         if points:
             # Geodesic lengths are computed once here, never per fix (geopy ~150 us a segment):
             # off the event loop, since a long route can take a while.
@@ -205,16 +222,20 @@ class Store:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.order(tid), mapping=fields)
             pipe.rpush(self.keys.order_history(tid), _json.encode({"stage": Stage.RECEIVED, "at": at, "note": None}))
-            pipe.xadd(self.keys.order_events(tid), {"type": "event", "data": _json.encode(event)},
-                      maxlen=self.stream_maxlen, approximate=True)  # fmt: skip
+            pipe.xadd(
+                self.keys.order_events(tid),
+                {"type": "event", "data": _json.encode(event)},
+                maxlen=self.stream_maxlen,
+                approximate=True,
+            )
             await pipe.execute()
-        return Order({k: v.decode() if isinstance(v, bytes) else str(v) for k, v in fields.items()})
+        return Order({str(k): text(v) if isinstance(v, bytes) else str(v) for k, v in fields.items()})
 
     async def tracking_id(self, sid: str, oid: str) -> str:
         tid = await self.redis.hget(self.keys.store_orders(sid), oid)
         if tid is None:
             raise NotFound(f"order {oid} not found")
-        return str(tid.decode())
+        return text(tid)
 
     async def order(self, tid: str) -> Order:
         raw = await self.redis.hgetall(self.keys.order(tid))
@@ -271,29 +292,43 @@ class Store:
         at = now_ms()
         stage_changed = stage != order.stage
         customer = StageEvent(stage=stage, at=at, note=note, live=live) if stage_changed else None
-        dispatch = StageEvent(stage=stage, at=at, note=note, order_id=order["id"], tracking_id=tid,
-                              driver_id=driver or None, live=live)  # fmt: skip
+        dispatch = StageEvent(
+            stage=stage, at=at, note=note, order_id=order["id"], tracking_id=tid, driver_id=driver or None, live=live
+        )
         history = _json.encode({"stage": stage, "at": at, "note": note}) if stage_changed else b""
         customer_body = _json.encode(customer) if customer else _json.encode({"type": "assigned", "live": live})
         old, new = order.driver, driver
         result = await self._order_update(
             keys=[
-                k.order(tid), k.order_events(tid), k.order_history(tid), k.store_active(sid),
-                k.driver_orders(sid, old) if old else k.order(tid), k.driver_orders(sid, new) if new else k.order(tid),
+                k.order(tid),
+                k.order_events(tid),
+                k.order_history(tid),
+                k.store_active(sid),
+                k.driver_orders(sid, old) if old else k.order(tid),
+                k.driver_orders(sid, new) if new else k.order(tid),
             ],
             args=[
-                order.stage, old, stage, new, int(live), int(active), int(final), tid, self.stream_maxlen, history,
-                customer_body, _json.encode(dispatch), k.order_channel(tid), k.store_channel(sid),
-                k.driver_channel(sid, old) if old else "", k.driver_channel(sid, new) if new else "",
+                order.stage,
+                old,
+                stage,
+                new,
+                int(live),
+                int(active),
+                int(final),
+                tid,
+                self.stream_maxlen,
+                history,
+                customer_body,
+                _json.encode(dispatch),
+                k.order_channel(tid),
+                k.store_channel(sid),
+                k.driver_channel(sid, old) if old else "",
+                k.driver_channel(sid, new) if new else "",
             ],
-        )  # fmt: skip
+        )
         return result is not None
 
-    async def events_after(self, tid: str, offset: str) -> list[tuple[str, str, bytes]]:
-        """Stored events with an id greater than `offset`: (offset, type, data without offset)."""
+    async def events_after(self, tid: str, offset: str) -> list[tuple[str, str, str]]:
+        """Stored events with an id greater than `offset`: (offset, type, JSON without offset)."""
         entries = await self.redis.xrange(self.keys.order_events(tid), min=f"({offset}", max="+")
-        return [(eid.decode(), f[b"type"].decode(), f[b"data"]) for eid, f in entries]
-
-    async def last_offset(self, tid: str) -> str:
-        last = await self.redis.xrevrange(self.keys.order_events(tid), count=1)
-        return str(last[0][0].decode()) if last else "0-0"
+        return [(text(eid), text(f[b"type"]), text(f[b"data"])) for eid, f in cast(_StreamEntries, entries)]

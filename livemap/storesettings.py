@@ -106,7 +106,9 @@ class StoreSettings(msgspec.Struct):
 
     def machine(self) -> StageMachine:
         """The store's stage state machine."""
-        return StageMachine([CustomStage(c.id, c.after, c.live, dict(c.labels)) for c in self.stages.custom])
+        return StageMachine(
+            [CustomStage(c.id, c.after, c.live, {str(k): v for k, v in c.labels.items()}) for c in self.stages.custom]
+        )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -55,7 +55,7 @@ async def track_socket(ws: WebSocket) -> None:
                 # Old positions are replayed only while the driver is still on this order's leg.
                 if kind == "location" and not live:
                     continue
-                await ws.send_text(f'{_OFFSET_PREFIX}{offset}",{data.decode()[1:]}')
+                await ws.send_text(f'{_OFFSET_PREFIX}{offset}",{data[1:]}')
                 last = max(last, offset_key(offset))
 
         def is_new(message: str) -> bool:

@@ -27,10 +27,14 @@ def driver_view(raw: dict[str, str], now_ms: int, settings: Settings) -> dict[st
         return None
     ts = int(raw["ts"])
     return {
-        "lat": float(raw["lat"]), "lon": float(raw["lon"]), "speed": _float(raw, "speed"),
-        "heading": _float(raw, "heading"), "accuracy": _float(raw, "accuracy"), "ts": ts,
+        "lat": float(raw["lat"]),
+        "lon": float(raw["lon"]),
+        "speed": _float(raw, "speed"),
+        "heading": _float(raw, "heading"),
+        "accuracy": _float(raw, "accuracy"),
+        "ts": ts,
         "stale": now_ms - ts > settings.stale_after_s * 1000,
-    }  # fmt: skip
+    }
 
 
 def eta_of(order: Order, now_ms: int) -> Eta | None:
@@ -38,34 +42,51 @@ def eta_of(order: Order, now_ms: int) -> Eta | None:
     if not order.live or not order["eta_at"]:
         return None
     eta_at = int(order["eta_at"])
-    return Eta(eta_s=max(0, round((eta_at - now_ms) / 1000)), eta_at=eta_at, remaining_m=round(float(order["remaining"])))
+    return Eta(
+        eta_s=max(0, round((eta_at - now_ms) / 1000)), eta_at=eta_at, remaining_m=round(float(order["remaining"]))
+    )
 
 
 def customer_order(order: Order, history: list[dict[str, Any]]) -> dict[str, Any]:
     """The order as its customer sees it: no store ids, no other customer's data."""
     return {
-        "tracking_id": order.tracking_id, "number": order["id"], "stage": order.stage, "live": order.live,
-        "history": history, "destination": _point(order.json_field("destination")),
-        "address": order["address"] or None, "route": order.json_field("route"),
-        "promised_by": order.optional_int("promised_by"), "tracking_number": order["tracking_number"] or None,
+        "tracking_id": order.tracking_id,
+        "number": order["id"],
+        "stage": order.stage,
+        "live": order.live,
+        "history": history,
+        "destination": _point(order.json_field("destination")),
+        "address": order["address"] or None,
+        "route": order.json_field("route"),
+        "promised_by": order.optional_int("promised_by"),
+        "tracking_number": order["tracking_number"] or None,
         "carrier": order["carrier"] or None,
-    }  # fmt: skip
+    }
 
 
 def store_order(order: Order, history: list[dict[str, Any]], base_url: str, now_ms: int) -> dict[str, Any]:
     """The order as its store sees it through the REST API."""
     eta = eta_of(order, now_ms)
     return {
-        "id": order["id"], "tracking_id": order.tracking_id, "tracking_token": order["token"],
+        "id": order["id"],
+        "tracking_id": order.tracking_id,
+        "tracking_token": order["token"],
         "tracking_url": f"{base_url}/track/{order.tracking_id}?t={order['token']}",
-        "stage": order.stage, "live": order.live, "driver_id": order.driver or None,
-        "customer": order.json_field("customer"), "address": order["address"] or None,
-        "destination": _point(order.json_field("destination")), "origin": _point(order.json_field("origin")),
-        "route": order.json_field("route"), "promised_by": order.optional_int("promised_by"),
-        "tracking_number": order["tracking_number"] or None, "carrier": order["carrier"] or None,
-        "created_at": int(order["created"]), "history": history,
+        "stage": order.stage,
+        "live": order.live,
+        "driver_id": order.driver or None,
+        "customer": order.json_field("customer"),
+        "address": order["address"] or None,
+        "destination": _point(order.json_field("destination")),
+        "origin": _point(order.json_field("origin")),
+        "route": order.json_field("route"),
+        "promised_by": order.optional_int("promised_by"),
+        "tracking_number": order["tracking_number"] or None,
+        "carrier": order["carrier"] or None,
+        "created_at": int(order["created"]),
+        "history": history,
         "eta": None if eta is None else {"eta_s": eta.eta_s, "eta_at": eta.eta_at, "remaining_m": eta.remaining_m},
-    }  # fmt: skip
+    }
 
 
 async def customer_snapshot(store: Store, tid: str, settings: Settings) -> Snapshot:
@@ -93,11 +114,18 @@ def dispatch_order(order: Order, now_ms: int) -> dict[str, Any]:
     customer = order.json_field("customer") or {}
     eta = eta_of(order, now_ms)
     return {
-        "order_id": order["id"], "tracking_id": order.tracking_id, "stage": order.stage, "live": order.live,
-        "driver_id": order.driver or None, "customer": customer.get("name"), "address": order["address"] or None,
-        "destination": _point(order.json_field("destination")), "promised_by": order.optional_int("promised_by"),
-        "eta_at": eta.eta_at if eta else None, "remaining_m": eta.remaining_m if eta else None,
-    }  # fmt: skip
+        "order_id": order["id"],
+        "tracking_id": order.tracking_id,
+        "stage": order.stage,
+        "live": order.live,
+        "driver_id": order.driver or None,
+        "customer": customer.get("name"),
+        "address": order["address"] or None,
+        "destination": _point(order.json_field("destination")),
+        "promised_by": order.optional_int("promised_by"),
+        "eta_at": eta.eta_at if eta else None,
+        "remaining_m": eta.remaining_m if eta else None,
+    }
 
 
 def _inside(lat: float, lon: float, bbox: tuple[float, float, float, float] | None) -> bool:
@@ -125,8 +153,9 @@ async def dispatch_snapshot(
         view = driver_view(decode_hash(raw), now, settings)
         if view is not None and _inside(view["lat"], view["lon"], bbox):
             name = names.get(did, b"").decode()
-            drivers.append({"driver_id": did.decode(), "name": name, "battery": _float(decode_hash(raw), "battery"),
-                            **view})  # fmt: skip
+            drivers.append(
+                {"driver_id": did.decode(), "name": name, "battery": _float(decode_hash(raw), "battery"), **view}
+            )
     visible = {d["driver_id"] for d in drivers}
     out = []
     for order in orders:

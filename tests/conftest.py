@@ -46,7 +46,7 @@ class RedisTarget:
 
 
 @pytest.fixture(scope="session")
-def redis_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTarget]:
+async def redis_target(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RedisTarget]:
     prefix = f"lmtest-{uuid.uuid4().hex[:10]}"
     external = os.environ.get("LIVEMAP_TEST_REDIS_URL")
     if external:
@@ -56,12 +56,8 @@ def redis_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTarg
             client.delete(key)
         client.close()
         return
-    embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
-    asyncio.run(embedded.__aenter__())
-    try:
+    async with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as embedded:
         yield RedisTarget(embedded.url, prefix)
-    finally:
-        asyncio.run(embedded.stop())
 
 
 class Server:
@@ -71,8 +67,12 @@ class Server:
         self.name = name
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "livemap", "serve", "--port", "0", "--log-level", "info"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.output: list[str] = []
         self.url = self._wait_for_url()
         self.ws_url = self.url.replace("http://", "ws://")
@@ -115,9 +115,12 @@ class Server:
 def server_env(target: RedisTarget, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMAP_")}
     return env | {
-        "LIVEMAP_REDIS_URL": target.url, "LIVEMAP_KEY_PREFIX": target.prefix, "LIVEMAP_ADMIN_TOKEN": ADMIN,
-        "LIVEMAP_DATA_DIR": str(data_dir), **extra,
-    }  # fmt: skip
+        "LIVEMAP_REDIS_URL": target.url,
+        "LIVEMAP_KEY_PREFIX": target.prefix,
+        "LIVEMAP_ADMIN_TOKEN": ADMIN,
+        "LIVEMAP_DATA_DIR": str(data_dir),
+        **extra,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -178,9 +181,12 @@ class Shop:
         return self.drivers[did]
 
     async def order(self, oid: str, **extra: Any) -> dict[str, Any]:
-        body = {"id": oid, "customer": {"name": "Ana", "email": "ana@example.com"},
-                "destination": {"lat": DEST[0], "lon": DEST[1]},
-                "origin": {"lat": ORIGIN[0], "lon": ORIGIN[1]}} | extra  # fmt: skip
+        body = {
+            "id": oid,
+            "customer": {"name": "Ana", "email": "ana@example.com"},
+            "destination": {"lat": DEST[0], "lon": DEST[1]},
+            "origin": {"lat": ORIGIN[0], "lon": ORIGIN[1]},
+        } | extra
         r = await self.post("/api/orders", body)
         assert r.status_code == 201, r.text
         return dict(r.json())
@@ -200,8 +206,9 @@ class Shop:
 
 
 async def new_shop(http: httpx.AsyncClient, server: Server) -> Shop:
-    r = await http.post(server.url + "/api/stores", json={"name": "Test shop"},
-                        headers={"Authorization": f"Bearer {ADMIN}"})  # fmt: skip
+    r = await http.post(
+        server.url + "/api/stores", json={"name": "Test shop"}, headers={"Authorization": f"Bearer {ADMIN}"}
+    )
     assert r.status_code == 201, r.text
     return Shop(http, r.json()["id"], r.json()["api_key"], server)
 

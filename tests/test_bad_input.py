@@ -29,7 +29,7 @@ async def test_driver_socket_survives_bad_messages_and_keeps_acked_fixes(shop: S
         ('{"lat": 1, "lon":', "invalid_json", None),
         ("not json at all", "invalid_json", None),
         (json.dumps({"lat": 91, "lon": 1, "ts": t, "seq": 90}), "invalid_fix", 90),
-        ('{"lat": 1, "lon": NaN, "ts": %d, "seq": 91}' % t, "invalid_json", None),
+        ('{"lat": 1, "lon": NaN, "ts": ' + str(t) + ', "seq": 91}', "invalid_json", None),
         (json.dumps({"lat": 1, "lon": 1e999, "ts": t, "seq": 92}).replace("Infinity", "1e999"), "invalid_fix", None),
         (json.dumps({"lat": "-25.3", "lon": -57.6, "ts": t, "seq": 93}), "invalid_fix", 93),
         (json.dumps({"lat": -25.3, "lon": -57.6, "ts": t // 1000, "seq": 94}), "invalid_fix", 94),
@@ -63,8 +63,13 @@ async def test_batch_judges_each_fix_alone(shop: Shop, server: Server) -> None:
     await customer.recv_type("snapshot")
     driver = await driver_socket(server, shop.drivers["db2"])
     t = now_ms() - 10_000
-    batch = [fix(0.1, t, 1), {"lat": 200, "lon": 0, "ts": t + 500, "seq": 2}, fix(0.2, t + 1000, 3),
-             {"lat": "x"}, fix(0.3, t + 2000, 4)]  # fmt: skip
+    batch = [
+        fix(0.1, t, 1),
+        {"lat": 200, "lon": 0, "ts": t + 500, "seq": 2},
+        fix(0.2, t + 1000, 3),
+        {"lat": "x"},
+        fix(0.3, t + 2000, 4),
+    ]
     await driver.send(batch)
     ack = await driver.recv_type("ack")
     assert ack["seq"] == 4 and ack["accepted"] == 3 and ack["ignored"] == 0
@@ -119,8 +124,10 @@ async def test_rest_errors_are_typed(shop: Shop, server: Server) -> None:
     assert r.status_code == 422 and "lat" in r.json()["error"]["message"]
     r = await shop.post("/api/orders", {"id": "X1", "customer": {"name": "A"}})
     assert r.status_code == 422 and "destination" in r.json()["error"]["message"]
-    r = await shop.post("/api/orders", {"id": "X1", "customer": {"name": "A", "email": "not-an-email"},
-                                        "destination": {"lat": 1, "lon": 1}})  # fmt: skip
+    r = await shop.post(
+        "/api/orders",
+        {"id": "X1", "customer": {"name": "A", "email": "not-an-email"}, "destination": {"lat": 1, "lon": 1}},
+    )
     assert r.status_code == 422 and "customer.email" in r.json()["error"]["message"]
     await shop.order("X2")
     r = await shop.post("/api/orders", {"id": "X2", "customer": {"name": "A"}, "destination": {"lat": 1, "lon": 1}})
@@ -147,7 +154,9 @@ async def test_invalid_since_and_viewport_get_typed_errors(shop: Shop, server: S
     """A malformed `since` is refused at the handshake; a bad viewport gets an error and the socket lives on."""
     order = await shop.order("X3")
     with pytest.raises(websockets.InvalidStatus) as info:
-        await websockets.connect(f"{server.ws_url}/ws/track/{order['tracking_id']}?t={order['tracking_token']}&since=abc")
+        await websockets.connect(
+            f"{server.ws_url}/ws/track/{order['tracking_id']}?t={order['tracking_token']}&since=abc"
+        )
     assert info.value.response.status_code == 400
     dispatcher = await connect(f"{server.ws_url}/ws/dispatch?token={shop.key}")
     await dispatcher.recv_type("snapshot")

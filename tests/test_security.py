@@ -73,7 +73,9 @@ async def test_credentials_of_the_wrong_kind_are_refused(shop: Shop, server: Ser
     # Only the admin token creates stores.
     r = await shop.http.post(f"{server.url}/api/stores", json={"name": "x"}, headers=shop.auth)
     assert r.status_code == 401
-    r = await shop.http.post(f"{server.url}/api/stores", json={"name": "x"}, headers={"Authorization": f"Bearer {ADMIN}x"})
+    r = await shop.http.post(
+        f"{server.url}/api/stores", json={"name": "x"}, headers={"Authorization": f"Bearer {ADMIN}x"}
+    )
     assert r.status_code == 401
 
 
