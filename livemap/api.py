@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, TypeVar
 
@@ -14,10 +15,12 @@ from starlette.routing import Route
 from livemap import auth, security, views
 from livemap.errors import ApiError, json_response, not_found
 from livemap.messages import Assign, CreateDriver, CreateOrder, CreateStore, StageChange, describe
+from livemap.responses import DriverCreated, DriverStatus, FixCounts, Health, StoreCreated
 from livemap.services import services
 from livemap.stages import IllegalTransition, UnknownStage
 from livemap.store import Conflict, NotFound
 
+log = logging.getLogger("livemap.api")
 T = TypeVar("T")
 _MAX_BODY = 1024 * 1024
 _READY_TIMEOUT = 2.0
@@ -40,7 +43,7 @@ async def create_store(request: Request) -> Response:
     auth.require_admin(request)
     body = await _body(request, CreateStore)
     sid, api_key = await services(request).store.create_store(body.name)
-    return json_response({"id": sid, "name": body.name, "api_key": api_key}, 201)
+    return json_response(StoreCreated(sid, body.name, api_key), 201)
 
 
 async def get_store(request: Request) -> Response:
@@ -66,7 +69,7 @@ async def create_driver(request: Request) -> Response:
         did, token = await services(request).store.create_driver(principal.store_id, body.name, body.id)
     except Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
-    return json_response({"id": did, "name": body.name, "token": token}, 201)
+    return json_response(DriverCreated(did, body.name, token), 201)
 
 
 async def get_driver(request: Request) -> Response:
@@ -75,17 +78,16 @@ async def get_driver(request: Request) -> Response:
     if not await svc.store.driver_exists(principal.store_id, did):
         raise not_found(f"driver {did} not found")
     raw = await svc.store.driver(principal.store_id, did)
-    position = views.driver_view(raw, int(time.time() * 1000), svc.settings)
-    stats = {"accepted": int(raw.get("accepted", 0)), "ignored": int(raw.get("ignored", 0))}
-    return json_response({"id": did, "name": raw.get("name"), "position": position, "fixes": stats})
+    fixes = FixCounts(accepted=int(raw.get("accepted", 0)), ignored=int(raw.get("ignored", 0)))
+    position = views.position(raw, int(time.time() * 1000), svc.settings)
+    return json_response(DriverStatus(did, raw.get("name", ""), position, fixes))
 
 
 async def _order_response(request: Request, store_id: str, oid: str, status: int = 200) -> Response:
     store = services(request).store
     order = await store.store_order(store_id, oid)
     history = await store.history(order.tracking_id)
-    view = views.store_order(order, history, services(request).base_url(request), int(time.time() * 1000))
-    return json_response(view, status)
+    return json_response(views.store_order(order, history, services(request).base_url(request)), status)
 
 
 async def create_order(request: Request) -> Response:
@@ -157,7 +159,7 @@ async def track_snapshot(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return json_response({"status": "ok"})
+    return json_response(Health("ok"))
 
 
 async def readyz(request: Request) -> Response:
@@ -165,8 +167,9 @@ async def readyz(request: Request) -> Response:
         # Bounded: a frozen Redis must make the probe fail, not hang the load balancer's check.
         await asyncio.wait_for(services(request).store.redis.ping(), _READY_TIMEOUT)
     except Exception as exc:  # any failure to reach Redis means "not ready", whatever its type
-        return json_response({"status": "unavailable", "redis": str(exc) or type(exc).__name__}, 503)
-    return json_response({"status": "ready"})
+        log.warning("readiness probe: Redis unavailable: %r", exc)
+        return json_response(Health("unavailable"), 503)
+    return json_response(Health("ready"))
 
 
 routes = [

@@ -14,7 +14,7 @@ from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 
 from livemap import api, security
 from livemap.dispatchws import dispatch_socket
@@ -23,6 +23,7 @@ from livemap.errors import ApiError, handle_api_error, handle_http_error
 from livemap.eta import SpeedModel
 from livemap.hub import Hub
 from livemap.keys import Keys
+from livemap.openapi import openapi
 from livemap.positions import Positions
 from livemap.redisconn import open_redis
 from livemap.services import Services
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes = [
         *api.routes,
+        Route("/openapi.json", openapi, methods=["GET"]),
         WebSocketRoute("/ws/driver", driver_socket),
         WebSocketRoute("/ws/track/{tracking_id}", track_socket),
         WebSocketRoute("/ws/dispatch", dispatch_socket),

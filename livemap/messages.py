@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
@@ -189,18 +189,6 @@ class Eta(msgspec.Struct):
     eta_s: int
     eta_at: int
     remaining_m: int
-
-
-class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
-    offset: str
-    order: dict[str, Any]
-    eta: Eta | None
-    driver: dict[str, Any] | None
-
-
-class DispatchSnapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
-    orders: list[dict[str, Any]]
-    drivers: list[dict[str, Any]]
 
 
 class Viewport(msgspec.Struct, tag="viewport", tag_field="type"):

@@ -17,6 +17,7 @@ from redis.typing import EncodableT, FieldT
 from livemap import security
 from livemap.keys import Keys
 from livemap.messages import CreateOrder, StageEvent
+from livemap.responses import HistoryEntry
 from livemap.routes import cumulative_lengths
 from livemap.stages import FINAL, Stage, StageMachine
 from livemap.storesettings import StoreSettings, masked, merge_patch
@@ -221,7 +222,7 @@ class Store:
         event = StageEvent(stage=Stage.RECEIVED, at=at, live=False, note=None)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.order(tid), mapping=fields)
-            pipe.rpush(self.keys.order_history(tid), _json.encode({"stage": Stage.RECEIVED, "at": at, "note": None}))
+            pipe.rpush(self.keys.order_history(tid), _json.encode(HistoryEntry(Stage.RECEIVED, at)))
             pipe.xadd(
                 self.keys.order_events(tid),
                 {"type": "event", "data": _json.encode(event)},
@@ -251,8 +252,10 @@ class Store:
             raws = await pipe.execute()
         return [Order(decode_hash(raw)) for raw in raws if raw]
 
-    async def history(self, tid: str) -> list[dict[str, Any]]:
-        return [msgspec.json.decode(item) for item in await self.redis.lrange(self.keys.order_history(tid), 0, -1)]
+    async def history(self, tid: str) -> list[HistoryEntry]:
+        """The order's stage changes, oldest first, never trimmed."""
+        items = await self.redis.lrange(self.keys.order_history(tid), 0, -1)
+        return [msgspec.json.decode(item, type=HistoryEntry) for item in items]
 
     async def store_order(self, sid: str, oid: str) -> Order:
         """Order `oid` of store `sid`."""
@@ -295,7 +298,7 @@ class Store:
         dispatch = StageEvent(
             stage=stage, at=at, note=note, order_id=order["id"], tracking_id=tid, driver_id=driver or None, live=live
         )
-        history = _json.encode({"stage": stage, "at": at, "note": note}) if stage_changed else b""
+        history = _json.encode(HistoryEntry(stage, at, note)) if stage_changed else b""
         customer_body = _json.encode(customer) if customer else _json.encode({"type": "assigned", "live": live})
         old, new = order.driver, driver
         result = await self._order_update(

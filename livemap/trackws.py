@@ -50,7 +50,7 @@ async def track_socket(ws: WebSocket) -> None:
         await ws.send_text(msgspec.json.encode(snapshot).decode())
         last = offset_key(snapshot.offset)
         if since is not None:
-            live = snapshot.order["live"]
+            live = snapshot.order.live
             for offset, kind, data in await svc.store.events_after(tid, since):
                 # Old positions are replayed only while the driver is still on this order's leg.
                 if kind == "location" and not live:

@@ -1,0 +1,149 @@
+"""The OpenAPI description, built from the msgspec types the server itself validates and encodes with.
+
+Every endpoint is declared here once with its request and response types; a test checks that the
+app's routes and this table agree, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from importlib.metadata import PackageNotFoundError, version
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from livemap import messages as m
+from livemap import responses as r
+from livemap.storesettings import StoreSettings
+
+_REF = "#/components/schemas/{name}"
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    summary: str
+    auth: str | None  # security scheme name
+    body: Any = None
+    responses: dict[int, Any] = field(default_factory=dict)
+    params: tuple[tuple[str, str, str], ...] = ()  # (name, in, description)
+    websocket: tuple[Any, Any] | None = None  # (client -> server, server -> client) message types
+
+
+_ORDER_ID = (("order_id", "path", "the store's own order id"),)
+_TRACKING = (("tracking_id", "path", "the order's public tracking id"), ("t", "query", "the tracking token"))
+
+OPERATIONS: list[Op] = [
+    Op("post", "/api/stores", "Create a store", "admin", m.CreateStore, {201: r.StoreCreated}),
+    Op("get", "/api/store", "Read the store's settings (secrets masked)", "store", None, {200: StoreSettings}),
+    Op("patch", "/api/store", "Merge-patch the store's settings (RFC 7396)", "store", dict[str, Any],
+       {200: StoreSettings}),
+    Op("post", "/api/drivers", "Create a driver", "store", m.CreateDriver, {201: r.DriverCreated}),
+    Op("get", "/api/drivers/{driver_id}", "A driver's newest position and fix counts", "store", None,
+       {200: r.DriverStatus}, (("driver_id", "path", "the driver's id"),)),
+    Op("post", "/api/orders", "Create an order (stage `received`)", "store", m.CreateOrder, {201: r.OrderView}),
+    Op("get", "/api/orders/{order_id}", "Read an order with its history and ETA", "store", None,
+       {200: r.OrderView}, _ORDER_ID),
+    Op("post", "/api/orders/{order_id}/assign", "Assign or reassign the order's driver", "store", m.Assign,
+       {200: r.OrderView}, _ORDER_ID),
+    Op("post", "/api/orders/{order_id}/stage", "Move the order to a stage (409 names the allowed ones)", "store",
+       m.StageChange, {200: r.OrderView}, _ORDER_ID),
+    Op("get", "/api/track/{tracking_id}", "The customer snapshot (same as the socket's first message)", None,
+       None, {200: r.Snapshot}, _TRACKING),
+    Op("get", "/healthz", "The process is up", None, None, {200: r.Health}),
+    Op("get", "/readyz", "Redis is reachable (503 when not)", None, None, {200: r.Health, 503: r.Health}),
+    Op("get", "/openapi.json", "This document", None, None, {200: dict[str, Any]}),
+    Op("get", "/ws/driver", "Websocket: a driver's device sends fixes (`?token=` driver token)", "driver",
+       websocket=(m.Fix | list[m.Fix], m.Ack | m.Error)),
+    Op("get", "/ws/track/{tracking_id}", "Websocket: a customer's live view (`?t=`, optional `&since=OFFSET`)",
+       None, params=(*_TRACKING, ("since", "query", "replay events after this offset")),
+       websocket=(None, r.Snapshot | m.LocationEvent | m.StageEvent)),
+    Op("get", "/ws/dispatch", "Websocket: the store's live dispatch view (`?token=` store key)", "store",
+       websocket=(m.Viewport, r.DispatchSnapshot | m.DriverLocationEvent | m.StageEvent)),
+]  # fmt: skip
+
+
+def _schema_refs(types: list[Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    return msgspec.json.schema_components(types, ref_template=_REF)
+
+
+def build() -> dict[str, Any]:
+    """The OpenAPI 3.1 document for this version of livemap."""
+    types: list[Any] = [r.ErrorBody]
+    for op in OPERATIONS:
+        types += [t for t in (op.body, *op.responses.values()) if t is not None]
+        if op.websocket:
+            types += [t for t in op.websocket if t is not None]
+    refs, components = _schema_refs(types)
+    ref_of = iter(refs[1:])
+    error_ref = refs[0]
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        body_ref = next(ref_of) if op.body is not None else None
+        response_refs = {status: next(ref_of) for status in op.responses}
+        doc: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": re.sub(r"\W+", "_", f"{op.method}{op.path}").strip("_"),
+        }
+        if op.auth:
+            doc["security"] = [{op.auth: []}]
+        if op.params:
+            doc["parameters"] = [
+                {"name": n, "in": where, "required": where == "path", "description": d, "schema": {"type": "string"}}
+                for n, where, d in op.params
+            ]
+        if body_ref is not None:
+            doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_ref}}}
+        doc["responses"] = {
+            str(status): {"description": "OK" if status < 300 else "see body", "content": {
+                "application/json": {"schema": ref}}}
+            for status, ref in response_refs.items()
+        }  # fmt: skip
+        doc["responses"]["default"] = {"description": "error", "content": {"application/json": {"schema": error_ref}}}
+        if op.websocket:
+            sends, receives = op.websocket
+            doc["responses"] = {"101": {"description": "switching to the websocket protocol"},
+                                **{k: v for k, v in doc["responses"].items() if k == "default"}}  # fmt: skip
+            doc["x-websocket"] = {
+                "client-sends": next(ref_of) if sends is not None else None,
+                "server-sends": next(ref_of),
+            }
+        paths.setdefault(op.path, {})[op.method] = doc
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "livemap", "version": _version(), "description": "Real-time delivery tracking."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                name: {"type": "http", "scheme": "bearer", "description": text}
+                for name, text in (
+                    ("admin", "LIVEMAP_ADMIN_TOKEN"),
+                    ("store", "a store's API key (`lmk_...`)"),
+                    ("driver", "a driver's token (`lmd_...`)"),
+                )
+            },
+        },
+    }
+
+
+def _version() -> str:
+    try:
+        return version("livemap")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@functools.cache
+def _encoded() -> bytes:
+    return msgspec.json.encode(build())  # built once: it never changes while the process runs
+
+
+async def openapi(request: Request) -> Response:
+    return Response(_encoded(), media_type="application/json")

@@ -1,0 +1,148 @@
+"""Typed REST responses and snapshot parts (encoded by msgspec, described in the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from livemap.messages import Customer, Eta
+
+
+class LatLon(msgspec.Struct):
+    lat: float
+    lon: float
+
+
+class HistoryEntry(msgspec.Struct):
+    stage: str
+    at: int
+    note: str | None = None
+
+
+class Position(msgspec.Struct):
+    """A driver's newest fix; `stale` when it is older than LIVEMAP_STALE_AFTER_S."""
+
+    lat: float
+    lon: float
+    speed: float | None
+    heading: float | None
+    accuracy: float | None
+    ts: int
+    stale: bool
+
+
+class CustomerOrder(msgspec.Struct):
+    """The order as its customer sees it: no store ids, no customer contact data."""
+
+    tracking_id: str
+    number: str
+    stage: str
+    live: bool
+    history: list[HistoryEntry]
+    destination: LatLon | None
+    address: str | None
+    route: list[tuple[float, float]] | None
+    promised_by: int | None
+    tracking_number: str | None
+    carrier: str | None
+
+
+class OrderView(msgspec.Struct):
+    """The order as its store sees it through the REST API."""
+
+    id: str
+    tracking_id: str
+    tracking_token: str
+    tracking_url: str
+    stage: str
+    live: bool
+    driver_id: str | None
+    customer: Customer
+    address: str | None
+    destination: LatLon | None
+    origin: LatLon | None
+    route: list[tuple[float, float]] | None
+    promised_by: int | None
+    tracking_number: str | None
+    carrier: str | None
+    created_at: int
+    history: list[HistoryEntry]
+    eta: Eta | None
+
+
+class StoreCreated(msgspec.Struct):
+    id: str
+    name: str
+    api_key: str
+
+
+class DriverCreated(msgspec.Struct):
+    id: str
+    name: str
+    token: str
+
+
+class FixCounts(msgspec.Struct):
+    accepted: int
+    ignored: int
+
+
+class DriverStatus(msgspec.Struct):
+    id: str
+    name: str
+    position: Position | None
+    fixes: FixCounts
+
+
+class ErrorDetail(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct):
+    """Every error: a stable machine-readable `code` and a sentence for people (plus context fields)."""
+
+    error: ErrorDetail
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok", "ready", "unavailable"]
+
+
+class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+    """First message of a customer socket, and the body of `GET /api/track/{tracking_id}`."""
+
+    offset: str
+    order: CustomerOrder
+    eta: Eta | None
+    driver: Position | None
+
+
+class DispatchOrder(msgspec.Struct):
+    order_id: str
+    tracking_id: str
+    stage: str
+    live: bool
+    driver_id: str | None
+    customer: str | None
+    address: str | None
+    destination: LatLon | None
+    promised_by: int | None
+    eta_at: int | None
+    remaining_m: int | None
+
+
+class DispatchDriver(Position):
+    """An online driver: its newest fix plus who it is."""
+
+    driver_id: str
+    name: str
+    battery: float | None
+
+
+class DispatchSnapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+    """First message of a dispatcher socket (and its answer to a viewport)."""
+
+    orders: list[DispatchOrder]
+    drivers: list[DispatchDriver]
