@@ -9,9 +9,8 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -107,7 +106,7 @@ def build() -> dict[str, Any]:
         }  # fmt: skip
         doc["responses"]["default"] = {"description": "error", "content": {"application/json": {"schema": error_ref}}}
         if op.websocket:
-            sends, receives = op.websocket
+            sends = op.websocket[0]
             doc["responses"] = {"101": {"description": "switching to the websocket protocol"},
                                 **{k: v for k, v in doc["responses"].items() if k == "default"}}  # fmt: skip
             doc["x-websocket"] = {
