@@ -68,7 +68,7 @@ OPERATIONS: list[Op] = [
 ]  # fmt: skip
 
 
-def _schema_refs(types: list[Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _schema_refs(types: list[Any]) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
     return msgspec.json.schema_components(types, ref_template=_REF)
 
 
