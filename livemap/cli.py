@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
@@ -45,7 +46,7 @@ def make_server(settings: Settings, log_level: str = "info") -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-async def _serve(settings: Settings, host: str, port: int, log_level: str, on_ready: str | None = None) -> None:
+async def _serve(settings: Settings, host: str, port: int, log_level: str, on_ready: list[str] | None = None) -> None:
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
     server = make_server(settings, log_level)
@@ -58,7 +59,7 @@ async def _serve(settings: Settings, host: str, port: int, log_level: str, on_re
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         print(f"livemap listening on http://{shown}:{bound}", flush=True)
         if on_ready:
-            await _run_child(on_ready.format(url=f"http://{shown}:{bound}"), server)
+            await _run_child([arg.format(url=f"http://{shown}:{bound}") for arg in on_ready], server)
 
     task = asyncio.create_task(announce())
     try:
@@ -70,9 +71,10 @@ async def _serve(settings: Settings, host: str, port: int, log_level: str, on_re
         sock.close()
 
 
-async def _run_child(command: str, server: uvicorn.Server) -> None:
+async def _run_child(command: list[str], server: uvicorn.Server) -> None:
     """Run the demo's simulator next to the server; when either stops, both stop."""
-    proc = await asyncio.create_subprocess_shell(command, start_new_session=False)
+    # exec, not a shell: our signals must reach the simulator itself, not an intermediate /bin/sh.
+    proc = await asyncio.create_subprocess_exec(*command)
     try:
         await proc.wait()
     finally:
@@ -91,21 +93,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server (embedded Redis unless LIVEMAP_REDIS_URL is set)")
     demo = sub.add_parser("demo", help="run the server and simulated drivers; prints the links to open")
-    for p in (serve, demo):
+    levels = ["critical", "error", "warning", "info", "debug"]
+    for p, level in ((serve, "info"), (demo, "warning")):  # the demo keeps its console for the links
         p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+        p.add_argument("--log-level", default=level, choices=levels)
     demo.add_argument("--drivers", type=int, default=5, help="simulated drivers (default 5)")
-    demo.add_argument("--speedup", type=float, default=2.0, help="simulated time per wall second (default 2)")
+    demo.add_argument(
+        "--speedup", type=float, default=1.0, help="simulated seconds per wall second (default 1: ETAs in real time)"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
     on_ready = None
     if args.command == "demo":
         os.environ["LIVEMAP_ADMIN_TOKEN"] = admin_token(settings)  # the simulator creates the demo store with it
-        on_ready = (
-            f"{sys.executable} -m simulator run --url {{url}} --drivers {args.drivers} --speedup {args.speedup} "
-            f"--links-file {settings.data_dir}/demo-links.txt"
-        )
+        on_ready = [
+            sys.executable, "-m", "simulator", "run", "--url", "{url}", "--drivers", str(args.drivers),
+            "--speedup", str(args.speedup), "--links-file", str(Path(settings.data_dir) / "demo-links.txt"),
+        ]  # fmt: skip
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings, args.host, args.port, args.log_level, on_ready))

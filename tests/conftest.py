@@ -138,6 +138,54 @@ def server_b(redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory
     srv.stop()
 
 
+# --- processes -----------------------------------------------------------------------------------
+
+
+def redis_pids(data_dir: Path) -> list[int]:
+    """redis-server processes serving `data_dir` (found by their command line)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()  # redis rewrites it: "redis-server unixsocket:PATH"
+            except OSError:
+                continue
+            if b"redis-server" in cmdline and str(data_dir).encode() in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def gone(pids: list[int], within: float) -> bool:
+    deadline = time.monotonic() + wait(within)
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)]
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return "X"
+
+
+def children(pid: int) -> list[int]:
+    """Pids whose parent is `pid`."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(entry.name))
+    return out
+
+
 # --- API helpers ---------------------------------------------------------------------------------
 
 

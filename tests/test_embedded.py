@@ -4,43 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import httpx
 
-from conftest import ROOT, Server, wait
-
-
-def redis_pids(data_dir: Path) -> list[int]:
-    """redis-server processes serving `data_dir` (found by their command line)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()  # redis rewrites it: "redis-server unixsocket:PATH"
-            except OSError:
-                continue
-            if b"redis-server" in cmdline and str(data_dir).encode() in cmdline:
-                pids.append(int(entry.name))
-    return pids
-
-
-def gone(pids: list[int], within: float) -> bool:
-    deadline = time.monotonic() + wait(within)
-    while time.monotonic() < deadline:
-        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)]
-        if not alive:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return "X"
+from conftest import ROOT, Server, gone, redis_pids, wait
 
 
 def embedded_env(data_dir: Path) -> dict[str, str]:

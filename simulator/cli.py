@@ -1,0 +1,156 @@
+"""Command line: ``python -m simulator [run] [options]``.
+
+Each subcommand registers a parser and a handler in :func:`build_parser`; ``run`` is what a
+bare ``python -m simulator`` does. Later modes (``eta-accuracy``, ``bench``) slot in the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .run import DEFAULT_CENTER, RunOptions, run
+
+DEFAULT_COMMAND = "run"
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per mode; each sets ``handler`` and ``command_parser``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description="Virtual delivery drivers for livemap, over its public HTTP and websocket API.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    _add_run(commands)
+    return parser
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "run",
+        help="demo: a store, N drivers, order after order (the default command)",
+        description="Create a demo store with N virtual drivers and keep them delivering orders until Ctrl-C.",
+    )
+    _add_common(p)
+    arg = p.add_argument
+    # fmt: off
+    arg("--drivers", type=_positive_int, default=5, metavar="N", help="virtual drivers (default: %(default)s)")
+    arg("--interval", type=_positive_float, default=1.0, metavar="S",
+        help="simulated seconds between a driver's fixes (default: %(default)s)")
+    arg("--speedup", type=_positive_float, default=1.0, metavar="F",
+        help="simulated time, fix timestamps included, runs F times faster than wall time (default: %(default)s)")
+    arg("--max-lead", type=_non_negative_float, default=540.0, metavar="S",
+        help="with --speedup above 1, simulated time gets at most S seconds ahead of the wall clock, then runs "
+             "at 1x: livemap refuses fixes more than 10 minutes in the future (default: %(default)s)")
+    arg("--seed", type=int, default=1, help="same seed, same city, routes and drives (default: %(default)s)")
+    arg("--center", type=_latlon, default=DEFAULT_CENTER, metavar="LAT,LON",
+        help=f"city centre (default: Asunción, Paraguay, {DEFAULT_CENTER[0]},{DEFAULT_CENTER[1]})")
+    arg("--duration", type=_non_negative_float, default=0.0, metavar="S",
+        help="stop after S wall seconds (default: 0, run until Ctrl-C)")
+    arg("--links-file", type=Path, metavar="PATH", help="also write the printed links to PATH")
+    arg("--store-name", default="Demo store", metavar="NAME", help="the demo store's name (default: %(default)s)")
+    # fmt: on
+    p.set_defaults(handler=_run, command_parser=p)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="livemap base URL (default: %(default)s)")
+    # Never echo the env value in --help: it is a secret.
+    p.add_argument(
+        "--admin-token",
+        default=os.environ.get("LIVEMAP_ADMIN_TOKEN"),
+        metavar="TOKEN",
+        help="admin token that creates stores (default: $LIVEMAP_ADMIN_TOKEN)",
+    )
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.command_parser
+    if not args.admin_token:
+        parser.error(
+            "an admin token is needed: pass --admin-token or set LIVEMAP_ADMIN_TOKEN (livemap prints it on first start)"
+        )
+    if not args.url.startswith(("http://", "https://")):
+        parser.error(f"--url must start with http:// or https://, not {args.url!r}")
+    options = RunOptions(
+        admin_token=args.admin_token,
+        url=args.url.rstrip("/"),
+        drivers=args.drivers,
+        interval_s=args.interval,
+        speedup=args.speedup,
+        seed=args.seed,
+        center=args.center,
+        duration_s=args.duration,
+        links_file=args.links_file,
+        store_name=args.store_name,
+        max_lead_s=args.max_lead,
+    )
+    return asyncio.run(run(options))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the chosen command, return the exit status."""
+    parser = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    commands = _command_names(parser)
+    # argparse has no default subcommand: without one named, `run` is meant (top-level -h still works).
+    if not args_list or (args_list[0] not in commands and args_list[0] not in ("-h", "--help")):
+        args_list.insert(0, DEFAULT_COMMAND)
+    args = parser.parse_args(args_list)
+    logging.basicConfig(
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        # Only where the loop cannot install signal handlers (Windows): Ctrl-C is still a clean stop.
+        return 0
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
+    return value
+
+
+def _latlon(text: str) -> tuple[float, float]:
+    try:
+        lat_text, lon_text = text.split(",")
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAT,LON such as -25.2865,-57.6470, not {text!r}") from None
+    if not (-80.0 <= lat <= 80.0 and -180.0 <= lon <= 180.0):
+        raise argparse.ArgumentTypeError("LAT must be within -80..80 and LON within -180..180")
+    return lat, lon

@@ -1,0 +1,316 @@
+"""A virtual driver: true motion along a route, and the noisy GPS fixes its phone would report.
+
+The true motion of a trip is a pure function of the route and a seed, computed in simulated
+time with a fixed step: cruise speed wanders smoothly (an Ornstein-Uhlenbeck process) inside
+the urban band, the driver brakes for turns and red lights, waits there, and rarely makes a
+longer stop. Because it is replayable, a trip knows its exact arrival time the moment it is
+planned, which is the ground truth an ETA can be scored against. Fixes add what phones add:
+slowly drifting position error, an accuracy estimate, a heading only when moving, and a
+battery that drains.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .city import Route
+from .geo import bearing_deg
+
+
+@dataclass(frozen=True)
+class MotionProfile:
+    """How a driver moves and what its phone reports; the defaults describe urban car traffic."""
+
+    min_speed_mps: float = 6.0
+    max_speed_mps: float = 14.0
+    mean_speed_mps: float = 10.0
+    #: Spread of the cruise speed around its mean, m/s, and how fast it forgets a deviation.
+    speed_sigma_mps: float = 2.0
+    speed_memory_s: float = 25.0
+    accel_mps2: float = 1.8
+    brake_mps2: float = 2.5
+    turn_speed_mps: tuple[float, float] = (4.0, 6.5)
+    red_light_chance: float = 0.12
+    red_light_s: tuple[float, float] = (10.0, 60.0)
+    long_stop_chance: float = 0.08
+    long_stop_s: tuple[float, float] = (120.0, 420.0)
+    step_s: float = 0.5
+    #: GPS error: per-fix accuracy in metres (radial RMS), and how long the error stays correlated.
+    accuracy_m: tuple[float, float] = (4.0, 8.0)
+    noise_memory_s: float = 10.0
+    moving_mps: float = 0.3
+    battery_start_pct: tuple[float, float] = (55.0, 100.0)
+    battery_drain_pct_per_h: tuple[float, float] = (6.0, 12.0)
+
+
+@dataclass(frozen=True, slots=True)
+class TrueState:
+    """Where a driver really is at ``t_ms`` (simulated epoch ms)."""
+
+    t_ms: int
+    lat: float
+    lon: float
+    x: float
+    y: float
+    speed_mps: float
+    heading_deg: float | None
+    travelled_m: float
+    remaining_m: float
+    arrived: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """One GPS fix as a phone reports it (the driver socket's fix fields)."""
+
+    lat: float
+    lon: float
+    ts: int
+    speed: float
+    heading: float | None
+    accuracy: float
+    battery: float
+
+    def to_wire(self, seq: int | None = None) -> dict[str, object]:
+        """The fix as the driver socket's JSON object; ``heading`` is null while standing still."""
+        wire: dict[str, object] = {
+            "lat": self.lat,
+            "lon": self.lon,
+            "ts": self.ts,
+            "speed": self.speed,
+            "heading": self.heading,
+            "accuracy": self.accuracy,
+            "battery": self.battery,
+        }
+        if seq is not None:
+            wire["seq"] = seq
+        return wire
+
+
+class _Sample(NamedTuple):
+    t_s: float
+    s_m: float
+    v_mps: float
+
+
+class _Limit(NamedTuple):
+    distance_m: float
+    speed_mps: float
+    dwell_s: float | None  # None: pass at up to speed_mps; else stop and wait this long
+
+
+# Stop lines are approached at walking pace for the last metres: braking exactly to zero at the
+# line would need infinitely many ever-shorter steps.
+_CREEP_MPS = 1.0
+_SNAP_M = 0.5
+
+
+def _plan_limits(route: Route, rng: random.Random, p: MotionProfile) -> list[_Limit]:
+    limits: list[_Limit] = []
+    for crossing in route.crossings:
+        if rng.random() < p.red_light_chance:
+            limits.append(_Limit(crossing.distance_m, 0.0, rng.uniform(*p.red_light_s)))
+        elif crossing.turn:
+            limits.append(_Limit(crossing.distance_m, rng.uniform(*p.turn_speed_mps), None))
+    if rng.random() < p.long_stop_chance:
+        # A jam, a fuel stop, a chat with the doorman: somewhere in the middle of the trip.
+        where = route.length_m * rng.uniform(0.2, 0.8)
+        limits.append(_Limit(where, 0.0, rng.uniform(*p.long_stop_s)))
+    limits.sort(key=lambda lim: lim.distance_m)
+    limits.append(_Limit(route.length_m, 0.0, 0.0))
+    return limits
+
+
+def _motion(route: Route, seed: int, p: MotionProfile) -> Iterator[_Sample]:
+    """True (time, distance, speed) samples of one trip from standstill at the origin to arrival."""
+    rng = random.Random(seed)
+    limits = _plan_limits(route, rng, p)
+    dt = p.step_s
+    keep = math.exp(-dt / p.speed_memory_s)
+    kick = p.speed_sigma_mps * math.sqrt(1.0 - keep * keep)
+    cruise = min(max(rng.gauss(p.mean_speed_mps, p.speed_sigma_mps), p.min_speed_mps), p.max_speed_mps)
+    reach = p.max_speed_mps**2 / (2 * p.brake_mps2) + 2 * _SNAP_M
+    t = s = v = 0.0
+    k = 0
+    yield _Sample(0.0, 0.0, 0.0)
+    while True:
+        cruise = p.mean_speed_mps + (cruise - p.mean_speed_mps) * keep + kick * rng.gauss(0.0, 1.0)
+        cruise = min(max(cruise, p.min_speed_mps), p.max_speed_mps)
+        allowed = cruise
+        for lim in limits[k:]:
+            gap = lim.distance_m - s
+            if gap > reach:
+                break
+            allowed = min(allowed, math.sqrt(lim.speed_mps**2 + 2 * p.brake_mps2 * max(gap - _SNAP_M, 0.0)))
+        v_new = min(allowed, v + p.accel_mps2 * dt)
+        if limits[k].dwell_s is not None and limits[k].distance_m - s > _SNAP_M:
+            v_new = max(v_new, min(_CREEP_MPS, v + p.accel_mps2 * dt))
+        s_new = s + (v + v_new) / 2 * dt
+        t += dt
+        while k < len(limits):
+            lim = limits[k]
+            if lim.dwell_s is None:
+                if s_new < lim.distance_m:
+                    break
+                k += 1
+                continue
+            if s_new < lim.distance_m - _SNAP_M:
+                break
+            s_new, v_new = lim.distance_m, 0.0
+            yield _Sample(t, s_new, 0.0)
+            if k == len(limits) - 1:
+                return
+            t += lim.dwell_s
+            k += 1
+            break
+        s, v = s_new, v_new
+        yield _Sample(t, s, v)
+
+
+class Trip:
+    """One drive along ``route`` leaving at ``depart_ms`` (simulated epoch ms); deterministic for ``seed``."""
+
+    def __init__(self, route: Route, depart_ms: int, seed: int, profile: MotionProfile | None = None) -> None:
+        self.route = route
+        self.depart_ms = depart_ms
+        self.seed = seed
+        self.profile = profile or MotionProfile()
+        # Drive it once to the end to learn the arrival time; the samples themselves are not kept.
+        last = collections.deque(_motion(route, seed, self.profile), maxlen=1)[0]
+        #: Seconds from departure to arrival, stops included.
+        self.duration_s = last.t_s
+        #: True arrival time, simulated epoch ms.
+        self.arrival_ms = depart_ms + round(last.t_s * 1000)
+        self._rewind()
+
+    def _rewind(self) -> None:
+        self._cursor = _motion(self.route, self.seed, self.profile)
+        self._prev = next(self._cursor)
+        self._next = next(self._cursor, self._prev)
+
+    def _travel(self, t_s: float) -> tuple[float, float]:
+        """Distance travelled and speed ``t_s`` seconds after departure."""
+        if t_s <= 0:
+            return 0.0, 0.0
+        if t_s >= self.duration_s:
+            return self.route.length_m, 0.0
+        if t_s < self._prev.t_s:
+            # Callers ask in time order; replaying from the start keeps memory flat for the rare exception.
+            self._rewind()
+        while self._next.t_s < t_s:
+            self._prev, self._next = self._next, next(self._cursor, self._next)
+        span = self._next.t_s - self._prev.t_s
+        f = (t_s - self._prev.t_s) / span if span > 0 else 1.0
+        return (
+            self._prev.s_m + (self._next.s_m - self._prev.s_m) * f,
+            self._prev.v_mps + (self._next.v_mps - self._prev.v_mps) * f,
+        )
+
+    def state_at(self, t_ms: int) -> TrueState:
+        """True position and motion at ``t_ms``: at the origin before departure, at the door after arrival."""
+        travelled, speed = self._travel((t_ms - self.depart_ms) / 1000.0)
+        x, y = self.route.point_at(travelled)
+        lat, lon = self.route.frame.to_latlon(x, y)
+        heading = bearing_deg(*self.route.direction_at(travelled)) if speed > self.profile.moving_mps else None
+        return TrueState(
+            t_ms=t_ms,
+            lat=lat,
+            lon=lon,
+            x=x,
+            y=y,
+            speed_mps=speed,
+            heading_deg=heading,
+            travelled_m=travelled,
+            remaining_m=max(self.route.length_m - travelled, 0.0),
+            arrived=t_ms >= self.arrival_ms,
+        )
+
+    def remaining_s(self, t_ms: int) -> float:
+        """True seconds from ``t_ms`` until arrival (0 once arrived): the ground truth for an ETA."""
+        return max(self.arrival_ms - t_ms, 0) / 1000.0
+
+
+class VirtualDriver:
+    """A driver and its phone: drives one :class:`Trip` after another and reports noisy fixes.
+
+    Everything it does is deterministic for ``seed``. Trips draw from one random stream and
+    the phone's noise from another, so the trips (and their true arrival times) do not depend
+    on how often the simulator asks for fixes.
+    """
+
+    def __init__(self, seed: int | str, profile: MotionProfile | None = None) -> None:
+        self.profile = p = profile or MotionProfile()
+        self._plan_rng = random.Random(f"{seed}:plan")
+        self._noise_rng = random.Random(f"{seed}:noise")
+        self.trip: Trip | None = None
+        self.battery_pct = self._plan_rng.uniform(*p.battery_start_pct)
+        self._drain_pct_per_ms = self._plan_rng.uniform(*p.battery_drain_pct_per_h) / 3_600_000
+        self._accuracy = self._noise_rng.uniform(*p.accuracy_m)
+        self._error = (0.0, 0.0)
+        self._last_fix_ms: int | None = None
+
+    def begin_trip(self, route: Route, depart_ms: int) -> Trip:
+        """Plan the next trip; the driver waits at ``route``'s origin until ``depart_ms``."""
+        if self.battery_pct < 15.0:
+            # Phones get plugged in between deliveries; keeps a long demo from going flat.
+            self.battery_pct = self._plan_rng.uniform(85.0, 100.0)
+        self.trip = Trip(route, depart_ms, self._plan_rng.getrandbits(63), self.profile)
+        return self.trip
+
+    def _current(self) -> Trip:
+        if self.trip is None:
+            raise RuntimeError("the driver has no trip yet: call begin_trip() first")
+        return self.trip
+
+    def true_state(self, t_ms: int) -> TrueState:
+        """Where the driver really is at ``t_ms``."""
+        return self._current().state_at(t_ms)
+
+    def true_remaining_s(self, t_ms: int) -> float | None:
+        """True seconds to the current trip's arrival, or None without a trip."""
+        return None if self.trip is None else self.trip.remaining_s(t_ms)
+
+    def true_remaining_m(self, t_ms: int) -> float | None:
+        """True metres left along the current route, or None without a trip."""
+        return None if self.trip is None else self.trip.state_at(t_ms).remaining_m
+
+    def fix_at(self, t_ms: int) -> Fix:
+        """The fix the phone reports at ``t_ms``; call with non-decreasing times."""
+        p = self.profile
+        state = self.true_state(t_ms)
+        rng = self._noise_rng
+        dt_s = 0.0 if self._last_fix_ms is None else max(t_ms - self._last_fix_ms, 0) / 1000.0
+        self._last_fix_ms = t_ms
+        # GPS error drifts rather than jumping fix to fix (multipath, satellite geometry change
+        # slowly): an AR(1) process, whose memory fades with the time between fixes.
+        keep = math.exp(-dt_s / p.noise_memory_s) if self._error != (0.0, 0.0) else 0.0
+        fresh = math.sqrt(1.0 - keep * keep)
+        low, high = p.accuracy_m
+        # The accuracy estimate wanders too, on the same time scale.
+        self._accuracy = min(max(self._accuracy + rng.gauss(0.0, 0.6) * fresh, low), high)
+        # Accuracy is a radial RMS, so each axis gets accuracy / sqrt(2).
+        sigma = self._accuracy / math.sqrt(2.0)
+        ex = self._error[0] * keep + sigma * fresh * rng.gauss(0.0, 1.0)
+        ey = self._error[1] * keep + sigma * fresh * rng.gauss(0.0, 1.0)
+        self._error = (ex, ey)
+        lat, lon = self._current().route.frame.to_latlon(state.x + ex, state.y + ey)
+        self.battery_pct = max(self.battery_pct - self._drain_pct_per_ms * dt_s * 1000.0, 1.0)
+        speed: float | None = None
+        heading: float | None = None
+        if state.heading_deg is not None:
+            speed = max(state.speed_mps + rng.gauss(0.0, 0.25), 0.0)
+            heading = (state.heading_deg + rng.gauss(0.0, 4.0)) % 360.0
+        return Fix(
+            lat=round(lat, 6),
+            lon=round(lon, 6),
+            ts=t_ms,
+            speed=0.0 if speed is None else round(speed, 1),
+            heading=None if heading is None else round(heading, 1),
+            accuracy=round(self._accuracy, 1),
+            battery=float(round(self.battery_pct)),
+        )

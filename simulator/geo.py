@@ -1,0 +1,59 @@
+"""Local metric geometry: an equirectangular frame around a centre point.
+
+The simulator works in metres east/north of its city centre and converts to latitude and
+longitude only at the edges. Over the ~10 km a demo city spans, the equirectangular error
+is far below GPS noise, and it needs no projection library.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+#: Mean Earth radius (IUGG), metres.
+EARTH_RADIUS_M = 6_371_008.8
+
+LatLon = tuple[float, float]
+XY = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class LocalFrame:
+    """Metres east (x) and north (y) of ``origin``, by the equirectangular approximation."""
+
+    origin: LatLon
+    _m_per_deg_lat: float = field(init=False, repr=False)
+    _m_per_deg_lon: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lat0, lon0 = self.origin
+        if not (-80.0 <= lat0 <= 80.0 and -180.0 <= lon0 <= 180.0):
+            # Near the poles a degree of longitude shrinks to nothing and the flat frame breaks.
+            raise ValueError(f"centre {self.origin} must have lat within -80..80 and lon within -180..180")
+        m_per_deg = math.pi * EARTH_RADIUS_M / 180.0
+        object.__setattr__(self, "_m_per_deg_lat", m_per_deg)
+        object.__setattr__(self, "_m_per_deg_lon", m_per_deg * math.cos(math.radians(lat0)))
+
+    def to_xy(self, lat: float, lon: float) -> XY:
+        """Project ``(lat, lon)`` to metres east/north of the origin."""
+        return (
+            (lon - self.origin[1]) * self._m_per_deg_lon,
+            (lat - self.origin[0]) * self._m_per_deg_lat,
+        )
+
+    def to_latlon(self, x: float, y: float) -> LatLon:
+        """Inverse of :meth:`to_xy`."""
+        return (
+            self.origin[0] + y / self._m_per_deg_lat,
+            self.origin[1] + x / self._m_per_deg_lon,
+        )
+
+
+def bearing_deg(dx: float, dy: float) -> float:
+    """Compass bearing of a displacement in a local frame: 0 = north, 90 = east, in [0, 360)."""
+    return math.degrees(math.atan2(dx, dy)) % 360.0
+
+
+def distance_m(a: XY, b: XY) -> float:
+    """Straight-line distance between two points of one local frame."""
+    return math.hypot(b[0] - a[0], b[1] - a[1])
