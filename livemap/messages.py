@@ -19,8 +19,9 @@ import msgspec
 _MIN_TS_MS = 978_307_200_000  # 2001-01-01
 _MAX_FUTURE_MS = 10 * 60 * 1000
 
+# Patterns end in \Z, not $: msgspec matches with re.search, where $ also matches before a final "\n".
 Str200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*\Z")]
 
 
 def _finite(name: str, value: float | None, lo: float, hi: float) -> None:
@@ -59,6 +60,8 @@ class Fix(msgspec.Struct, forbid_unknown_fields=False):
             raise ValueError("heading must be a finite number of degrees")
         if self.heading is not None:
             self.heading %= 360
+            if self.heading >= 360:  # -1e-20 % 360 rounds to 360.0
+                self.heading = 0.0
         _finite("accuracy", self.accuracy, 0, 100_000)
         _finite("battery", self.battery, 0, 100)
 
@@ -102,8 +105,8 @@ class Point(msgspec.Struct):
 
 class Customer(msgspec.Struct, omit_defaults=True):
     name: Str200
-    email: Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    phone: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^\+?[0-9 ()./-]{4,31}$")] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\Z")] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^\+?[0-9 ()./-]{4,31}\Z")] | None = None
 
 
 class CreateStore(msgspec.Struct):
@@ -117,7 +120,7 @@ class CreateDriver(msgspec.Struct):
 
 class CreateOrder(msgspec.Struct):
     # Shops send order numbers as JSON numbers or strings; both name the same order.
-    id: Ident | int
+    id: Ident | Annotated[int, msgspec.Meta(ge=0, lt=10**18)]
     customer: Customer
     destination: Point
     address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
@@ -128,8 +131,11 @@ class CreateOrder(msgspec.Struct):
     carrier: Annotated[str, msgspec.Meta(max_length=100)] | None = None
 
     def __post_init__(self) -> None:
-        for lat, lon in self.route or ():
-            _check_lat_lon(lat, lon)
+        for i, (lat, lon) in enumerate(self.route or ()):
+            try:
+                _check_lat_lon(lat, lon)
+            except ValueError as exc:
+                raise ValueError(f"route[{i}]: {exc}") from None
         if self.promised_by is not None and self.promised_by < _MIN_TS_MS:
             raise ValueError("promised_by must be epoch milliseconds")
 
@@ -198,8 +204,11 @@ class Viewport(msgspec.Struct, tag="viewport", tag_field="type"):
 
     def __post_init__(self) -> None:
         min_lon, min_lat, max_lon, max_lat = self.bbox
-        _check_lat_lon(min_lat, min_lon)
-        _check_lat_lon(max_lat, max_lon)
+        try:
+            _check_lat_lon(min_lat, min_lon)
+            _check_lat_lon(max_lat, max_lon)
+        except ValueError as exc:
+            raise ValueError(f"bbox: {exc}") from None
         if min_lat > max_lat or min_lon > max_lon:
             raise ValueError("bbox must be [min_lon, min_lat, max_lon, max_lat]")
 

@@ -97,6 +97,9 @@ class StageMachine:
             return [Stage.SHIPPED, Stage.CANCELLED, Stage.RETURNED]
         if current in (Stage.CANCELLED, Stage.RETURNED):
             return []
+        if current not in self.pipeline:
+            # A custom stage the store has since removed: let the order move anywhere, not get stuck.
+            return [s for s in self.known if s != current]
         i = self.pipeline.index(current)
         delivered = self.pipeline.index(Stage.DELIVERED)
         out = list(self.pipeline[i + 1 :])

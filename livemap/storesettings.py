@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from typing import Annotated, Any, Literal
 
@@ -12,12 +13,19 @@ from livemap.stages import DEFAULT_PIPELINE, EXCEPTIONS, CustomStage, StageMachi
 MASK = "********"
 _SECRET_FIELDS = ("secret", "password")
 
-Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9a-fA-F]{6}$")]
+Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9a-fA-F]{6}\Z")]
 Url = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://")]
-Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
-Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*\Z")]
+Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")]
 Channel = Literal["email", "sms", "webhook"]
 Lang = Literal["en", "es", "pt-BR"]
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    # available_timezones() walks the tz database (tens of ms): once per process. On some systems
+    # it lists the database's helper files too, which ZoneInfo() accepts but are not zone names.
+    return frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules", "Factory"}
 
 
 class Branding(msgspec.Struct):
@@ -92,10 +100,8 @@ class StoreSettings(msgspec.Struct):
     integrations: Integrations = msgspec.field(default_factory=Integrations)
 
     def __post_init__(self) -> None:
-        try:
-            zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone") from None
+        if self.timezone not in _time_zones():
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone")
         reserved = {*DEFAULT_PIPELINE, *EXCEPTIONS}
         ids = [c.id for c in self.stages.custom]
         if clash := reserved.intersection(ids):

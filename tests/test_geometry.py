@@ -1,0 +1,287 @@
+"""Route geometry and the ETA model, checked against distances computed independently with geopy."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from geopy.distance import geodesic
+
+from livemap.eta import EtaState, SpeedModel
+from livemap.routes import LatLon, Route, cumulative_lengths
+
+TOL_M = 2.0  # metres; the local frame's distortion over a few km stays well below this
+START: LatLon = (-23.5505, -46.6333)  # São Paulo
+T0 = 1_600_000_000_000  # a fix time far from now, so nothing can lean on the wall clock
+MODEL = SpeedModel(prior_mps=8.3, alpha=0.25, floor_mps=1.5)
+
+
+def dest(origin: LatLon, bearing: float, metres: float) -> LatLon:
+    """The point `metres` from `origin` on the geodesic leaving at `bearing` (degrees from north)."""
+    p = geodesic(meters=metres).destination(origin, bearing)
+    return (p.latitude, p.longitude)
+
+
+def gd(a: LatLon, b: LatLon) -> float:
+    return float(geodesic(a, b).meters)
+
+
+def route(points: list[LatLon]) -> Route:
+    return Route(points, cumulative_lengths(points))
+
+
+# --- cumulative_lengths ------------------------------------------------------------------------
+
+
+def test_cumulative_lengths_match_known_distances() -> None:
+    """Cumulative lengths of a polyline built from known geodesic steps are the running sums of those steps."""
+    steps = [(30.0, 250.0), (95.0, 1000.0), (200.0, 50.0), (0.0, 4321.0)]
+    points = [START]
+    for bearing, metres in steps:
+        points.append(dest(points[-1], bearing, metres))
+    assert cumulative_lengths(points) == pytest.approx([0.0, 250.0, 1250.0, 1300.0, 5621.0], abs=1e-3)
+
+
+def test_cumulative_lengths_match_geopy_pairwise() -> None:
+    """Each cumulative length is the geopy geodesic sum of the segments before it."""
+    points = [(52.52, 13.405), (52.53, 13.41), (52.531, 13.45), (52.5, 13.46)]
+    expected = [0.0]
+    for i in range(1, len(points)):
+        expected.append(expected[-1] + gd(points[i - 1], points[i]))
+    assert cumulative_lengths(points) == pytest.approx(expected, abs=1e-6)
+
+
+def test_cumulative_lengths_one_degree_of_latitude() -> None:
+    """One degree of latitude at the equator is 110,574 m on WGS-84 (ellipsoidal, not spherical)."""
+    assert cumulative_lengths([(0.0, 0.0), (1.0, 0.0)])[-1] == pytest.approx(110_574.4, abs=1.0)
+
+
+def test_route_needs_two_points_and_matching_lengths() -> None:
+    """A route of one point, or with one cumulative length too few, is refused."""
+    with pytest.raises(ValueError, match="two or more points"):
+        Route([START], [0.0])
+    with pytest.raises(ValueError, match="one cumulative length per point"):
+        Route([START, dest(START, 0, 100)], [0.0])
+
+
+# --- Route.locate ------------------------------------------------------------------------------
+
+
+STRAIGHT_LEN = 3000.0
+STRAIGHT = route([START, dest(START, 60, STRAIGHT_LEN)])
+
+
+@pytest.mark.parametrize("along", [0.0, 1.0, 750.0, 1500.0, 2999.0, 3000.0])
+@pytest.mark.parametrize(("side", "offset"), [(150, 0.0), (150, 12.0), (330, 40.0)])
+def test_locate_straight_route(along: float, side: float, offset: float) -> None:
+    """On a straight 3 km route, a fix `offset` m to either side of the point `along` m in locates there."""
+    fix = dest(dest(START, 60, along), side, offset)
+    got_along, got_offset = STRAIGHT.locate(*fix)
+    assert got_along == pytest.approx(along, abs=TOL_M)
+    assert got_offset == pytest.approx(offset, abs=TOL_M)
+
+
+def test_straight_route_length() -> None:
+    """length_m is the geodesic length of the route."""
+    assert STRAIGHT.length_m == pytest.approx(STRAIGHT_LEN, abs=1e-3)
+
+
+def test_locate_before_start_and_past_end() -> None:
+    """A fix behind the start locates at 0; one past the end at the full length; offsets are to those ends."""
+    behind = dest(START, 240, 50)
+    along, offset = STRAIGHT.locate(*behind)
+    assert along == 0.0
+    assert offset == pytest.approx(50.0, abs=TOL_M)
+    end = STRAIGHT.points[-1]
+    beyond = dest(end, 60, 80)
+    along, offset = STRAIGHT.locate(*beyond)
+    assert along == pytest.approx(STRAIGHT.length_m, abs=1e-6)
+    assert offset == pytest.approx(gd(beyond, end), abs=TOL_M)
+
+
+CORNER = dest(START, 0, 800)
+L_END = dest(CORNER, 90, 600)
+L_ROUTE = route([START, CORNER, L_END])
+
+
+@pytest.mark.parametrize(
+    ("leg", "into_leg", "side", "offset"),
+    [
+        (1, 400.0, 270, 25.0),  # first leg, west of it
+        (1, 790.0, 90, 5.0),  # first leg, inside the corner
+        (2, 300.0, 0, 20.0),  # second leg, north of it
+        (2, 599.0, 180, 7.0),  # second leg, near the end
+    ],
+)
+def test_locate_l_shaped_route(leg: int, into_leg: float, side: float, offset: float) -> None:
+    """On an L-shaped route the along distance is the geodesic path start -> (corner ->) foot of the fix."""
+    foot = dest(START, 0, into_leg) if leg == 1 else dest(CORNER, 90, into_leg)
+    fix = dest(foot, side, offset)
+    expected = gd(START, foot) if leg == 1 else gd(START, CORNER) + gd(CORNER, foot)
+    along, got_offset = L_ROUTE.locate(*fix)
+    assert along == pytest.approx(expected, abs=TOL_M)
+    assert got_offset == pytest.approx(gd(fix, foot), abs=TOL_M)
+
+
+def test_locate_outside_the_corner() -> None:
+    """A fix outside the corner (north-west of it) is nearest the corner itself: along 800 m, offset ~14 m."""
+    fix = dest(dest(CORNER, 0, 10), 270, 10)
+    along, offset = L_ROUTE.locate(*fix)
+    assert along == pytest.approx(gd(START, CORNER), abs=TOL_M)
+    assert offset == pytest.approx(gd(fix, CORNER), abs=TOL_M)
+    assert offset == pytest.approx(10 * math.sqrt(2), abs=TOL_M)
+
+
+ARC_R = 400.0
+ARC_CENTRE: LatLon = (40.4168, -3.7038)  # Madrid
+ARC_STEP = 2.0  # degrees between vertices
+ARC = route([dest(ARC_CENTRE, b * ARC_STEP, ARC_R) for b in range(int(180 / ARC_STEP) + 1)])
+
+
+def test_arc_length_closed_form() -> None:
+    """A 91-point half circle of radius R measures 180 chords of 2R sin(1 deg), within centimetres."""
+    chord = 2 * ARC_R * math.sin(math.radians(ARC_STEP / 2))
+    assert ARC.length_m == pytest.approx(chord * 180 / ARC_STEP, abs=0.05)
+    assert ARC.length_m == pytest.approx(math.pi * ARC_R, abs=0.2)
+
+
+@pytest.mark.parametrize("bearing", [0.0, 13.0, 67.0, 90.0, 121.5, 179.0])
+@pytest.mark.parametrize("radial", [-25.0, 0.0, 15.0])
+def test_locate_curved_route(bearing: float, radial: float) -> None:
+    """On a half-circle route, a fix at `bearing` from the centre is R * angle along and |radial| m off."""
+    fix = dest(ARC_CENTRE, bearing, ARC_R + radial)
+    along, offset = ARC.locate(*fix)
+    assert along == pytest.approx(ARC_R * math.radians(bearing), abs=TOL_M)
+    assert offset == pytest.approx(abs(radial), abs=TOL_M)
+
+
+GAP = 30.0  # metres between the way out and the way back
+U_TOP = dest(START, 0, 1000)
+U_TURN = dest(U_TOP, 90, GAP)
+U_END = dest(U_TURN, 180, 1000)
+U_ROUTE = route([START, U_TOP, U_TURN, U_END])
+
+
+@pytest.mark.parametrize(
+    ("name", "foot", "fix", "expected_along"),
+    [
+        ("out, away from the way back", dest(START, 0, 500), dest(dest(START, 0, 500), 270, 5), 500.0),
+        ("out, towards the way back", dest(START, 0, 500), dest(dest(START, 0, 500), 90, 12), 500.0),
+        ("turn", dest(U_TOP, 90, 15), dest(dest(U_TOP, 90, 15), 0, 10), 1015.0),
+        ("back, away from the way out", dest(U_TURN, 180, 500), dest(dest(U_TURN, 180, 500), 90, 5), 1530.0),
+        ("back, towards the way out", dest(U_TURN, 180, 500), dest(dest(U_TURN, 180, 500), 270, 12), 1530.0),
+    ],
+)
+def test_locate_self_approaching_route(name: str, foot: LatLon, fix: LatLon, expected_along: float) -> None:
+    """On a U-turn whose way back runs 30 m from the way out, a fix locates on the leg it is nearest to."""
+    expected = [gd(START, U_TOP), gd(U_TOP, U_TURN), gd(U_TURN, U_END)]
+    assert expected == pytest.approx([1000.0, GAP, 1000.0], abs=1e-3)
+    along, offset = U_ROUTE.locate(*fix)
+    assert along == pytest.approx(expected_along, abs=TOL_M), name
+    assert offset == pytest.approx(gd(fix, foot), abs=TOL_M), name
+
+
+# --- SpeedModel --------------------------------------------------------------------------------
+
+
+def test_first_fix_uses_the_prior() -> None:
+    """With no observation yet the ETA is the remaining distance at the prior speed, from the fix time."""
+    state = MODEL.update(EtaState(), STRAIGHT, *dest(START, 60, 600), T0)
+    assert state.along_m == pytest.approx(600.0, abs=TOL_M)
+    assert state.remaining_m == pytest.approx(2400.0, abs=TOL_M)
+    assert state.speed_mps == 8.3
+    assert state.ts == T0
+    assert state.eta_at == T0 + int(state.remaining_m / 8.3 * 1000)
+
+
+def test_ewma_moves_toward_observed_speed() -> None:
+    """Each fix moves the speed estimate by alpha toward the observed along-route speed, and it converges."""
+    state = MODEL.update(EtaState(), STRAIGHT, *START, T0)
+    state = MODEL.update(state, STRAIGHT, *dest(START, 60, 150), T0 + 10_000)  # 15 m/s observed
+    assert state.speed_mps == pytest.approx(0.25 * 15 + 0.75 * 8.3, abs=0.2)
+    speeds = [state.speed_mps]
+    for i in range(2, 20):  # up to 2850 m of the 3 km route
+        state = MODEL.update(state, STRAIGHT, *dest(START, 60, 150 * i), T0 + 10_000 * i)
+        speeds.append(state.speed_mps)
+    assert speeds == sorted(speeds)  # rising steadily toward 15 m/s
+    assert speeds[-1] == pytest.approx(15.0, abs=0.2)
+    assert state.eta_at == state.ts + int(state.remaining_m / state.speed_mps * 1000)
+
+
+def test_ewma_slows_down_too() -> None:
+    """A driver slower than the prior drags the estimate below the prior."""
+    state = MODEL.update(EtaState(), STRAIGHT, *START, T0)
+    state = MODEL.update(state, STRAIGHT, *dest(START, 60, 40), T0 + 10_000)  # 4 m/s
+    assert state.speed_mps == pytest.approx(0.25 * 4 + 0.75 * 8.3, abs=0.2)
+
+
+def test_snap_forward_is_not_believed_as_speed() -> None:
+    """Progress faster than 60 m/s between fixes counts as 60 m/s, not as the jump."""
+    state = MODEL.update(EtaState(), STRAIGHT, *START, T0)
+    state = MODEL.update(state, STRAIGHT, *dest(START, 60, 2000), T0 + 1000)
+    assert state.speed_mps == pytest.approx(0.25 * 60 + 0.75 * 8.3)
+
+
+def test_progress_never_goes_backwards_under_gps_noise() -> None:
+    """Fixes with ~8 m of noise around a driver moving forward never decrease along_m or increase remaining_m."""
+    rng = random.Random(20240611)
+    state = EtaState()
+    raw_went_back = 0
+    for i in range(290):  # 10 m/s for 290 s along the 3 km route
+        true_along = 10.0 * i
+        fix = dest(dest(START, 60, true_along), rng.uniform(0, 360), abs(rng.gauss(0, 8)))
+        raw_along, _ = STRAIGHT.locate(*fix)
+        raw_went_back += raw_along < state.along_m
+        new = MODEL.update(state, STRAIGHT, *fix, T0 + 1000 * i)
+        assert new.along_m >= state.along_m, i
+        if i:
+            assert new.remaining_m <= state.remaining_m, i
+        assert new.along_m == pytest.approx(true_along, abs=30.0), i
+        assert new.remaining_m == pytest.approx(STRAIGHT.length_m - new.along_m)
+        state = new
+    assert raw_went_back > 10  # the noise really did project fixes behind the last one
+    assert state.speed_mps == pytest.approx(10.0, abs=3.0)
+
+
+def test_a_stop_slows_the_estimate_but_the_eta_stays_finite() -> None:
+    """Standing still decays the speed below the floor; the ETA then uses floor_mps and stays finite."""
+    state = MODEL.update(EtaState(), STRAIGHT, *START, T0)
+    for i in range(1, 51):  # 10 m/s for 500 m
+        state = MODEL.update(state, STRAIGHT, *dest(START, 60, 10.0 * i), T0 + 1000 * i)
+    moving = state.speed_mps
+    assert moving == pytest.approx(10.0, abs=0.5)
+    parked = dest(START, 60, 500.0)
+    ts = state.ts
+    for n in range(1, 201):
+        ts += 1000
+        state = MODEL.update(state, STRAIGHT, *parked, ts)
+        assert state.speed_mps == pytest.approx(moving * 0.75**n, rel=1e-9)
+    assert 0 < state.speed_mps < MODEL.floor_mps
+    assert state.remaining_m == pytest.approx(2500.0, abs=TOL_M)
+    assert state.eta_at == ts + int(state.remaining_m / MODEL.floor_mps * 1000)
+    assert state.eta_at - ts == pytest.approx(2500.0 / 1.5 * 1000, abs=TOL_M / 1.5 * 1000)
+
+
+def test_eta_at_counts_from_the_fix_time() -> None:
+    """eta_at is the fix's ts plus the travel time; the same fixes an hour later give eta_at an hour later."""
+    fixes = [dest(START, 60, 12.0 * i) for i in range(20)]
+
+    def run(t0: int) -> EtaState:
+        state = EtaState()
+        for i, fix in enumerate(fixes):
+            state = MODEL.update(state, STRAIGHT, *fix, t0 + 1000 * i)
+        return state
+
+    early, late = run(T0), run(T0 + 3_600_000)
+    assert early.ts == T0 + 19_000
+    assert early.eta_at == early.ts + int(early.remaining_m / early.speed_mps * 1000)
+    assert late.eta_at - early.eta_at == 3_600_000
+    assert early.eta_at < 1_700_000_000_000  # 2020, nowhere near the wall clock
+
+
+def test_arrival_leaves_nothing_remaining() -> None:
+    """A fix past the destination leaves 0 m remaining and an ETA equal to the fix time."""
+    state = MODEL.update(EtaState(), STRAIGHT, *dest(START, 60, 3100), T0)
+    assert state.remaining_m == 0.0
+    assert state.eta_at == T0
