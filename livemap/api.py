@@ -66,7 +66,9 @@ async def create_driver(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await _body(request, CreateDriver)
     try:
-        did, token = await services(request).store.create_driver(principal.store_id, body.name, body.id)
+        did, token = await services(request).store.create_driver(
+            principal.store_id, body.name, body.id, body.vehicle
+        )
     except Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     return json_response(DriverCreated(did, body.name, token), 201)

@@ -75,6 +75,14 @@ class Keys:
     def order_channel(self, tid: str) -> str:
         return f"{self.prefix}:ch:{{o:{tid}}}"
 
+    def last_fix(self) -> str:
+        """Sorted set of every driver (`store\x1fdriver`) by the arrival time of its newest fix (stale checks)."""
+        return f"{self.prefix}:lastfix"
+
+    def outbox(self) -> str:
+        """Stream of notifiable events for the notifications worker."""
+        return f"{self.prefix}:outbox"
+
     def hub_channel(self) -> str:
         """Keeps each process's pub/sub connection open while it has no other subscription."""
         return f"{self.prefix}:ch:hub"

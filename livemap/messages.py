@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -116,6 +116,8 @@ class CreateStore(msgspec.Struct):
 class CreateDriver(msgspec.Struct):
     name: Str200
     id: Ident | None = None
+    #: Sets the speed prior of the ETA model until the driver's own speed is learned.
+    vehicle: Literal["car", "motorbike", "van", "bicycle", "foot"] = "car"
 
 
 class CreateOrder(msgspec.Struct):
@@ -177,6 +179,59 @@ class DriverLocationEvent(msgspec.Struct, tag="location", tag_field="type"):
     accuracy: float | None
     battery: float | None
     ts: int
+
+
+class ArrivingEvent(msgspec.Struct, tag="arriving", tag_field="type"):
+    """The driver is within the arriving distance or time of this stop (once per approach)."""
+
+    ts: int
+    remaining_m: int
+    eta_at: int
+
+
+class ArrivedEvent(msgspec.Struct, tag="arrived", tag_field="type"):
+    """The driver stopped within the arrival radius of this stop's destination."""
+
+    ts: int
+    lat: float
+    lon: float
+
+
+class DelayedEvent(msgspec.Struct, tag="delayed", tag_field="type"):
+    """The ETA passed the promised time (`resolved` false), or came back before it (true)."""
+
+    eta_at: int
+    promised_by: int
+    resolved: bool
+    ts: int
+
+
+class OffRouteEvent(msgspec.Struct, tag="off_route", tag_field="type"):
+    """The driver left the route (`resolved` false; ETA falls back to straight line x detour) or rejoined."""
+
+    distance_m: int
+    resolved: bool
+    ts: int
+
+
+class EtaEvent(msgspec.Struct, tag="eta", tag_field="type"):
+    """A new ETA for a stop later in the driver's run (no position: that leg is not active)."""
+
+    eta_at: int
+    remaining_m: int
+    ts: int
+
+
+class StaleEvent(msgspec.Struct, tag="stale", tag_field="type"):
+    """No fix from the driver for LIVEMAP_STALE_AFTER_S: show "last seen", not a live-looking marker."""
+
+    last_ts: int
+
+
+class OfflineEvent(msgspec.Struct, tag="offline", tag_field="type"):
+    """No fix for LIVEMAP_ONLINE_WINDOW_S: the driver is offline."""
+
+    last_ts: int
 
 
 class StageEvent(msgspec.Struct, tag="stage", tag_field="type", omit_defaults=True):

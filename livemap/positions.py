@@ -1,38 +1,58 @@
-"""The hot path: a driver's fixes -> ETA -> one atomic Redis script (store, index, stream, publish)."""
+"""The hot path: a driver's fixes -> ETA model -> one atomic Redis script (store, index, streams, publish).
+
+A driver carries an ordered run of stops. The first live stop is the *active leg*: only its
+customer gets the driver's position. The stops after it get ETAs chained from it (remaining
+distance of the active leg, then each leg between destinations, plus a dwell time per stop).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import msgspec
+from geopy.distance import geodesic
 
-from livemap.eta import EtaState, SpeedModel
+from livemap.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
 from livemap.keys import Keys, cell_of
-from livemap.messages import DriverLocationEvent, Fix, LocationEvent
+from livemap.messages import ArrivingEvent, DelayedEvent, DriverLocationEvent, Fix, LocationEvent
 from livemap.routes import Route, cumulative_lengths
 from livemap.store import Order, Store, load_script
 
 _encode = msgspec.json.Encoder().encode
+_leg_decoder = msgspec.json.Decoder(LegState)
+_speed_decoder = msgspec.json.Decoder(DriverSpeed)
+#: Events that reach the notification outbox (the notifications worker turns them into messages).
+_NOTIFY = (ArrivingEvent, DelayedEvent)
 
 
 def _num(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
+def _splice(ids: bytes, body: bytes) -> bytes:
+    """`{"k":v,...}` + `{"type":...}` -> one object: the dispatcher's copy names the order and driver."""
+    return ids[:-1] + b"," + body[1:]
+
+
 @dataclass(slots=True)
-class _Leg:
-    """One live order a driver carries, as its session sees it."""
+class Stop:
+    """One of the driver's live orders, as its session sees it."""
 
     tracking_id: str
+    order_id: str
     destination: tuple[float, float]
     route: Route | None
-    eta: EtaState
+    promised_by: int | None
+    state: LegState
+    leg_m: float = 0.0  # metres from the previous stop's destination (queued stops)
+    route_is_new: bool = False  # built here from the first fix: to be stored with the order
 
 
 class RouteCache:
-    """Routes by tracking id: built once per process (shapely geometry), shared by sessions."""
+    """Routes by tracking id: built once per process (the projection frame), shared by sessions."""
 
     def __init__(self, size: int = 4096) -> None:
         self._routes: OrderedDict[str, Route] = OrderedDict()
@@ -44,7 +64,7 @@ class RouteCache:
             points, cum = order.json_field("route"), order.json_field("cum")
             if not points:
                 return None
-            route = Route([tuple(p) for p in points], cum)
+            route = Route([(p[0], p[1]) for p in points], cum)
             self._routes[order.tracking_id] = route
             if len(self._routes) > self._size:
                 self._routes.popitem(last=False)
@@ -56,7 +76,7 @@ class RouteCache:
 class Positions:
     """Process-wide ingest service; one `DriverSession` per connected driver socket."""
 
-    def __init__(self, store: Store, model: SpeedModel) -> None:
+    def __init__(self, store: Store, model: EtaModel) -> None:
         self.store = store
         self.model = model
         self.routes = RouteCache()
@@ -67,103 +87,116 @@ class Positions:
 
 
 class DriverSession:
-    """What one driver's connection knows: its live legs and newest fix time (a cache of Redis)."""
+    """What one driver's connection knows: its stops, speeds and newest fix time (a cache of Redis)."""
 
     def __init__(self, positions: Positions, store_id: str, driver_id: str) -> None:
         self._p = positions
         self._keys: Keys = positions.store.keys
         self.store_id, self.driver_id = store_id, driver_id
-        self._legs: list[_Leg] = []
+        self._stops: list[Stop] = []
+        self._speed = DriverSpeed()
+        self._prior: Prior = PRIORS["car"]
         self._last_ts = 0
 
     async def load(self) -> list[Order]:
-        """(Re)read the driver's orders; returns them all (its stops), keeps the live ones as legs."""
+        """(Re)read the driver and its orders; returns all its orders in run order (its stops)."""
         store, k = self._p.store, self._keys
         async with store.redis.pipeline(transaction=False) as pipe:
-            pipe.hget(k.driver(self.store_id, self.driver_id), "ts")
-            pipe.smembers(k.driver_orders(self.store_id, self.driver_id))
-            last_ts, tids = await pipe.execute()
+            pipe.hmget(k.driver(self.store_id, self.driver_id), ["ts", "speed", "vehicle"])
+            pipe.zrange(k.driver_orders(self.store_id, self.driver_id), 0, -1)
+            (last_ts, speed, vehicle), tids = await pipe.execute()
         self._last_ts = int(last_ts or 0)
-        orders = await store.orders(sorted(t.decode() for t in tids))
-        legs = []
+        self._speed = _speed_decoder.decode(speed) if speed else DriverSpeed()
+        self._prior = PRIORS.get((vehicle or b"car").decode(), PRIORS["car"])
+        orders = await store.orders([t.decode() for t in tids])
+        stops = []
         for order in orders:
             if order.live and order.driver == self.driver_id:
-                eta = EtaState(
-                    along_m=float(order["along"] or 0),
-                    speed_mps=float(order["speed"] or 0),
-                    ts=int(order["eta_ts"] or 0),
-                    eta_at=int(order["eta_at"] or 0),
-                    remaining_m=float(order["remaining"] or 0),
-                )
                 dest = order.json_field("destination")
-                legs.append(_Leg(order.tracking_id, (dest[0], dest[1]), self._p.routes.get(order), eta))
-        self._legs = legs
+                state = _leg_decoder.decode(order["leg"]) if order["leg"] else LegState()
+                stops.append(Stop(order.tracking_id, order["id"], (dest[0], dest[1]), self._p.routes.get(order),
+                                  order.optional_int("promised_by"), state))  # fmt: skip
+        # Legs between consecutive destinations: geodesic once per reload, never per fix.
+        detour = self._p.model.t.detour_factor
+        legs = await asyncio.to_thread(
+            lambda: [geodesic(a.destination, b.destination).meters * detour for a, b in zip(stops, stops[1:])]
+        )
+        for stop, leg_m in zip(stops[1:], legs, strict=True):
+            stop.leg_m = leg_m
+        self._stops = stops
         return orders
+
+    def _fix_items(self, fix: Fix, now: int) -> list[list[tuple[str, bytes, bytes, bool]]]:
+        """Advance every stop by one (newer) fix; per stop: (kind, customer json, dispatcher json, notify)."""
+        model, speed, prior = self._p.model, self._speed, self._prior
+        items: list[list[tuple[str, bytes, bytes, bool]]] = [[] for _ in self._stops]
+        if not self._stops:
+            return items
+        active = self._stops[0]
+        if active.route is None:
+            # No route and no origin: the route is the straight line from the first live fix.
+            points = [(fix.lat, fix.lon), active.destination]
+            active.route = Route(points, cumulative_lengths(points))
+            active.route_is_new = True
+        f = FixIn(fix.lat, fix.lon, fix.ts, fix.speed, fix.accuracy)
+        state, progress, events = model.step(active.state, active.route, f, speed, prior, active.promised_by)
+        active.state = state
+        self._speed = model.measure(speed, progress, fix.ts, prior)
+        location = LocationEvent(fix.lat, fix.lon, fix.speed, fix.heading, fix.accuracy, fix.ts,
+                                 max(0, round((state.eta_at - now) / 1000)), state.eta_at, round(state.remaining_m))  # fmt: skip
+        items[0].append(("L", _encode(location), b"", False))
+        items[0] += [self._event(active, e) for e in events]
+        # Queued stops: after the active one, each leg between destinations plus a dwell per stop.
+        eta_at, remaining = state.eta_at, state.remaining_m
+        for i, stop in enumerate(self._stops[1:], start=1):
+            remaining += stop.leg_m
+            eta_at += round((model.t.dwell_s + model.travel_s(stop.leg_m, self._speed, prior)) * 1000)
+            stop.state, queued_events = model.queued(stop.state, eta_at, remaining, stop.promised_by, fix.ts)
+            items[i] += [self._event(stop, e) for e in queued_events]
+        return items
+
+    def _event(self, stop: Stop, event: LegEvent) -> tuple[str, bytes, bytes, bool]:
+        body = _encode(event)
+        ids = _encode({"order_id": stop.order_id, "tracking_id": stop.tracking_id, "driver_id": self.driver_id})
+        return "E", body, _splice(ids, body), isinstance(event, _NOTIFY)
 
     async def ingest(self, fixes: list[Fix]) -> tuple[int, int]:
         """Store `fixes` (already validated) in one round trip; returns (accepted, ignored)."""
-        store, k, model = self._p.store, self._keys, self._p.model
+        store, k = self._p.store, self._keys
         now = int(time.time() * 1000)
+        per_stop: list[list[tuple[int, str, bytes, bytes, bool]]] = [[] for _ in self._stops]
+        last = self._last_ts
+        for index, fix in enumerate(fixes):
+            if fix.ts <= last:  # mirror the script's acceptance so the model sees only newer fixes
+                continue
+            last = fix.ts
+            for bucket, fix_items in zip(per_stop, self._fix_items(fix, now), strict=True):
+                bucket += [(index, *item) for item in fix_items]
         args: list[str | int | bytes] = [
-            len(fixes),
-            len(self._legs),
-            store.stream_maxlen,
-            self.driver_id,
-            k.store_channel(self.store_id),
-            k.geo_prefix(self.store_id),
-            now,
-        ]
+            len(fixes), len(self._stops), store.stream_maxlen, self.driver_id, k.store_channel(self.store_id),
+            k.geo_prefix(self.store_id), now, _encode(self._speed), k.outbox(), self.store_id,
+        ]  # fmt: skip
         for f in fixes:
             moved = DriverLocationEvent(self.driver_id, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
-            args += [
-                f.ts,
-                cell_of(f.lat, f.lon),
-                repr(f.lon),
-                repr(f.lat),
-                _num(f.speed),
-                _num(f.heading),
-                _num(f.accuracy),
-                _num(f.battery),
-                _encode(moved),
-            ]
-        keys = [k.driver(self.store_id, self.driver_id), k.store_seen(self.store_id)]
-        new_routes: list[tuple[str, Route]] = []
-        final_states: list[EtaState] = []
-        for leg in self._legs:
-            keys += [k.order(leg.tracking_id), k.order_events(leg.tracking_id)]
-            args.append(k.order_channel(leg.tracking_id))
-            if leg.route is None:
-                # No route and no origin: the route is the straight line from the first live fix.
-                points = [(fixes[0].lat, fixes[0].lon), leg.destination]
-                leg.route = Route(points, cumulative_lengths(points))
-                new_routes.append((leg.tracking_id, leg.route))
-            state, last = leg.eta, self._last_ts
-            for f in fixes:
-                if f.ts > last:  # mirror the script's acceptance so the model sees only newer fixes
-                    last = f.ts
-                    state = model.update(state, leg.route, f.lat, f.lon, f.ts)
-                eta_s = max(0, round((state.eta_at - now) / 1000))
-                event = LocationEvent(
-                    f.lat, f.lon, f.speed, f.heading, f.accuracy, f.ts, eta_s, state.eta_at, round(state.remaining_m)
-                )
-                args += [
-                    _encode(event),
-                    repr(state.along_m),
-                    repr(state.speed_mps),
-                    state.eta_at,
-                    round(state.remaining_m),
-                ]
-            final_states.append(state)
+            args += [f.ts, cell_of(f.lat, f.lon), repr(f.lon), repr(f.lat), _num(f.speed), _num(f.heading),
+                     _num(f.accuracy), _num(f.battery), _encode(moved)]  # fmt: skip
+        keys = [k.driver(self.store_id, self.driver_id), k.store_seen(self.store_id), k.last_fix()]
+        for n, (stop, stop_items) in enumerate(zip(self._stops, per_stop, strict=True)):
+            keys += [k.order(stop.tracking_id), k.order_events(stop.tracking_id)]
+            state = stop.state
+            args += [k.order_channel(stop.tracking_id), stop.tracking_id, int(n == 0), _encode(state),
+                     state.eta_at, round(state.remaining_m), len(stop_items)]  # fmt: skip
+            for index, kind, body, dispatch, notify in stop_items:
+                args += [index, kind, body, dispatch, int(notify)]
         async with store.redis.pipeline(transaction=False) as pipe:
-            for tid, route in new_routes:
-                okey = k.order(tid)
-                pipe.hsetnx(okey, "route", _encode(route.points))
-                pipe.hsetnx(okey, "cum", _encode(route.cum.tolist()))
+            for stop in self._stops:
+                if stop.route is not None and stop.route_is_new:
+                    okey = k.order(stop.tracking_id)
+                    pipe.hsetnx(okey, "route", _encode(stop.route.points))
+                    pipe.hsetnx(okey, "cum", _encode(stop.route.cum.tolist()))
+                    stop.route_is_new = False
             await self._p._ingest(keys=keys, args=args, client=pipe)
             results = await pipe.execute()
         accepted, ignored = (int(x) for x in results[-1])
-        if accepted:
-            self._last_ts = max(self._last_ts, *(f.ts for f in fixes))
-            for leg, state in zip(self._legs, final_states, strict=True):
-                leg.eta = state
+        self._last_ts = max(self._last_ts, last)
         return accepted, ignored

@@ -1,9 +1,15 @@
 """Route geometry: a polyline with geodesic lengths computed once, projected per fix in metres.
 
 Geodesic lengths (geopy, ~150 us a call) are computed once when the order is created and stored
-with it. Per fix we only project onto the line in a local equirectangular frame (shapely) and map
-the projected distance back onto the geodesic lengths by segment fraction, so the projection's
-small distortion never reaches the remaining distance.
+with it. Per fix we only project onto the line in a local equirectangular frame and map the
+projected distance back onto the geodesic lengths by segment fraction, so the frame's small
+distortion never reaches the remaining distance.
+
+A fix is projected onto a *window* of the route around the driver's last known progress, not
+onto the whole line: on a route that comes back near itself (a U-turn, a loop round a block) the
+nearest point of the whole line can be a later part of the trip, and one noisy fix would then
+teleport the progress ahead. The whole line (shapely) is consulted only to re-join after leaving
+the route.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ def cumulative_lengths(points: Sequence[LatLon]) -> list[float]:
 class Route:
     """A route as the driver drives it: locate fixes on it, measure what remains."""
 
-    __slots__ = ("_kx", "_lat0", "_line", "_local_cum", "_lon0", "cum", "points")
+    __slots__ = ("_kx", "_lat0", "_line", "_local_cum", "_lon0", "_seg", "cum", "points")
 
     def __init__(self, points: Sequence[LatLon], cum: Sequence[float]) -> None:
         if len(points) < 2 or len(points) != len(cum):
@@ -41,28 +47,70 @@ class Route:
         self._lat0 = sum(p[0] for p in self.points) / len(self.points)
         self._lon0 = sum(p[1] for p in self.points) / len(self.points)
         self._kx = math.cos(math.radians(self._lat0))
-        xy = [self._local(lat, lon) for lat, lon in self.points]
+        xy = np.array([self.local(lat, lon) for lat, lon in self.points])
         self._line = LineString(xy)
-        steps = [math.dist(a, b) for a, b in pairwise(xy)]
-        self._local_cum = np.concatenate(([0.0], np.cumsum(steps)))
+        # Per segment: start x, y, direction dx, dy, length (plain floats for the per-fix loop).
+        self._seg = [
+            (float(a[0]), float(a[1]), float(b[0] - a[0]), float(b[1] - a[1]), math.dist(a, b)) for a, b in pairwise(xy)
+        ]
+        self._local_cum = np.concatenate(([0.0], np.cumsum([seg[4] for seg in self._seg])))
 
     @property
     def length_m(self) -> float:
         return float(self.cum[-1])
 
-    def _local(self, lat: float, lon: float) -> tuple[float, float]:
+    @property
+    def destination(self) -> LatLon:
+        return self.points[-1]
+
+    def local(self, lat: float, lon: float) -> tuple[float, float]:
+        """Metres east and north of the route's centre (equirectangular; fine at city scale)."""
         x = math.radians(lon - self._lon0) * self._kx * _EARTH_R
         y = math.radians(lat - self._lat0) * _EARTH_R
         return x, y
 
-    def locate(self, lat: float, lon: float) -> tuple[float, float]:
-        """(metres along the route to the fix's projection, metres from the fix to the route)."""
-        p = Point(self._local(lat, lon))
-        d = self._line.project(p)
-        off = self._line.distance(p)
-        i = int(np.searchsorted(self._local_cum, d, side="right")) - 1
+    def straight_m(self, lat: float, lon: float) -> float:
+        """Straight-line metres from a point to the destination (cheap: no geodesic per fix)."""
+        x, y = self.local(lat, lon)
+        dx, dy = self.local(*self.points[-1])
+        return math.hypot(x - dx, y - dy)
+
+    def _geodesic_along(self, local_along: float) -> float:
+        i = int(np.searchsorted(self._local_cum, local_along, side="right")) - 1
         i = min(max(i, 0), len(self.cum) - 2)
         seg = self._local_cum[i + 1] - self._local_cum[i]
-        frac = 0.0 if seg <= 0 else (d - self._local_cum[i]) / seg
-        along = self.cum[i] + min(max(frac, 0.0), 1.0) * (self.cum[i + 1] - self.cum[i])
-        return float(along), float(off)
+        frac = 0.0 if seg <= 0 else (local_along - self._local_cum[i]) / seg
+        return float(self.cum[i] + min(max(frac, 0.0), 1.0) * (self.cum[i + 1] - self.cum[i]))
+
+    def _local_of(self, along_m: float) -> float:
+        """Inverse of `_geodesic_along`: the local-frame distance for a geodesic one."""
+        return float(np.interp(along_m, self.cum, self._local_cum))
+
+    def locate(self, lat: float, lon: float) -> tuple[float, float]:
+        """(metres along the route to the fix's nearest point anywhere, metres from the route)."""
+        p = Point(self.local(lat, lon))
+        return self._geodesic_along(self._line.project(p)), float(self._line.distance(p))
+
+    def locate_near(self, lat: float, lon: float, from_m: float, to_m: float) -> tuple[float, float]:
+        """Like `locate`, but only the part of the route between `from_m` and `to_m` (metres along)."""
+        lo, hi = self._local_of(max(from_m, 0.0)), self._local_of(min(to_m, self.length_m))
+        cum = self._local_cum
+        first = max(int(np.searchsorted(cum, lo, side="right")) - 1, 0)
+        last = max(min(int(np.searchsorted(cum, hi, side="left")), len(self._seg)), first + 1)
+        px, py = self.local(lat, lon)
+        best_d2, best_along = math.inf, lo
+        # A window spans a handful of segments: a plain loop beats numpy's per-call overhead here.
+        for i in range(first, last):
+            ax, ay, dx, dy, length = self._seg[i]
+            start = float(cum[i])
+            t = ((px - ax) * dx + (py - ay) * dy) / (length * length) if length > 0 else 0.0
+            # Clamp to the segment and to the window.
+            t = min(
+                max(t, 0.0, (lo - start) / length if length > 0 else 0.0),
+                1.0,
+                (hi - start) / length if length > 0 else 1.0,
+            )
+            d2 = (ax + t * dx - px) ** 2 + (ay + t * dy - py) ** 2
+            if d2 < best_d2:
+                best_d2, best_along = d2, start + t * length
+        return self._geodesic_along(best_along), math.sqrt(best_d2)

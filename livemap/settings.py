@@ -36,16 +36,30 @@ class Settings:
     stream_maxlen: int = 5000
     #: Pending messages per subscriber socket before it is treated as a slow consumer and closed.
     client_queue: int = 256
-    #: Speed prior for the ETA model before any progress is observed (m/s; 8.3 = 30 km/h).
-    speed_prior_mps: float = 8.3
-    #: Weight of the newest observation in the EWMA of along-route speed.
-    speed_ewma_alpha: float = 0.25
     #: Slowest speed the ETA model divides by, so a stop does not send the ETA to infinity.
     speed_floor_mps: float = 1.5
-    #: A driver with no fix for this long is stale; the customer page says "last seen".
+    #: Route length over straight-line distance, used when there is no route or the driver left it.
+    detour_factor: float = 1.3
+    #: A fix farther than this from the route (or twice its accuracy) counts as off the route...
+    off_route_m: float = 50.0
+    #: ... and this many such fixes in a row make the driver off-route (as many back on: rejoined).
+    off_route_fixes: int = 3
+    #: `arriving` fires once per approach when the driver is this close in metres...
+    arriving_m: float = 150.0
+    #: ... or in seconds of ETA.
+    arriving_s: float = 180.0
+    #: `arrived` fires when the driver stops within this radius of the destination.
+    arrived_m: float = 40.0
+    #: Time spent at each stop before the next one (multi-stop ETAs).
+    dwell_s: float = 120.0
+    #: `delayed` fires when the ETA passes the promised time by more than this.
+    delay_grace_s: float = 60.0
+    #: A driver with no fix for this long is stale (`stale` event; the customer page says "last seen").
     stale_after_s: float = 60.0
-    #: A driver is online while its newest fix is younger than this.
+    #: A driver is online while its newest fix is younger than this (then an `offline` event).
     online_window_s: float = 600.0
+    #: How often each process looks for drivers that went stale or offline.
+    watchdog_interval_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

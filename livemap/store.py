@@ -164,7 +164,7 @@ class Store:
 
     # --- drivers ---------------------------------------------------------------------------------
 
-    async def create_driver(self, sid: str, name: str, did: str | None) -> tuple[str, str]:
+    async def create_driver(self, sid: str, name: str, did: str | None, vehicle: str = "car") -> tuple[str, str]:
         """A new driver of store `sid`; returns (driver id, token). Raises Conflict on a taken id."""
         did = did or security.new_id("drv_", 6)
         token = security.new_token("lmd")
@@ -172,7 +172,7 @@ class Store:
             raise Conflict(f"driver {did} already exists")
         cred_key, cred_value = self._credential(token, Principal("driver", sid, did))
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.driver(sid, did), mapping={"name": name, "created": now_ms()})
+            pipe.hset(self.keys.driver(sid, did), mapping={"name": name, "vehicle": vehicle, "created": now_ms()})
             pipe.set(cred_key, cred_value)
             await pipe.execute()
         return did, token
@@ -225,7 +225,7 @@ class Store:
             pipe.rpush(self.keys.order_history(tid), _json.encode(HistoryEntry(Stage.RECEIVED, at)))
             pipe.xadd(
                 self.keys.order_events(tid),
-                {"type": "event", "data": _json.encode(event)},
+                {"data": _json.encode(event)},
                 maxlen=self.stream_maxlen,
                 approximate=True,
             )
@@ -327,11 +327,14 @@ class Store:
                 k.store_channel(sid),
                 k.driver_channel(sid, old) if old else "",
                 k.driver_channel(sid, new) if new else "",
+                k.outbox(),
+                sid,
+                at,
             ],
         )
         return result is not None
 
-    async def events_after(self, tid: str, offset: str) -> list[tuple[str, str, str]]:
-        """Stored events with an id greater than `offset`: (offset, type, JSON without offset)."""
+    async def events_after(self, tid: str, offset: str) -> list[tuple[str, str]]:
+        """Stored events with an id greater than `offset`: (offset, JSON without the offset)."""
         entries = await self.redis.xrange(self.keys.order_events(tid), min=f"({offset}", max="+")
-        return [(text(eid), text(f[b"type"]), text(f[b"data"])) for eid, f in cast(_StreamEntries, entries)]
+        return [(text(eid), text(f[b"data"])) for eid, f in cast(_StreamEntries, entries)]

@@ -20,6 +20,7 @@ from livemap.views import customer_snapshot
 
 _OFFSET = re.compile(r"^\d{1,20}-\d{1,20}$")
 _OFFSET_PREFIX = '{"offset":"'
+_LOCATION_PREFIX = '{"type":"location"'  # msgspec writes a struct's tag first
 
 
 def offset_key(offset: str) -> tuple[int, int]:
@@ -51,9 +52,9 @@ async def track_socket(ws: WebSocket) -> None:
         last = offset_key(snapshot.offset)
         if since is not None:
             live = snapshot.order.live
-            for offset, kind, data in await svc.store.events_after(tid, since):
+            for offset, data in await svc.store.events_after(tid, since):
                 # Old positions are replayed only while the driver is still on this order's leg.
-                if kind == "location" and not live:
+                if not live and data.startswith(_LOCATION_PREFIX):
                     continue
                 await ws.send_text(f'{_OFFSET_PREFIX}{offset}",{data[1:]}')
                 last = max(last, offset_key(offset))

@@ -118,7 +118,7 @@ async def customer_snapshot(store: Store, tid: str, settings: Settings) -> Snaps
     order = Order(decode_hash(raw))
     now = _now_ms()
     driver = None
-    if order.live:
+    if order.live and order["active"] == "1":  # only the active leg's customer sees the driver
         driver = position(await store.driver(order["store"], order.driver), now, settings)
     return Snapshot(
         offset=last[0][0].decode() if last else "0-0",

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 from geopy.distance import geodesic
 
-from livemap.eta import EtaState, SpeedModel
 from livemap.routes import LatLon, Route, cumulative_lengths
 
 TOL_M = 2.0  # metres; the local frame's distortion over a few km stays well below this
 START: LatLon = (-23.5505, -46.6333)  # São Paulo
 T0 = 1_600_000_000_000  # a fix time far from now, so nothing can lean on the wall clock
-MODEL = SpeedModel(prior_mps=8.3, alpha=0.25, floor_mps=1.5)
 
 
 def dest(origin: LatLon, bearing: float, metres: float) -> LatLon:
@@ -180,108 +177,3 @@ def test_locate_self_approaching_route(name: str, foot: LatLon, fix: LatLon, exp
     along, offset = U_ROUTE.locate(*fix)
     assert along == pytest.approx(expected_along, abs=TOL_M), name
     assert offset == pytest.approx(gd(fix, foot), abs=TOL_M), name
-
-
-# --- SpeedModel --------------------------------------------------------------------------------
-
-
-def test_first_fix_uses_the_prior() -> None:
-    """With no observation yet the ETA is the remaining distance at the prior speed, from the fix time."""
-    state = MODEL.update(EtaState(), STRAIGHT, *dest(START, 60, 600), T0)
-    assert state.along_m == pytest.approx(600.0, abs=TOL_M)
-    assert state.remaining_m == pytest.approx(2400.0, abs=TOL_M)
-    assert state.speed_mps == 8.3
-    assert state.ts == T0
-    assert state.eta_at == T0 + int(state.remaining_m / 8.3 * 1000)
-
-
-def test_ewma_moves_toward_observed_speed() -> None:
-    """Each fix moves the speed estimate by alpha toward the observed along-route speed, and it converges."""
-    state = MODEL.update(EtaState(), STRAIGHT, *START, T0)
-    state = MODEL.update(state, STRAIGHT, *dest(START, 60, 150), T0 + 10_000)  # 15 m/s observed
-    assert state.speed_mps == pytest.approx(0.25 * 15 + 0.75 * 8.3, abs=0.2)
-    speeds = [state.speed_mps]
-    for i in range(2, 20):  # up to 2850 m of the 3 km route
-        state = MODEL.update(state, STRAIGHT, *dest(START, 60, 150 * i), T0 + 10_000 * i)
-        speeds.append(state.speed_mps)
-    assert speeds == sorted(speeds)  # rising steadily toward 15 m/s
-    assert speeds[-1] == pytest.approx(15.0, abs=0.2)
-    assert state.eta_at == state.ts + int(state.remaining_m / state.speed_mps * 1000)
-
-
-def test_ewma_slows_down_too() -> None:
-    """A driver slower than the prior drags the estimate below the prior."""
-    state = MODEL.update(EtaState(), STRAIGHT, *START, T0)
-    state = MODEL.update(state, STRAIGHT, *dest(START, 60, 40), T0 + 10_000)  # 4 m/s
-    assert state.speed_mps == pytest.approx(0.25 * 4 + 0.75 * 8.3, abs=0.2)
-
-
-def test_snap_forward_is_not_believed_as_speed() -> None:
-    """Progress faster than 60 m/s between fixes counts as 60 m/s, not as the jump."""
-    state = MODEL.update(EtaState(), STRAIGHT, *START, T0)
-    state = MODEL.update(state, STRAIGHT, *dest(START, 60, 2000), T0 + 1000)
-    assert state.speed_mps == pytest.approx(0.25 * 60 + 0.75 * 8.3)
-
-
-def test_progress_never_goes_backwards_under_gps_noise() -> None:
-    """Fixes with ~8 m of noise around a driver moving forward never decrease along_m or increase remaining_m."""
-    rng = random.Random(20240611)
-    state = EtaState()
-    raw_went_back = 0
-    for i in range(290):  # 10 m/s for 290 s along the 3 km route
-        true_along = 10.0 * i
-        fix = dest(dest(START, 60, true_along), rng.uniform(0, 360), abs(rng.gauss(0, 8)))
-        raw_along, _ = STRAIGHT.locate(*fix)
-        raw_went_back += raw_along < state.along_m
-        new = MODEL.update(state, STRAIGHT, *fix, T0 + 1000 * i)
-        assert new.along_m >= state.along_m, i
-        if i:
-            assert new.remaining_m <= state.remaining_m, i
-        assert new.along_m == pytest.approx(true_along, abs=30.0), i
-        assert new.remaining_m == pytest.approx(STRAIGHT.length_m - new.along_m)
-        state = new
-    assert raw_went_back > 10  # the noise really did project fixes behind the last one
-    assert state.speed_mps == pytest.approx(10.0, abs=3.0)
-
-
-def test_a_stop_slows_the_estimate_but_the_eta_stays_finite() -> None:
-    """Standing still decays the speed below the floor; the ETA then uses floor_mps and stays finite."""
-    state = MODEL.update(EtaState(), STRAIGHT, *START, T0)
-    for i in range(1, 51):  # 10 m/s for 500 m
-        state = MODEL.update(state, STRAIGHT, *dest(START, 60, 10.0 * i), T0 + 1000 * i)
-    moving = state.speed_mps
-    assert moving == pytest.approx(10.0, abs=0.5)
-    parked = dest(START, 60, 500.0)
-    ts = state.ts
-    for n in range(1, 201):
-        ts += 1000
-        state = MODEL.update(state, STRAIGHT, *parked, ts)
-        assert state.speed_mps == pytest.approx(moving * 0.75**n, rel=1e-9)
-    assert 0 < state.speed_mps < MODEL.floor_mps
-    assert state.remaining_m == pytest.approx(2500.0, abs=TOL_M)
-    assert state.eta_at == ts + int(state.remaining_m / MODEL.floor_mps * 1000)
-    assert state.eta_at - ts == pytest.approx(2500.0 / 1.5 * 1000, abs=TOL_M / 1.5 * 1000)
-
-
-def test_eta_at_counts_from_the_fix_time() -> None:
-    """eta_at is the fix's ts plus the travel time; the same fixes an hour later give eta_at an hour later."""
-    fixes = [dest(START, 60, 12.0 * i) for i in range(20)]
-
-    def run(t0: int) -> EtaState:
-        state = EtaState()
-        for i, fix in enumerate(fixes):
-            state = MODEL.update(state, STRAIGHT, *fix, t0 + 1000 * i)
-        return state
-
-    early, late = run(T0), run(T0 + 3_600_000)
-    assert early.ts == T0 + 19_000
-    assert early.eta_at == early.ts + int(early.remaining_m / early.speed_mps * 1000)
-    assert late.eta_at - early.eta_at == 3_600_000
-    assert early.eta_at < 1_700_000_000_000  # 2020, nowhere near the wall clock
-
-
-def test_arrival_leaves_nothing_remaining() -> None:
-    """A fix past the destination leaves 0 m remaining and an ETA equal to the fix time."""
-    state = MODEL.update(EtaState(), STRAIGHT, *dest(START, 60, 3100), T0)
-    assert state.remaining_m == 0.0
-    assert state.eta_at == T0
