@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from livemap import auth, security, views
 from livemap.errors import ApiError, json_response, not_found
-from livemap.messages import Assign, CreateDriver, CreateOrder, CreateStore, StageChange, describe
+from livemap.messages import Assign, CreateDriver, CreateOrder, CreateStore, StageChange, StopOrder, describe
 from livemap.responses import DriverCreated, DriverStatus, FixCounts, Health, StoreCreated
 from livemap.services import services
 from livemap.stages import IllegalTransition, UnknownStage
@@ -66,9 +66,7 @@ async def create_driver(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await _body(request, CreateDriver)
     try:
-        did, token = await services(request).store.create_driver(
-            principal.store_id, body.name, body.id, body.vehicle
-        )
+        did, token = await services(request).store.create_driver(principal.store_id, body.name, body.id, body.vehicle)
     except Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     return json_response(DriverCreated(did, body.name, token), 201)
@@ -83,6 +81,31 @@ async def get_driver(request: Request) -> Response:
     fixes = FixCounts(accepted=int(raw.get("accepted", 0)), ignored=int(raw.get("ignored", 0)))
     position = views.position(raw, int(time.time() * 1000), svc.settings)
     return json_response(DriverStatus(did, raw.get("name", ""), position, fixes))
+
+
+async def get_stops(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    did = request.path_params["driver_id"]
+    store = services(request).store
+    if not await store.driver_exists(principal.store_id, did):
+        raise not_found(f"driver {did} not found")
+    return json_response(views.stops_view(did, await store.stops(principal.store_id, did)))
+
+
+async def put_stops(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    did = request.path_params["driver_id"]
+    body = await _body(request, StopOrder)
+    store = services(request).store
+    if not await store.driver_exists(principal.store_id, did):
+        raise not_found(f"driver {did} not found")
+    try:
+        orders = await store.reorder_stops(principal.store_id, did, body.orders)
+    except NotFound as exc:
+        raise not_found(str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(409, "stops_mismatch", str(exc)) from None
+    return json_response(views.stops_view(did, orders))
 
 
 async def _order_response(request: Request, store_id: str, oid: str, status: int = 200) -> Response:
@@ -180,6 +203,8 @@ routes = [
     Route("/api/store", patch_store, methods=["PATCH"]),
     Route("/api/drivers", create_driver, methods=["POST"]),
     Route("/api/drivers/{driver_id}", get_driver, methods=["GET"]),
+    Route("/api/drivers/{driver_id}/stops", get_stops, methods=["GET"]),
+    Route("/api/drivers/{driver_id}/stops", put_stops, methods=["PUT"]),
     Route("/api/orders", create_order, methods=["POST"]),
     Route("/api/orders/{order_id}", get_order, methods=["GET"]),
     Route("/api/orders/{order_id}/assign", assign_order, methods=["POST"]),

@@ -30,6 +30,7 @@ from livemap.services import Services
 from livemap.settings import Settings
 from livemap.store import Store
 from livemap.trackws import track_socket
+from livemap.watchdog import Watchdog
 
 log = logging.getLogger("livemap")
 
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 arriving_s=settings.arriving_s, arrived_m=settings.arrived_m, dwell_s=settings.dwell_s,
                 delay_grace_s=settings.delay_grace_s, floor_mps=settings.speed_floor_mps,
             )  # fmt: skip
-            async with Hub(client, keys.hub_channel(), settings.client_queue) as hub:
+            async with Hub(client, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings):
                 app.state.services = Services(resolved, store, Positions(store, EtaModel(tuning)), hub, url)
                 log.info("livemap ready (redis %s)", url)
                 yield

@@ -191,10 +191,20 @@ class EtaModel:
         delayed, delay_events = self._delay(leg.delayed, shown, promised_by, fix.ts)
         events += delay_events
         state = LegState(
-            along_m=along, ts=fix.ts, remaining_m=remaining, raw_eta_at=raw, eta_at=shown, off_route=off_route,
-            streak=streak, arriving=arriving, arrived=arrived, delayed=delayed, near_since=near_since,
-            pub_eta_at=leg.pub_eta_at, pub_ts=leg.pub_ts,
-        )  # fmt: skip
+            along_m=along,
+            ts=fix.ts,
+            remaining_m=remaining,
+            raw_eta_at=raw,
+            eta_at=shown,
+            off_route=off_route,
+            streak=streak,
+            arriving=arriving,
+            arrived=arrived,
+            delayed=delayed,
+            near_since=near_since,
+            pub_eta_at=leg.pub_eta_at,
+            pub_ts=leg.pub_ts,
+        )
         return state, progress, events
 
     def queued(
@@ -209,9 +219,15 @@ class EtaModel:
             pub_eta_at, pub_ts = leg.pub_eta_at, leg.pub_ts
         delayed, delay_events = self._delay(leg.delayed, eta_at, promised_by, ts)
         state = msgspec.structs.replace(
-            leg, ts=ts, eta_at=eta_at, raw_eta_at=eta_at, remaining_m=remaining_m, delayed=delayed,
-            pub_eta_at=pub_eta_at, pub_ts=pub_ts,
-        )  # fmt: skip
+            leg,
+            ts=ts,
+            eta_at=eta_at,
+            raw_eta_at=eta_at,
+            remaining_m=remaining_m,
+            delayed=delayed,
+            pub_eta_at=pub_eta_at,
+            pub_ts=pub_ts,
+        )
         return state, events + delay_events
 
     def _delay(self, delayed: bool, eta_at: int, promised_by: int | None, ts: int) -> tuple[bool, list[LegEvent]]:

@@ -146,6 +146,12 @@ class Assign(msgspec.Struct):
     driver_id: Ident
 
 
+class StopOrder(msgspec.Struct):
+    """The driver's stops in delivery order, by the store's order ids."""
+
+    orders: Annotated[list[Ident], msgspec.Meta(max_length=500)]
+
+
 class StageChange(msgspec.Struct):
     stage: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
@@ -279,3 +285,8 @@ def describe(err: msgspec.ValidationError | msgspec.DecodeError) -> str:
     if match and match.group(1) and not text.startswith(match.group(1).split(".")[-1]):
         return f"{match.group(1)}: {text}"
     return text
+
+
+def merge_json(head: bytes, body: bytes) -> bytes:
+    """`{"a":1}` + `{"type":"x"}` -> `{"a":1,"type":"x"}`: add fields to an encoded object without re-encoding."""
+    return head[:-1] + b"," + body[1:]

@@ -41,31 +41,105 @@ _TRACKING = (("tracking_id", "path", "the order's public tracking id"), ("t", "q
 OPERATIONS: list[Op] = [
     Op("post", "/api/stores", "Create a store", "admin", m.CreateStore, {201: r.StoreCreated}),
     Op("get", "/api/store", "Read the store's settings (secrets masked)", "store", None, {200: StoreSettings}),
-    Op("patch", "/api/store", "Merge-patch the store's settings (RFC 7396)", "store", dict[str, Any],
-       {200: StoreSettings}),
+    Op(
+        "patch",
+        "/api/store",
+        "Merge-patch the store's settings (RFC 7396)",
+        "store",
+        dict[str, Any],
+        {200: StoreSettings},
+    ),
     Op("post", "/api/drivers", "Create a driver", "store", m.CreateDriver, {201: r.DriverCreated}),
-    Op("get", "/api/drivers/{driver_id}", "A driver's newest position and fix counts", "store", None,
-       {200: r.DriverStatus}, (("driver_id", "path", "the driver's id"),)),
+    Op(
+        "get",
+        "/api/drivers/{driver_id}",
+        "A driver's newest position and fix counts",
+        "store",
+        None,
+        {200: r.DriverStatus},
+        (("driver_id", "path", "the driver's id"),),
+    ),
+    Op(
+        "get",
+        "/api/drivers/{driver_id}/stops",
+        "The driver's stops in delivery order, with ETAs",
+        "store",
+        None,
+        {200: r.Stops},
+        (("driver_id", "path", "the driver's id"),),
+    ),
+    Op(
+        "put",
+        "/api/drivers/{driver_id}/stops",
+        "Re-order the driver's stops (ETAs are recomputed)",
+        "store",
+        m.StopOrder,
+        {200: r.Stops},
+        (("driver_id", "path", "the driver's id"),),
+    ),
     Op("post", "/api/orders", "Create an order (stage `received`)", "store", m.CreateOrder, {201: r.OrderView}),
-    Op("get", "/api/orders/{order_id}", "Read an order with its history and ETA", "store", None,
-       {200: r.OrderView}, _ORDER_ID),
-    Op("post", "/api/orders/{order_id}/assign", "Assign or reassign the order's driver", "store", m.Assign,
-       {200: r.OrderView}, _ORDER_ID),
-    Op("post", "/api/orders/{order_id}/stage", "Move the order to a stage (409 names the allowed ones)", "store",
-       m.StageChange, {200: r.OrderView}, _ORDER_ID),
-    Op("get", "/api/track/{tracking_id}", "The customer snapshot (same as the socket's first message)", None,
-       None, {200: r.Snapshot}, _TRACKING),
+    Op(
+        "get",
+        "/api/orders/{order_id}",
+        "Read an order with its history and ETA",
+        "store",
+        None,
+        {200: r.OrderView},
+        _ORDER_ID,
+    ),
+    Op(
+        "post",
+        "/api/orders/{order_id}/assign",
+        "Assign or reassign the order's driver",
+        "store",
+        m.Assign,
+        {200: r.OrderView},
+        _ORDER_ID,
+    ),
+    Op(
+        "post",
+        "/api/orders/{order_id}/stage",
+        "Move the order to a stage (409 names the allowed ones)",
+        "store",
+        m.StageChange,
+        {200: r.OrderView},
+        _ORDER_ID,
+    ),
+    Op(
+        "get",
+        "/api/track/{tracking_id}",
+        "The customer snapshot (same as the socket's first message)",
+        None,
+        None,
+        {200: r.Snapshot},
+        _TRACKING,
+    ),
     Op("get", "/healthz", "The process is up", None, None, {200: r.Health}),
     Op("get", "/readyz", "Redis is reachable (503 when not)", None, None, {200: r.Health, 503: r.Health}),
     Op("get", "/openapi.json", "This document", None, None, {200: dict[str, Any]}),
-    Op("get", "/ws/driver", "Websocket: a driver's device sends fixes (`?token=` driver token)", "driver",
-       websocket=(m.Fix | list[m.Fix], m.Ack | m.Error)),
-    Op("get", "/ws/track/{tracking_id}", "Websocket: a customer's live view (`?t=`, optional `&since=OFFSET`)",
-       None, params=(*_TRACKING, ("since", "query", "replay events after this offset")),
-       websocket=(None, r.Snapshot | m.LocationEvent | m.StageEvent)),
-    Op("get", "/ws/dispatch", "Websocket: the store's live dispatch view (`?token=` store key)", "store",
-       websocket=(m.Viewport, r.DispatchSnapshot | m.DriverLocationEvent | m.StageEvent)),
-]  # fmt: skip
+    Op(
+        "get",
+        "/ws/driver",
+        "Websocket: a driver's device sends fixes (`?token=` driver token)",
+        "driver",
+        websocket=(m.Fix | list[m.Fix], m.Ack | m.Error),
+    ),
+    Op(
+        "get",
+        "/ws/track/{tracking_id}",
+        "Websocket: a customer's live view (`?t=`, optional `&since=OFFSET`)",
+        None,
+        params=(*_TRACKING, ("since", "query", "replay events after this offset")),
+        websocket=(None, r.Snapshot | m.LocationEvent | m.StageEvent),
+    ),
+    Op(
+        "get",
+        "/ws/dispatch",
+        "Websocket: the store's live dispatch view (`?token=` store key)",
+        "store",
+        websocket=(m.Viewport, r.DispatchSnapshot | m.DriverLocationEvent | m.StageEvent),
+    ),
+]
 
 
 def _schema_refs(types: list[Any]) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
@@ -100,15 +174,19 @@ def build() -> dict[str, Any]:
         if body_ref is not None:
             doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_ref}}}
         doc["responses"] = {
-            str(status): {"description": "OK" if status < 300 else "see body", "content": {
-                "application/json": {"schema": ref}}}
+            str(status): {
+                "description": "OK" if status < 300 else "see body",
+                "content": {"application/json": {"schema": ref}},
+            }
             for status, ref in response_refs.items()
-        }  # fmt: skip
+        }
         doc["responses"]["default"] = {"description": "error", "content": {"application/json": {"schema": error_ref}}}
         if op.websocket:
             sends = op.websocket[0]
-            doc["responses"] = {"101": {"description": "switching to the websocket protocol"},
-                                **{k: v for k, v in doc["responses"].items() if k == "default"}}  # fmt: skip
+            doc["responses"] = {
+                "101": {"description": "switching to the websocket protocol"},
+                **{k: v for k, v in doc["responses"].items() if k == "default"},
+            }
             doc["x-websocket"] = {
                 "client-sends": next(ref_of) if sends is not None else None,
                 "server-sends": next(ref_of),

@@ -8,6 +8,7 @@ distance of the active leg, then each leg between destinations, plus a dwell tim
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from geopy.distance import geodesic
 
 from livemap.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
 from livemap.keys import Keys, cell_of
-from livemap.messages import ArrivingEvent, DelayedEvent, DriverLocationEvent, Fix, LocationEvent
+from livemap.messages import ArrivingEvent, DelayedEvent, DriverLocationEvent, Fix, LocationEvent, merge_json
 from livemap.routes import Route, cumulative_lengths
 from livemap.store import Order, Store, load_script
 
@@ -30,11 +31,6 @@ _NOTIFY = (ArrivingEvent, DelayedEvent)
 
 def _num(value: float | None) -> str:
     return "" if value is None else repr(value)
-
-
-def _splice(ids: bytes, body: bytes) -> bytes:
-    """`{"k":v,...}` + `{"type":...}` -> one object: the dispatcher's copy names the order and driver."""
-    return ids[:-1] + b"," + body[1:]
 
 
 @dataclass(slots=True)
@@ -102,7 +98,7 @@ class DriverSession:
         """(Re)read the driver and its orders; returns all its orders in run order (its stops)."""
         store, k = self._p.store, self._keys
         async with store.redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(k.driver(self.store_id, self.driver_id), ["ts", "speed", "vehicle"])
+            pipe.hmget(k.driver(self.store_id, self.driver_id), ["ts", "speedmodel", "vehicle"])
             pipe.zrange(k.driver_orders(self.store_id, self.driver_id), 0, -1)
             (last_ts, speed, vehicle), tids = await pipe.execute()
         self._last_ts = int(last_ts or 0)
@@ -114,12 +110,20 @@ class DriverSession:
             if order.live and order.driver == self.driver_id:
                 dest = order.json_field("destination")
                 state = _leg_decoder.decode(order["leg"]) if order["leg"] else LegState()
-                stops.append(Stop(order.tracking_id, order["id"], (dest[0], dest[1]), self._p.routes.get(order),
-                                  order.optional_int("promised_by"), state))  # fmt: skip
+                stops.append(
+                    Stop(
+                        order.tracking_id,
+                        order["id"],
+                        (dest[0], dest[1]),
+                        self._p.routes.get(order),
+                        order.optional_int("promised_by"),
+                        state,
+                    )
+                )
         # Legs between consecutive destinations: geodesic once per reload, never per fix.
         detour = self._p.model.t.detour_factor
         legs = await asyncio.to_thread(
-            lambda: [geodesic(a.destination, b.destination).meters * detour for a, b in zip(stops, stops[1:])]
+            lambda: [geodesic(a.destination, b.destination).meters * detour for a, b in itertools.pairwise(stops)]
         )
         for stop, leg_m in zip(stops[1:], legs, strict=True):
             stop.leg_m = leg_m
@@ -142,8 +146,17 @@ class DriverSession:
         state, progress, events = model.step(active.state, active.route, f, speed, prior, active.promised_by)
         active.state = state
         self._speed = model.measure(speed, progress, fix.ts, prior)
-        location = LocationEvent(fix.lat, fix.lon, fix.speed, fix.heading, fix.accuracy, fix.ts,
-                                 max(0, round((state.eta_at - now) / 1000)), state.eta_at, round(state.remaining_m))  # fmt: skip
+        location = LocationEvent(
+            fix.lat,
+            fix.lon,
+            fix.speed,
+            fix.heading,
+            fix.accuracy,
+            fix.ts,
+            max(0, round((state.eta_at - now) / 1000)),
+            state.eta_at,
+            round(state.remaining_m),
+        )
         items[0].append(("L", _encode(location), b"", False))
         items[0] += [self._event(active, e) for e in events]
         # Queued stops: after the active one, each leg between destinations plus a dwell per stop.
@@ -158,7 +171,7 @@ class DriverSession:
     def _event(self, stop: Stop, event: LegEvent) -> tuple[str, bytes, bytes, bool]:
         body = _encode(event)
         ids = _encode({"order_id": stop.order_id, "tracking_id": stop.tracking_id, "driver_id": self.driver_id})
-        return "E", body, _splice(ids, body), isinstance(event, _NOTIFY)
+        return "E", body, merge_json(ids, body), isinstance(event, _NOTIFY)
 
     async def ingest(self, fixes: list[Fix]) -> tuple[int, int]:
         """Store `fixes` (already validated) in one round trip; returns (accepted, ignored)."""
@@ -173,19 +186,43 @@ class DriverSession:
             for bucket, fix_items in zip(per_stop, self._fix_items(fix, now), strict=True):
                 bucket += [(index, *item) for item in fix_items]
         args: list[str | int | bytes] = [
-            len(fixes), len(self._stops), store.stream_maxlen, self.driver_id, k.store_channel(self.store_id),
-            k.geo_prefix(self.store_id), now, _encode(self._speed), k.outbox(), self.store_id,
-        ]  # fmt: skip
+            len(fixes),
+            len(self._stops),
+            store.stream_maxlen,
+            self.driver_id,
+            k.store_channel(self.store_id),
+            k.geo_prefix(self.store_id),
+            now,
+            _encode(self._speed),
+            k.outbox(),
+            self.store_id,
+        ]
         for f in fixes:
             moved = DriverLocationEvent(self.driver_id, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
-            args += [f.ts, cell_of(f.lat, f.lon), repr(f.lon), repr(f.lat), _num(f.speed), _num(f.heading),
-                     _num(f.accuracy), _num(f.battery), _encode(moved)]  # fmt: skip
+            args += [
+                f.ts,
+                cell_of(f.lat, f.lon),
+                repr(f.lon),
+                repr(f.lat),
+                _num(f.speed),
+                _num(f.heading),
+                _num(f.accuracy),
+                _num(f.battery),
+                _encode(moved),
+            ]
         keys = [k.driver(self.store_id, self.driver_id), k.store_seen(self.store_id), k.last_fix()]
         for n, (stop, stop_items) in enumerate(zip(self._stops, per_stop, strict=True)):
             keys += [k.order(stop.tracking_id), k.order_events(stop.tracking_id)]
             state = stop.state
-            args += [k.order_channel(stop.tracking_id), stop.tracking_id, int(n == 0), _encode(state),
-                     state.eta_at, round(state.remaining_m), len(stop_items)]  # fmt: skip
+            args += [
+                k.order_channel(stop.tracking_id),
+                stop.tracking_id,
+                int(n == 0),
+                _encode(state),
+                state.eta_at,
+                round(state.remaining_m),
+                len(stop_items),
+            ]
             for index, kind, body, dispatch, notify in stop_items:
                 args += [index, kind, body, dispatch, int(notify)]
         async with store.redis.pipeline(transaction=False) as pipe:

@@ -95,6 +95,25 @@ class DriverStatus(msgspec.Struct):
     fixes: FixCounts
 
 
+class StopView(msgspec.Struct):
+    """One stop of a driver's run; `eta_at` counts the stops before it and their dwell times."""
+
+    order_id: str
+    tracking_id: str
+    stage: str
+    live: bool
+    active: bool
+    address: str | None
+    destination: LatLon | None
+    eta_at: int | None
+    remaining_m: int | None
+
+
+class Stops(msgspec.Struct):
+    driver_id: str
+    stops: list[StopView]
+
+
 class ErrorDetail(msgspec.Struct):
     code: str
     message: str

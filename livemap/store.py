@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
@@ -104,6 +105,7 @@ class Store:
         self.keys = keys
         self.stream_maxlen = stream_maxlen
         self._order_update = load_script(client, "order_update")
+        self._emit = load_script(client, "emit")
 
     # --- credentials -----------------------------------------------------------------------------
 
@@ -333,6 +335,46 @@ class Store:
             ],
         )
         return result is not None
+
+    async def stops(self, sid: str, did: str) -> list[Order]:
+        """The driver's orders (assigned, not final) in the order it will deliver them."""
+        tids = await self.redis.zrange(self.keys.driver_orders(sid, did), 0, -1)
+        return await self.orders([text(t) for t in cast(list[bytes], tids)])
+
+    async def reorder_stops(self, sid: str, did: str, order_ids: list[str]) -> list[Order]:
+        """Set the driver's delivery order; `order_ids` must be exactly its current stops."""
+        k = self.keys
+        key = k.driver_orders(sid, did)
+        wanted = [await self.tracking_id(sid, oid) for oid in order_ids]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                current = {text(t) for t in cast(list[bytes], await pipe.zrange(key, 0, -1))}
+                if current != set(wanted) or len(wanted) != len(current):
+                    raise ValueError("the list must name each of the driver's current stops exactly once")
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves multi() unannotated
+                pipe.zadd(key, {tid: i for i, tid in enumerate(wanted, start=1)})
+                # The driver's session reloads its run and recomputes every stop's ETA.
+                pipe.publish(k.driver_channel(sid, did), '{"type":"orders"}')
+                await pipe.execute()
+            except aioredis.WatchError:
+                raise ValueError("the driver's stops changed meanwhile; read them again") from None
+        return await self.stops(sid, did)
+
+    async def emit_event(self, pipe: Pipeline, tid: str, body: bytes, dispatch: bytes, sid: str) -> None:
+        """Queue on `pipe`: append `body` to the order's stream, publish it (and `dispatch` to the store)."""
+        k = self.keys
+        args: list[EncodableT] = [
+            self.stream_maxlen,
+            k.order_channel(tid),
+            body,
+            k.store_channel(sid),
+            dispatch,
+            "",
+            sid,
+            tid,
+        ]
+        await self._emit(keys=[k.order_events(tid)], args=args, client=pipe)
 
     async def events_after(self, tid: str, offset: str) -> list[tuple[str, str]]:
         """Stored events with an id greater than `offset`: (offset, JSON without the offset)."""

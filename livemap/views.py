@@ -18,6 +18,8 @@ from livemap.responses import (
     OrderView,
     Position,
     Snapshot,
+    Stops,
+    StopView,
 )
 from livemap.settings import Settings
 from livemap.store import Order, Store, decode_hash
@@ -126,6 +128,27 @@ async def customer_snapshot(store: Store, tid: str, settings: Settings) -> Snaps
         eta=eta_of(order, now),
         driver=driver,
     )
+
+
+def stops_view(driver_id: str, orders: list[Order]) -> Stops:
+    now = _now_ms()
+    stops = []
+    for order in orders:
+        eta = eta_of(order, now)
+        stops.append(
+            StopView(
+                order_id=order["id"],
+                tracking_id=order.tracking_id,
+                stage=order.stage,
+                live=order.live,
+                active=order.live and order["active"] == "1",
+                address=order["address"] or None,
+                destination=_point(order.json_field("destination")),
+                eta_at=eta.eta_at if eta else None,
+                remaining_m=eta.remaining_m if eta else None,
+            )
+        )
+    return Stops(driver_id=driver_id, stops=stops)
 
 
 def dispatch_order(order: Order, now_ms: int) -> DispatchOrder:

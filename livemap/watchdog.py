@@ -1,0 +1,95 @@
+"""Stale and offline drivers: a periodic sweep that tells their customers and dispatchers, once.
+
+Every process sweeps; a compare-and-set on the driver's `quiet` level (0 live, 1 stale, 2
+offline) makes exactly one of them announce each step, however many processes run. A new fix
+resets the level (in the ingest script), so the next silence is announced again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import cast
+
+import msgspec
+import redis.asyncio as aioredis
+
+from livemap.messages import OfflineEvent, StaleEvent, merge_json
+from livemap.settings import Settings
+from livemap.store import Store, decode_hash, text
+
+log = logging.getLogger("livemap.watchdog")
+_encode = msgspec.json.Encoder().encode
+
+# Raise the driver's quiet level from ARGV[1] to ARGV[2] only if no fix arrived meanwhile.
+_CLAIM = """
+local level = redis.call('HGET', KEYS[1], 'quiet') or '0'
+if redis.call('HGET', KEYS[1], 'recv') ~= ARGV[3] or tonumber(level) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'quiet', ARGV[2])
+return 1
+"""
+
+
+class Watchdog:
+    """Background sweep for silent drivers. Use as an async context manager (started/stopped by the app)."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+        self._claim = store.redis.register_script(_CLAIM)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Watchdog:
+        self._task = asyncio.create_task(self._run(), name="livemap-watchdog")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except aioredis.RedisError as exc:  # Redis away: try again next round
+                log.warning("watchdog sweep failed: %s", exc)
+            await asyncio.sleep(self.settings.watchdog_interval_s)
+
+    async def sweep(self) -> int:
+        """Announce every driver that just went stale or offline; returns how many were announced."""
+        now = int(time.time() * 1000)
+        stale_before = now - int(self.settings.stale_after_s * 1000)
+        offline_before = now - int(self.settings.online_window_s * 1000)
+        lastfix = self.store.keys.last_fix()
+        members = await self.store.redis.zrangebyscore(lastfix, "-inf", stale_before, withscores=True)
+        announced = 0
+        for member, recv in cast(list[tuple[bytes, float]], members):
+            sid, did = text(member).split("\x1f")
+            level = 2 if recv <= offline_before else 1
+            if await self._announce(sid, did, level, int(recv)):
+                announced += 1
+            if level == 2:  # nothing more to say about this driver until it sends a fix again
+                await self.store.redis.zrem(lastfix, member)
+        return announced
+
+    async def _announce(self, sid: str, did: str, level: int, recv: int) -> bool:
+        k = self.store.keys
+        if not await self._claim(keys=[k.driver(sid, did)], args=[level - 1, level, recv]):
+            return False  # another process announced it, or a fix arrived meanwhile
+        raw = decode_hash(await self.store.redis.hgetall(k.driver(sid, did)))
+        last_ts = int(raw.get("ts") or 0)
+        event = StaleEvent(last_ts=last_ts) if level == 1 else OfflineEvent(last_ts=last_ts)
+        body = _encode(event)
+        tids = [text(t) for t in cast(list[bytes], await self.store.redis.zrange(k.driver_orders(sid, did), 0, -1))]
+        orders = await self.store.orders(tids)
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            for order in orders:
+                if order.live and order.driver == did:  # its customers; the dispatcher hears it once, below
+                    await self.store.emit_event(pipe, order.tracking_id, body, b"", sid)
+            pipe.publish(k.store_channel(sid), merge_json(_encode({"driver_id": did}), body))
+            await pipe.execute()
+        log.info("driver %s of store %s is %s", did, sid, "stale" if level == 1 else "offline")
+        return True
