@@ -114,8 +114,8 @@ class EtaModel:
 
     def travel_s(self, remaining_m: float, speed: DriverSpeed, prior: Prior) -> float:
         """Seconds to cover `remaining_m` at this driver's speeds."""
-        moving = max(speed.moving or prior.moving_mps, self.t.floor_mps)
-        overall = max(speed.overall or prior.overall_mps, self.t.floor_mps)
+        moving = max(_or(speed.moving, prior.moving_mps), self.t.floor_mps)
+        overall = max(_or(speed.overall, prior.overall_mps), self.t.floor_mps)
         w = min(max(remaining_m / _NEAR_M, _MIN_AVG_WEIGHT), 1.0)
         return remaining_m * ((1 - w) / moving + w / overall)
 
@@ -129,8 +129,8 @@ class EtaModel:
             return DriverSpeed(speed.moving, speed.overall, speed.win_ts, progress)
         v = min(progress / span, _MAX_BELIEVED_MPS)
         # Both start from the vehicle's prior: one window (maybe a red light) must not replace it.
-        overall = _ewma(speed.overall or prior.overall_mps, v, span, _AVG_TAU_S)
-        moving = _ewma(speed.moving or prior.moving_mps, v, span, _MOVE_TAU_S) if v >= _MOVING_MPS else speed.moving
+        overall = _ewma(_or(speed.overall, prior.overall_mps), v, span, _AVG_TAU_S)
+        moving = _ewma(_or(speed.moving, prior.moving_mps), v, span, _MOVE_TAU_S) if v >= _MOVING_MPS else speed.moving
         return DriverSpeed(moving, overall, ts, 0.0)
 
     def step(
@@ -140,7 +140,7 @@ class EtaModel:
         t = self.t
         events: list[LegEvent] = []
         accuracy = min(fix.accuracy or 0.0, 100.0)
-        ahead = max(200.0, (speed.moving or prior.moving_mps) * max((fix.ts - leg.ts) / 1000, 1.0) * 3 + 100.0)
+        ahead = max(200.0, _or(speed.moving, prior.moving_mps) * max((fix.ts - leg.ts) / 1000, 1.0) * 3 + 100.0)
         along, off = route.locate_near(fix.lat, fix.lon, leg.along_m - 30.0, leg.along_m + ahead)
         threshold = max(t.off_route_m, 2 * accuracy)
         if off > threshold:
@@ -240,6 +240,11 @@ class EtaModel:
         if delayed and eta_at < promised_by - grace:
             return False, [DelayedEvent(eta_at=eta_at, promised_by=promised_by, resolved=True, ts=ts)]
         return delayed, []
+
+
+def _or(learned: float | None, prior: float) -> float:
+    # `is None`, not falsiness: a learned speed that decayed to 0.0 is still an observation.
+    return prior if learned is None else learned
 
 
 def _ewma(current: float, value: float, span_s: float, tau_s: float) -> float:
