@@ -34,6 +34,9 @@ _AVG_TAU_S = 900.0  # the overall speed follows the last quarter hour
 _NEAR_M = 2500.0  # within this, remaining time leans on the moving speed
 _MIN_AVG_WEIGHT = 0.2  # ... but never wholly: some stops are still to come
 _SMOOTH_TAU_S = 15.0  # displayed ETA follows the raw one with this time constant
+_MIN_AHEAD_M = 60.0  # the projection window reaches at least this far past the last progress
+_FIRST_WINDOW_M = 300.0  # a leg's first fix is looked for this far from the start
+_ARRIVAL_REMAINING_M = 150.0  # "arrived" needs the route nearly done, not just the door nearby
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class LegState(msgspec.Struct):
     arrived: bool = False
     delayed: bool = False
     near_since: int = 0  # fix time since which the driver has been within the arrival radius
+    measured: str = ""  # how `remaining_m` was last measured: "route", "straight" or "" (queued / none)
     pub_eta_at: int = 0  # last ETA sent to a queued stop's customer
     pub_ts: int = 0
 
@@ -121,9 +125,11 @@ class EtaModel:
 
     def measure(self, speed: DriverSpeed, progress_m: float, ts: int, prior: Prior) -> DriverSpeed:
         """Fold `progress_m` made up to fix time `ts` into the driver's speeds."""
-        if not speed.win_ts or ts <= speed.win_ts:
+        if not speed.win_ts:
             return DriverSpeed(speed.moving, speed.overall, ts, 0.0)
         progress = speed.win_progress + max(progress_m, 0.0)
+        if ts <= speed.win_ts:
+            return DriverSpeed(speed.moving, speed.overall, speed.win_ts, progress)
         span = (ts - speed.win_ts) / 1000
         if span < WINDOW_S:
             return DriverSpeed(speed.moving, speed.overall, speed.win_ts, progress)
@@ -140,7 +146,13 @@ class EtaModel:
         t = self.t
         events: list[LegEvent] = []
         accuracy = min(fix.accuracy or 0.0, 100.0)
-        ahead = max(200.0, _or(speed.moving, prior.moving_mps) * max((fix.ts - leg.ts) / 1000, 1.0) * 3 + 100.0)
+        if leg.ts:
+            # Look ahead about twice as far as the driver can have gone: far enough for GPS gaps,
+            # short enough not to reach the way back of a U-turn (a longer jump is caught below).
+            gap_s = max((fix.ts - leg.ts) / 1000, 1.0)
+            ahead = max(_MIN_AHEAD_M, _or(speed.moving, prior.moving_mps) * gap_s * 2 + 20.0)
+        else:
+            ahead = _FIRST_WINDOW_M  # a first fix belongs near the start (or re-joins below)
         along, off = route.locate_near(fix.lat, fix.lon, leg.along_m - 30.0, leg.along_m + ahead)
         threshold = max(t.off_route_m, 2 * accuracy)
         if off > threshold:
@@ -159,19 +171,18 @@ class EtaModel:
             # backwards along its route, so progress only ever grows.
             along = max(along, leg.along_m)
             remaining = route.length_m - along
+            measured = "route"
         else:
             along = leg.along_m
             remaining = route.straight_m(fix.lat, fix.lon) * t.detour_factor
-        progress = max(leg.remaining_m - remaining, 0.0) if leg.ts else 0.0
-
-        near = route.straight_m(fix.lat, fix.lon) <= t.arrived_m + min(accuracy, 30.0)
-        near_since = (leg.near_since or fix.ts) if near else 0
-        arrived = leg.arrived
-        if near and not arrived and ((fix.speed is not None and fix.speed < _MOVING_MPS) or near_since < fix.ts):
-            arrived = True
-            events.append(ArrivedEvent(ts=fix.ts, lat=fix.lat, lon=fix.lon))
-        if arrived:
-            remaining = 0.0
+            measured = "straight"
+        # Progress counts only between two fixes measured the same way: switching between along
+        # the route and straight x detour (or from a queued stop's chained distance) is not driving.
+        progress = 0.0
+        if leg.measured == measured == "route":
+            progress = along - leg.along_m
+        elif leg.measured == measured == "straight":
+            progress = max(leg.remaining_m - remaining, 0.0)
 
         raw = fix.ts + round(self.travel_s(remaining, speed, prior) * 1000)
         shown = raw
@@ -185,8 +196,20 @@ class EtaModel:
         if not arriving and (remaining <= t.arriving_m or left_s <= t.arriving_s):
             arriving = True
             events.append(ArrivingEvent(ts=fix.ts, remaining_m=round(remaining), eta_at=shown))
-        elif arriving and not arrived and remaining > 2 * t.arriving_m and left_s > 2 * t.arriving_s:
+        elif arriving and not leg.arrived and remaining > 2 * t.arriving_m and left_s > 2 * t.arriving_s:
             arriving = False  # hysteresis: re-armed only once clearly away again
+
+        # Arrived: stopped (or still there a fix later) near the door *and* near the end of the
+        # trip, so passing close by on the way out of a loop does not count.
+        near = route.straight_m(fix.lat, fix.lon) <= t.arrived_m + min(accuracy, 30.0)
+        near = near and remaining <= max(3 * t.arrived_m, _ARRIVAL_REMAINING_M)
+        near_since = (leg.near_since or fix.ts) if near else 0
+        arrived = leg.arrived
+        if near and not arrived and ((fix.speed is not None and fix.speed < _MOVING_MPS) or near_since < fix.ts):
+            arrived = True
+            events.append(ArrivedEvent(ts=fix.ts, lat=fix.lat, lon=fix.lon))
+        if arrived:
+            remaining, raw, shown = 0.0, fix.ts, fix.ts
 
         delayed, delay_events = self._delay(leg.delayed, shown, promised_by, fix.ts)
         events += delay_events
@@ -202,6 +225,7 @@ class EtaModel:
             arrived=arrived,
             delayed=delayed,
             near_since=near_since,
+            measured=measured,
             pub_eta_at=leg.pub_eta_at,
             pub_ts=leg.pub_ts,
         )
@@ -227,6 +251,7 @@ class EtaModel:
             delayed=delayed,
             pub_eta_at=pub_eta_at,
             pub_ts=pub_ts,
+            measured="",
         )
         return state, events + delay_events
 

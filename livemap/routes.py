@@ -95,7 +95,7 @@ class Route:
         """Like `locate`, but only the part of the route between `from_m` and `to_m` (metres along)."""
         lo, hi = self._local_of(max(from_m, 0.0)), self._local_of(min(to_m, self.length_m))
         cum = self._local_cum
-        first = max(int(np.searchsorted(cum, lo, side="right")) - 1, 0)
+        first = min(max(int(np.searchsorted(cum, lo, side="right")) - 1, 0), len(self._seg) - 1)
         last = max(min(int(np.searchsorted(cum, hi, side="left")), len(self._seg)), first + 1)
         px, py = self.local(lat, lon)
         best_d2, best_along = math.inf, lo
