@@ -20,7 +20,7 @@ from livemap import api, security
 from livemap.dispatchws import dispatch_socket
 from livemap.driverws import driver_socket
 from livemap.errors import ApiError, handle_api_error, handle_http_error
-from livemap.eta import EtaModel, Tuning
+from livemap.eta import EtaModel
 from livemap.hub import Hub
 from livemap.keys import Keys
 from livemap.openapi import openapi
@@ -65,14 +65,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with open_redis(settings.redis_url, Path(settings.data_dir)) as (client, url):
             keys = Keys(settings.key_prefix)
             store = Store(client, keys, stream_maxlen=settings.stream_maxlen)
-            tuning = Tuning(
-                detour_factor=settings.detour_factor, off_route_m=settings.off_route_m,
-                off_route_fixes=settings.off_route_fixes, arriving_m=settings.arriving_m,
-                arriving_s=settings.arriving_s, arrived_m=settings.arrived_m, dwell_s=settings.dwell_s,
-                delay_grace_s=settings.delay_grace_s, floor_mps=settings.speed_floor_mps,
-            )  # fmt: skip
             async with Hub(client, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings):
-                app.state.services = Services(resolved, store, Positions(store, EtaModel(tuning)), hub, url)
+                app.state.services = Services(resolved, store, Positions(store, EtaModel(settings)), hub, url)
                 log.info("livemap ready (redis %s)", url)
                 yield
 

@@ -22,6 +22,7 @@ import msgspec
 
 from livemap.messages import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
 from livemap.routes import Route
+from livemap.settings import Settings
 
 Vehicle = Literal["car", "motorbike", "van", "bicycle", "foot"]
 LegEvent = ArrivingEvent | ArrivedEvent | DelayedEvent | OffRouteEvent | EtaEvent
@@ -85,21 +86,6 @@ class LegState(msgspec.Struct):
 
 
 @dataclass(frozen=True, slots=True)
-class Tuning:
-    """The model's thresholds (from Settings)."""
-
-    detour_factor: float = 1.3
-    off_route_m: float = 50.0
-    off_route_fixes: int = 3
-    arriving_m: float = 150.0
-    arriving_s: float = 180.0
-    arrived_m: float = 40.0
-    dwell_s: float = 120.0
-    delay_grace_s: float = 60.0
-    floor_mps: float = 1.5
-
-
-@dataclass(frozen=True, slots=True)
 class FixIn:
     """The parts of a fix the model uses."""
 
@@ -113,13 +99,13 @@ class FixIn:
 class EtaModel:
     """Pure functions of (state, fix) -> (state, events); no I/O, so every rule is unit-testable."""
 
-    def __init__(self, tuning: Tuning) -> None:
-        self.t = tuning
+    def __init__(self, settings: Settings) -> None:
+        self.t = settings  # thresholds: LIVEMAP_DETOUR_FACTOR, LIVEMAP_ARRIVING_M, ...
 
     def travel_s(self, remaining_m: float, speed: DriverSpeed, prior: Prior) -> float:
         """Seconds to cover `remaining_m` at this driver's speeds."""
-        moving = max(_or(speed.moving, prior.moving_mps), self.t.floor_mps)
-        overall = max(_or(speed.overall, prior.overall_mps), self.t.floor_mps)
+        moving = max(_or(speed.moving, prior.moving_mps), self.t.speed_floor_mps)
+        overall = max(_or(speed.overall, prior.overall_mps), self.t.speed_floor_mps)
         w = min(max(remaining_m / _NEAR_M, _MIN_AVG_WEIGHT), 1.0)
         return remaining_m * ((1 - w) / moving + w / overall)
 

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 
+from livemap.tasks import cancel
+
 log = logging.getLogger("livemap.hub")
 
 _SUBSCRIBE_TIMEOUT = 10.0
@@ -65,10 +67,7 @@ class Hub:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         for subs in self._subs.values():
             for sub in subs:
                 sub.drop()

@@ -8,7 +8,6 @@ resets the level (in the ingest script), so the next silence is announced again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import cast
@@ -19,6 +18,7 @@ import redis.asyncio as aioredis
 from livemap.messages import OfflineEvent, StaleEvent, merge_json
 from livemap.settings import Settings
 from livemap.store import Store, decode_hash, text
+from livemap.tasks import cancel
 
 log = logging.getLogger("livemap.watchdog")
 _encode = msgspec.json.Encoder().encode
@@ -45,10 +45,7 @@ class Watchdog:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     async def _run(self) -> None:
         while True:

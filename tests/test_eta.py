@@ -13,9 +13,10 @@ import msgspec
 import pytest
 from geopy.distance import geodesic
 
-from livemap.eta import PRIORS, WINDOW_S, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior, Tuning
+from livemap.eta import PRIORS, WINDOW_S, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
 from livemap.messages import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
 from livemap.routes import LatLon, Route, cumulative_lengths
+from livemap.settings import Settings
 
 T0 = 1_600_000_000_000  # fix time far from now: nothing may lean on the wall clock
 HOUR_MS = 3_600_000
@@ -27,7 +28,7 @@ SIGMA_M = ACCURACY_M / math.sqrt(2)
 # right-angle corner the nearest point of the other leg can sit a little further along than the noise.
 TRACK_TOL_M = 30.0
 
-TUNING = Tuning()
+TUNING = Settings()
 MODEL = EtaModel(TUNING)
 CAR: Prior = PRIORS["car"]
 START: LatLon = (-23.5505, -46.6333)  # São Paulo
@@ -515,7 +516,7 @@ def test_a_red_light_keeps_the_moving_speed_and_a_finite_sliding_eta() -> None:
         leg.speed = MODEL.measure(leg.speed, leg.progress, T0 + k * 1000, CAR)
         assert leg.progress == 0.0
         left = leg.state.eta_at - T0 - k * 1000
-        assert 0 < left < 2400 / TUNING.floor_mps * 1000
+        assert 0 < left < 2400 / TUNING.speed_floor_mps * 1000
         eta_first = eta_first or leg.state.raw_eta_at
     assert leg.speed.moving == before.moving
     assert leg.speed.overall == pytest.approx(before.overall * math.exp(-60 / 900), rel=1e-9)
