@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check bench-peers clean
+.PHONY: run test check bench-eta bench-peers clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 ## test: run the test suite (embedded Redis; LIVEMAP_TEST_REDIS_URL=redis://... for another)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## bench-eta: score livemap's ETAs against the simulator's true arrival times (own server; ~5 min)
+bench-eta: $(STAMP)
+	$(BIN)/python -m simulator eta-accuracy
 
 ## check: lint and type-check
 check: $(STAMP)

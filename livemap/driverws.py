@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from livemap import auth
 from livemap.errors import ApiError
+from livemap.hub import Subscription
 from livemap.messages import Ack, Error, Fix, Rejected, describe
 from livemap.positions import DriverSession
 from livemap.services import Services, services
@@ -138,16 +139,14 @@ class _Connection:
             return Error("unavailable", "storage is unavailable; send these fixes again", seq)
         return Ack(seq=seq, accepted=accepted, ignored=ignored, rejected=rejected)
 
-    async def watch_stops(self) -> None:
+    async def watch_stops(self, sub: Subscription) -> None:
         """Reload the driver's orders when the store assigns, reassigns or moves one of them."""
-        k = self.svc.store.keys
-        async with self.svc.hub.subscribe(k.driver_channel(self.session.store_id, self.session.driver_id)) as sub:
-            while True:
-                if await sub.queue.get() is None:
-                    return
-                async with self.lock:
-                    orders = await self.session.load()
-                    await self.send(_stops(orders))
+        while True:
+            if await sub.queue.get() is None:
+                return
+            async with self.lock:
+                orders = await self.session.load()
+                await self.send(_stops(orders))
 
 
 async def driver_socket(ws: WebSocket) -> None:
@@ -160,5 +159,7 @@ async def driver_socket(ws: WebSocket) -> None:
     await ws.accept()
     session = svc.positions.session(principal.store_id, principal.driver_id)
     conn = _Connection(ws, svc, session)
-    await conn.send(_stops(await session.load()))
-    await run_until_disconnect(ws, drain_client(ws, conn.on_message), conn.watch_stops())
+    # Subscribe before the first read: an order assigned in between would otherwise go unnoticed.
+    async with svc.hub.subscribe(svc.store.keys.driver_channel(principal.store_id, principal.driver_id)) as sub:
+        await conn.send(_stops(await session.load()))
+        await run_until_disconnect(ws, drain_client(ws, conn.on_message), conn.watch_stops(sub))

@@ -4,7 +4,7 @@ No map data and no network: streets are two families of straight parallel lines 
 100-120 m, the grid turned by a seeded angle), which is how many Latin American city centres
 are laid out and is enough for plausible routes, turns and intersections. Routes are
 staircase paths along streets with a few turns, ending part-way along a block, where a house
-would be.
+would be. A detour leaves a route for a parallel street (or around a block) and comes back.
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ class Route:
     end_corner: Corner
     end_step: Corner
     end_fraction: float
+    #: Every intersection the path passes, in order, and the start point when it is not one of them
+    #: (a route that leaves a house): what a detour needs to rebuild the path.
+    corners: tuple[Corner, ...] = ()
+    lead: XY | None = None
     _cum: tuple[float, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -261,7 +265,50 @@ def _assemble(
         end_corner=corners[-1],
         end_step=last_step,
         end_fraction=fraction,
+        corners=tuple(corners),
+        lead=lead,
     )
+
+
+def detour(
+    grid: StreetGrid,
+    route: Route,
+    rng: random.Random,
+    *,
+    blocks: tuple[int, int] = (1, 8),
+    offsets: tuple[int, int] = (1, 2),
+) -> Route | None:
+    """The path of a driver who leaves ``route`` for a while and comes back to it, or None if it has no room.
+
+    On a straight run of ``blocks`` blocks somewhere in the middle, the driver turns off,
+    follows the street ``offsets`` blocks over (around a single block when both are 1) and
+    turns back onto the route where that run ends. Start, end and the final approach stay the
+    same, and the driver never doubles back along a street it just drove.
+    """
+    corners = list(route.corners)
+    if len(corners) < 4:
+        return None
+    steps = [_unit(a, b) for a, b in itertools.pairwise(corners)]
+    length = rng.randint(*blocks)
+    offset = rng.randint(*offsets)
+    # (a, b): leave at corners[a], rejoin at corners[b]; keep the first corner and the last approach.
+    windows = [(a, a + length) for a in range(1, len(corners) - 1 - length) if len(set(steps[a : a + length])) == 1]
+    rng.shuffle(windows)
+    limit = grid.extent - 1
+    for a, b in windows:
+        along = steps[a]
+        for side in rng.sample((1, -1), 2):
+            perp = (along[1] * side, along[0] * side)
+            if steps[a - 1] == (-perp[0], -perp[1]) or (b < len(steps) and steps[b] == perp):
+                continue  # leaving or rejoining would turn back onto the street just driven
+            out = [(corners[a][0] + perp[0] * o, corners[a][1] + perp[1] * o) for o in range(1, offset + 1)]
+            parallel = [(c[0] + perp[0] * offset, c[1] + perp[1] * offset) for c in corners[a + 1 : b + 1]]
+            back = [(corners[b][0] + perp[0] * o, corners[b][1] + perp[1] * o) for o in range(offset - 1, 0, -1)]
+            path = [*corners[: a + 1], *out, *parallel, *back, *corners[b:]]
+            if any(abs(i) > limit or abs(j) > limit for i, j in path):
+                continue
+            return _assemble(grid, path, route.lead, route.xy[-1], route.end_step, route.end_fraction)
+    return None
 
 
 def _pick_target(

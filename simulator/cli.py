@@ -1,7 +1,7 @@
 """Command line: ``python -m simulator [run] [options]``.
 
 Each subcommand registers a parser and a handler in :func:`build_parser`; ``run`` is what a
-bare ``python -m simulator`` does. Later modes (``eta-accuracy``, ``bench``) slot in the same way.
+bare ``python -m simulator`` does; ``eta-accuracy`` scores livemap's ETAs against the truth.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .accuracy import BASELINE_MPS
+from .etabench import EtaOptions, run_eta_accuracy
 from .run import DEFAULT_CENTER, RunOptions, run
+from .scenario import ScenarioOptions
 
 DEFAULT_COMMAND = "run"
 
@@ -29,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     _add_run(commands)
+    _add_eta_accuracy(commands)
     return parser
 
 
@@ -58,6 +62,69 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     arg("--store-name", default="Demo store", metavar="NAME", help="the demo store's name (default: %(default)s)")
     # fmt: on
     p.set_defaults(handler=_run, command_parser=p)
+
+
+#: Fewer deliveries than this leave the remaining-time buckets too thin to compare.
+MIN_ETA_DELIVERIES = 200
+
+
+def _add_eta_accuracy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "eta-accuracy",
+        help="benchmark: livemap's ETAs against the simulator's exact arrival times",
+        description=(
+            "Drive a planned day of deliveries (fixed by --seed) against livemap and score every ETA a customer"
+            " sees against the true arrival time, next to a straight-line baseline at"
+            f" {BASELINE_MPS:g} m/s. Starts its own livemap (fresh embedded Redis) unless --url is given."
+            " Prints a table per remaining-time bucket and writes JSON."
+        ),
+    )
+    arg = p.add_argument
+    # fmt: off
+    arg("--url", default=None,
+        help="use this running livemap instead of starting one (needs --admin-token or LIVEMAP_ADMIN_TOKEN)")
+    arg("--admin-token", default=None, metavar="TOKEN",
+        help="admin token of the server given by --url (default: $LIVEMAP_ADMIN_TOKEN)")
+    arg("--seed", type=int, default=7, help="same seed, same deliveries, routes and drives (default: %(default)s)")
+    arg("--deliveries", type=_at_least(MIN_ETA_DELIVERIES), default=240, metavar="N",
+        help=f"deliveries in all, at least {MIN_ETA_DELIVERIES} (default: %(default)s)")
+    arg("--drivers", type=_positive_int, default=40, metavar="D",
+        help="drivers sharing them, each doing its deliveries one after another (default: %(default)s)")
+    arg("--speedup", type=_positive_float, default=60.0, metavar="F",
+        help="simulated time runs F times faster than wall time (default: %(default)s)")
+    arg("--interval", type=_positive_float, default=5.0, metavar="S",
+        help="simulated seconds between a driver's fixes (default: %(default)s)")
+    arg("--out", type=Path, default=Path("bench/results/eta.json"), metavar="PATH",
+        help="where to write the JSON results (default: %(default)s)")
+    arg("--samples", type=Path, default=None, metavar="PATH", help="also write every scored ETA to a CSV file")
+    # fmt: on
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    p.set_defaults(handler=_eta_accuracy, command_parser=p)
+
+
+def _eta_accuracy(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.command_parser
+    if args.drivers > args.deliveries:
+        parser.error(f"--drivers ({args.drivers}) cannot exceed --deliveries ({args.deliveries})")
+    token = args.admin_token
+    if args.url is not None:
+        if not args.url.startswith(("http://", "https://")):
+            parser.error(f"--url must start with http:// or https://, not {args.url!r}")
+        token = token or os.environ.get("LIVEMAP_ADMIN_TOKEN")
+        if not token:
+            parser.error("--url needs an admin token: pass --admin-token or set LIVEMAP_ADMIN_TOKEN")
+    elif token:
+        parser.error("--admin-token goes with --url; without --url a private livemap is started")
+    options = EtaOptions(
+        scenario=ScenarioOptions(seed=args.seed, deliveries=args.deliveries, drivers=args.drivers),
+        speedup=args.speedup,
+        interval_s=args.interval,
+        url=None if args.url is None else args.url.rstrip("/"),
+        admin_token=token,
+        out=args.out,
+        samples_csv=args.samples,
+    )
+    return asyncio.run(run_eta_accuracy(options))
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -129,6 +196,16 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
 
 
 def _positive_float(text: str) -> float:

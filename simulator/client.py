@@ -156,9 +156,11 @@ class LivemapClient:
         """``POST /api/stores`` with the admin token."""
         return await self._call("POST", "/api/stores", StoreCreated, body={"name": name}, token=admin_token)
 
-    async def create_driver(self, name: str, driver_id: str | None = None) -> DriverCreated:
-        """``POST /api/drivers``."""
+    async def create_driver(self, name: str, driver_id: str | None = None, vehicle: str | None = None) -> DriverCreated:
+        """``POST /api/drivers``; ``vehicle`` (car, motorbike, van, bicycle, foot) sets the ETA's prior speed."""
         body = {"name": name} if driver_id is None else {"id": driver_id, "name": name}
+        if vehicle is not None:
+            body["vehicle"] = vehicle
         return await self._call("POST", "/api/drivers", DriverCreated, body=body)
 
     async def create_order(self, order: NewOrder) -> OrderCreated:

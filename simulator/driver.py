@@ -2,16 +2,17 @@
 
 The true motion of a trip is a pure function of the route and a seed, computed in simulated
 time with a fixed step: cruise speed wanders smoothly (an Ornstein-Uhlenbeck process) inside
-the urban band, the driver brakes for turns and red lights, waits there, and rarely makes a
-longer stop. Because it is replayable, a trip knows its exact arrival time the moment it is
-planned, which is the ground truth an ETA can be scored against. Fixes add what phones add:
-slowly drifting position error, an accuracy estimate, a heading only when moving, and a
-battery that drains.
+the urban band, the driver brakes for turns and red lights, waits there, rarely makes a
+longer stop and, with a profile that has traffic, crawls through congested stretches.
+Because it is replayable, a trip knows its exact arrival time the moment it is planned, which
+is the ground truth an ETA can be scored against. Fixes add what phones add: slowly drifting
+position error, an accuracy estimate, a heading only when moving, and a battery that drains.
 """
 
 from __future__ import annotations
 
 import collections
+import copy
 import math
 import random
 from collections.abc import Iterator
@@ -39,6 +40,11 @@ class MotionProfile:
     red_light_s: tuple[float, float] = (10.0, 60.0)
     long_stop_chance: float = 0.08
     long_stop_s: tuple[float, float] = (120.0, 420.0)
+    #: Congested stretches (traffic): chance per km of route that one begins, its length, its speed cap.
+    #: Off by default; drawn from their own random stream, so turning them on changes nothing else.
+    jam_chance_per_km: float = 0.0
+    jam_length_m: tuple[float, float] = (300.0, 1500.0)
+    jam_speed_mps: tuple[float, float] = (2.0, 5.0)
     step_s: float = 0.5
     #: GPS error: per-fix accuracy in metres (radial RMS), and how long the error stays correlated.
     accuracy_m: tuple[float, float] = (4.0, 8.0)
@@ -98,6 +104,29 @@ class _Sample(NamedTuple):
     v_mps: float
 
 
+class Jam(NamedTuple):
+    """A congested stretch of a route: from ``start_m`` to ``end_m`` nobody goes faster than ``speed_mps``."""
+
+    start_m: float
+    end_m: float
+    speed_mps: float
+
+
+def plan_jams(route_length_m: float, seed: int, profile: MotionProfile) -> list[Jam]:
+    """The congested stretches of one trip, deterministic for ``seed`` (the trip's seed)."""
+    rng = random.Random(f"{seed}:traffic")
+    jams: list[Jam] = []
+    km = 0
+    while km * 1000.0 < route_length_m and profile.jam_chance_per_km > 0:
+        if rng.random() < profile.jam_chance_per_km:
+            start = (km + rng.random()) * 1000.0
+            end = min(start + rng.uniform(*profile.jam_length_m), route_length_m)
+            if start < route_length_m:
+                jams.append(Jam(start, end, rng.uniform(*profile.jam_speed_mps)))
+        km += 1
+    return jams
+
+
 class _Limit(NamedTuple):
     distance_m: float
     speed_mps: float
@@ -130,6 +159,12 @@ def _motion(route: Route, seed: int, p: MotionProfile) -> Iterator[_Sample]:
     """True (time, distance, speed) samples of one trip from standstill at the origin to arrival."""
     rng = random.Random(seed)
     limits = _plan_limits(route, rng, p)
+    jams = plan_jams(route.length_m, seed, p)
+    if jams:
+        # Brake to the jam's crawl before entering it, like for a turn; the cap inside is applied below.
+        limits[:-1] = sorted(
+            [*limits[:-1], *(_Limit(j.start_m, j.speed_mps, None) for j in jams)], key=lambda lim: lim.distance_m
+        )
     dt = p.step_s
     keep = math.exp(-dt / p.speed_memory_s)
     kick = p.speed_sigma_mps * math.sqrt(1.0 - keep * keep)
@@ -142,6 +177,9 @@ def _motion(route: Route, seed: int, p: MotionProfile) -> Iterator[_Sample]:
         cruise = p.mean_speed_mps + (cruise - p.mean_speed_mps) * keep + kick * rng.gauss(0.0, 1.0)
         cruise = min(max(cruise, p.min_speed_mps), p.max_speed_mps)
         allowed = cruise
+        for jam in jams:
+            if jam.start_m <= s < jam.end_m:
+                allowed = min(allowed, jam.speed_mps)
         for lim in limits[k:]:
             gap = lim.distance_m - s
             if gap > reach:
@@ -180,6 +218,8 @@ class Trip:
         self.depart_ms = depart_ms
         self.seed = seed
         self.profile = profile or MotionProfile()
+        #: Congested stretches along the route (none unless the profile has traffic).
+        self.jams = plan_jams(route.length_m, seed, self.profile)
         # Drive it once to the end to learn the arrival time; the samples themselves are not kept.
         last = collections.deque(_motion(route, seed, self.profile), maxlen=1)[0]
         #: Seconds from departure to arrival, stops included.
@@ -187,6 +227,14 @@ class Trip:
         #: True arrival time, simulated epoch ms.
         self.arrival_ms = depart_ms + round(last.t_s * 1000)
         self._rewind()
+
+    def departing(self, depart_ms: int) -> Trip:
+        """The same drive leaving at ``depart_ms`` instead (without driving it again to learn its duration)."""
+        trip = copy.copy(self)
+        trip.depart_ms = depart_ms
+        trip.arrival_ms = depart_ms + round(self.duration_s * 1000)
+        trip._rewind()
+        return trip
 
     def _rewind(self) -> None:
         self._cursor = _motion(self.route, self.seed, self.profile)
@@ -261,6 +309,12 @@ class VirtualDriver:
             self.battery_pct = self._plan_rng.uniform(85.0, 100.0)
         self.trip = Trip(route, depart_ms, self._plan_rng.getrandbits(63), self.profile)
         return self.trip
+
+    def take_trip(self, trip: Trip) -> None:
+        """Drive ``trip``, planned elsewhere (a scenario planned ahead), next; draws nothing from the trip stream."""
+        if self.battery_pct < 15.0:
+            self.battery_pct = 95.0
+        self.trip = trip
 
     def _current(self) -> Trip:
         if self.trip is None:

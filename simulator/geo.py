@@ -57,3 +57,10 @@ def bearing_deg(dx: float, dy: float) -> float:
 def distance_m(a: XY, b: XY) -> float:
     """Straight-line distance between two points of one local frame."""
     return math.hypot(b[0] - a[0], b[1] - a[1])
+
+
+def haversine_m(a: LatLon, b: LatLon) -> float:
+    """Great-circle distance between two ``(lat, lon)`` points on the mean-radius sphere, metres."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import msgspec
@@ -47,6 +48,10 @@ _decode_reply = msgspec.json.Decoder(_Reply).decode
 _encode = msgspec.json.Encoder().encode
 
 
+#: Error codes that refuse a message for now, not for good, and how long to wait before sending again.
+_TRY_LATER = {"rate_limited": 0.1, "unavailable": 1.0}
+
+
 class _Lost(Exception):
     """The connection stopped answering or closed under us."""
 
@@ -75,6 +80,7 @@ class DriverLink:
         max_buffer: int = 10_000,
         reply_timeout_s: float = 30.0,
         max_backoff_s: float = 30.0,
+        on_push: Callable[[str | bytes], None] | None = None,
     ) -> None:
         self._uri = f"{driver_socket_url(base_url)}?{urlencode({'token': token})}"
         self._stats = stats
@@ -92,6 +98,16 @@ class DriverLink:
         self.connected = False
         self._errors_logged = 0
         self._answered = False
+        #: Server pushes other than replies (livemap's ``stops``) go to ``on_push`` as received.
+        self._on_push = on_push
+        #: Highest ``seq`` the server has answered for (stored, ignored or refused for good).
+        self.settled_seq = 0
+        self._settled = asyncio.Event()
+
+    @property
+    def pushed_seq(self) -> int:
+        """``seq`` of the newest fix pushed (fixes are numbered 1, 2, ... in push order)."""
+        return self._seq
 
     @property
     def backlog(self) -> int:
@@ -178,7 +194,9 @@ class DriverLink:
                 if reply is None:
                     raise _Lost("closed by the server")
                 self._answered = True
-                self._settle(batch, reply)
+                pause = self._settle(batch, reply)
+                if pause:
+                    await asyncio.sleep(pause)
         finally:
             reader.cancel()
             # asyncio.wait, not `await reader`: it never re-raises, so it cannot swallow our own cancellation.
@@ -189,24 +207,47 @@ class DriverLink:
                 self._inflight = []
                 self._trim()
 
-    def _settle(self, batch: list[_Wire], reply: _Reply) -> None:
+    async def wait_settled(self, seq: int) -> None:
+        """Wait until the server has answered for every fix up to ``seq`` (bound it with a timeout)."""
+        while self.settled_seq < seq:
+            self._settled.clear()
+            await self._settled.wait()
+
+    def _mark_settled(self, batch: list[_Wire]) -> None:
+        seq = batch[-1].get("seq")
+        if isinstance(seq, int) and seq > self.settled_seq:
+            self.settled_seq = seq
+            self._settled.set()
+
+    def _settle(self, batch: list[_Wire], reply: _Reply) -> float:
+        """Account for the reply to ``batch``; seconds to pause before sending again."""
         self._inflight = []
         if reply.type == "ack":
+            self._mark_settled(batch)
             self._stats.fixes_accepted += reply.accepted
             self._stats.fixes_ignored += reply.ignored
             if reply.rejected:
                 self._stats.fixes_rejected += len(reply.rejected)
                 self._log_refusal("fixes rejected: " + ", ".join(r.code for r in reply.rejected[:5]))
-            return
+            return 0.0
+        if reply.code in _TRY_LATER:
+            # Too fast for the server's per-socket rate, or its storage is briefly away: the same fixes
+            # will do later. Meanwhile new fixes pile up behind them and go out as one batch.
+            self._buffer.extendleft(reversed(batch))
+            self._stats.fixes_deferred += len(batch)
+            log.debug("driver %s: %s; sending again shortly", self.label, reply.code)
+            return _TRY_LATER[reply.code]
         if len(batch) > 1 and self._max_batch > 1:
             # The batch as a whole was refused (too big for this server?): retry it in halves.
             self._max_batch = max(1, min(self._max_batch, len(batch)) // 2)
             self._buffer.extendleft(reversed(batch))
             self._log_refusal(f"batch of {len(batch)} refused ({reply.code}: {reply.message}); trying smaller")
-            return
+            return 0.0
         # A refused fix would be refused again: count it and move on.
+        self._mark_settled(batch)
         self._stats.fixes_rejected += len(batch)
         self._log_refusal(f"fix refused ({reply.code}: {reply.message})")
+        return 0.0
 
     def _log_refusal(self, text: str) -> None:
         # A server that refuses one fix usually refuses them all: say so a few times, not every second.
@@ -225,6 +266,8 @@ class DriverLink:
                     continue
                 if reply.type in ("ack", "error"):
                     replies.put_nowait(reply)
+                elif self._on_push is not None:
+                    self._on_push(raw)
         except ConnectionClosed:
             pass
         finally:

@@ -18,6 +18,8 @@ class Stats:
     fixes_rejected: int = 0
     #: Fixes thrown away unsent because a driver's buffer overflowed during an outage.
     fixes_dropped: int = 0
+    #: Fixes the server asked to send again later (rate limit, storage briefly unavailable); resent.
+    fixes_deferred: int = 0
     messages_sent: int = 0
     reply_timeouts: int = 0
     sockets_open: int = 0
