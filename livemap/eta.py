@@ -30,11 +30,11 @@ LegEvent = ArrivingEvent | ArrivedEvent | DelayedEvent | OffRouteEvent | EtaEven
 WINDOW_S = 10.0  # speed is measured over at least this much fix time
 _MOVING_MPS = 1.5  # a window slower than this is a stop
 _MAX_BELIEVED_MPS = 45.0  # faster progress than this is a projection jump, not speed
-_MOVE_TAU_S = 60.0  # the moving speed follows the last minute or so
-_AVG_TAU_S = 900.0  # the overall speed follows the last quarter hour
+MOVE_TAU_S = 60.0  # the moving speed follows the last minute or so
+AVG_TAU_S = 3600.0  # the overall speed follows the last hour (one slow trip must not sink the next)
 _NEAR_M = 2500.0  # within this, remaining time leans on the moving speed
 _MIN_AVG_WEIGHT = 0.2  # ... but never wholly: some stops are still to come
-_SMOOTH_TAU_S = 15.0  # displayed ETA follows the raw one with this time constant
+SMOOTH_TAU_S = 8.0  # displayed ETA follows the raw one with this time constant
 _MIN_AHEAD_M = 60.0  # the projection window reaches at least this far past the last progress
 _FIRST_WINDOW_M = 300.0  # a leg's first fix is looked for this far from the start
 _ARRIVAL_REMAINING_M = 150.0  # "arrived" needs the route nearly done, not just the door nearby
@@ -121,8 +121,8 @@ class EtaModel:
             return DriverSpeed(speed.moving, speed.overall, speed.win_ts, progress)
         v = min(progress / span, _MAX_BELIEVED_MPS)
         # Both start from the vehicle's prior: one window (maybe a red light) must not replace it.
-        overall = _ewma(_or(speed.overall, prior.overall_mps), v, span, _AVG_TAU_S)
-        moving = _ewma(_or(speed.moving, prior.moving_mps), v, span, _MOVE_TAU_S) if v >= _MOVING_MPS else speed.moving
+        overall = _ewma(_or(speed.overall, prior.overall_mps), v, span, AVG_TAU_S)
+        moving = _ewma(_or(speed.moving, prior.moving_mps), v, span, MOVE_TAU_S) if v >= _MOVING_MPS else speed.moving
         return DriverSpeed(moving, overall, ts, 0.0)
 
     def step(
@@ -173,7 +173,7 @@ class EtaModel:
         raw = fix.ts + round(self.travel_s(remaining, speed, prior) * 1000)
         shown = raw
         if leg.eta_at and fix.ts > leg.ts:
-            alpha = 1 - math.exp(-(fix.ts - leg.ts) / 1000 / _SMOOTH_TAU_S)
+            alpha = 1 - math.exp(-(fix.ts - leg.ts) / 1000 / SMOOTH_TAU_S)
             shown = round(leg.eta_at + alpha * (raw - leg.eta_at))
         shown = max(shown, fix.ts)
 

@@ -13,7 +13,19 @@ import msgspec
 import pytest
 from geopy.distance import geodesic
 
-from livemap.eta import PRIORS, WINDOW_S, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
+from livemap.eta import (
+    AVG_TAU_S,
+    MOVE_TAU_S,
+    PRIORS,
+    SMOOTH_TAU_S,
+    WINDOW_S,
+    DriverSpeed,
+    EtaModel,
+    FixIn,
+    LegEvent,
+    LegState,
+    Prior,
+)
 from livemap.messages import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
 from livemap.routes import LatLon, Route, cumulative_lengths
 from livemap.settings import Settings
@@ -457,24 +469,24 @@ def test_measure_ignores_windows_shorter_than_window_s() -> None:
     assert s == DriverSpeed(12.0, 8.0, T0, 90.0)
     s = MODEL.measure(s, 60.0, T0 + 10_000, CAR)
     assert s.win_ts == T0 + 10_000 and s.win_progress == 0.0
-    assert s.moving == pytest.approx(ewma(12.0, 15.0, 10.0, 60.0), rel=1e-12)
-    assert s.overall == pytest.approx(ewma(8.0, 15.0, 10.0, 900.0), rel=1e-12)
+    assert s.moving == pytest.approx(ewma(12.0, 15.0, 10.0, MOVE_TAU_S), rel=1e-12)
+    assert s.overall == pytest.approx(ewma(8.0, 15.0, 10.0, AVG_TAU_S), rel=1e-12)
 
 
 def test_measure_does_not_count_negative_progress() -> None:
     """Negative progress (remaining grew) adds nothing: 50 m in the window then -30 m closes at 5 m/s."""
     s = MODEL.measure(DriverSpeed(12.0, 8.0, T0, 50.0), -30.0, T0 + 10_000, CAR)
-    assert s.overall == pytest.approx(ewma(8.0, 5.0, 10.0, 900.0), rel=1e-12)
-    assert s.moving == pytest.approx(ewma(12.0, 5.0, 10.0, 60.0), rel=1e-12)
+    assert s.overall == pytest.approx(ewma(8.0, 5.0, 10.0, AVG_TAU_S), rel=1e-12)
+    assert s.moving == pytest.approx(ewma(12.0, 5.0, 10.0, MOVE_TAU_S), rel=1e-12)
 
 
 def test_a_first_window_moves_from_the_prior_not_replaces_it() -> None:
-    """A first 20 s window at 15 m/s: overall moves from 7 by 1 - exp(-20/900), moving from 10 by 1 - exp(-20/60)."""
+    """A first 20 s window at 15 m/s moves each speed from its prior by 1 - exp(-20/tau), not to 15."""
     s = MODEL.measure(DriverSpeed(), 0.0, T0, CAR)
     s = MODEL.measure(s, 300.0, T0 + 20_000, CAR)
-    assert s.overall == pytest.approx(7.0 + (1 - math.exp(-20 / 900)) * (15.0 - 7.0), rel=1e-12)
-    assert s.overall == pytest.approx(7.1759, abs=1e-4)
-    assert s.moving == pytest.approx(10.0 + (1 - math.exp(-20 / 60)) * (15.0 - 10.0), rel=1e-12)
+    assert s.overall == pytest.approx(7.0 + (1 - math.exp(-20 / AVG_TAU_S)) * (15.0 - 7.0), rel=1e-12)
+    assert 7.0 < s.overall < 8.0
+    assert s.moving == pytest.approx(10.0 + (1 - math.exp(-20 / MOVE_TAU_S)) * (15.0 - 10.0), rel=1e-12)
     assert s.moving == pytest.approx(11.4173, abs=1e-4)
 
 
@@ -482,14 +494,14 @@ def test_a_first_window_moves_from_the_prior_not_replaces_it() -> None:
     ("metres", "moving_after"),
     [
         (14.0, None),  # 1.4 m/s: a stop, moving speed not observed
-        (15.0, ewma(10.0, 1.5, 10.0, 60.0)),  # exactly 1.5 m/s: moving
+        (15.0, ewma(10.0, 1.5, 10.0, MOVE_TAU_S)),  # exactly 1.5 m/s: moving
     ],
 )
 def test_moving_speed_updates_only_on_windows_of_at_least_1_5_mps(metres: float, moving_after: float | None) -> None:
     """A 10 s window slower than 1.5 m/s leaves the moving speed alone; the overall speed follows it either way."""
     s = MODEL.measure(DriverSpeed(None, None, T0, 0.0), metres, T0 + 10_000, CAR)
     assert s.moving == (None if moving_after is None else pytest.approx(moving_after, rel=1e-12))
-    assert s.overall == pytest.approx(ewma(7.0, metres / 10, 10.0, 900.0), rel=1e-12)
+    assert s.overall == pytest.approx(ewma(7.0, metres / 10, 10.0, AVG_TAU_S), rel=1e-12)
     s = MODEL.measure(DriverSpeed(12.0, 8.0, T0, 0.0), 14.0, T0 + 10_000, CAR)
     assert s.moving == 12.0
 
@@ -497,12 +509,12 @@ def test_moving_speed_updates_only_on_windows_of_at_least_1_5_mps(metres: float,
 def test_measured_progress_is_capped_at_45_mps() -> None:
     """1 km of progress in 10 s (a projection jump) counts as 45 m/s."""
     s = MODEL.measure(DriverSpeed(10.0, 7.0, T0, 0.0), 1000.0, T0 + 10_000, CAR)
-    assert s.moving == pytest.approx(ewma(10.0, 45.0, 10.0, 60.0), rel=1e-12)
-    assert s.overall == pytest.approx(ewma(7.0, 45.0, 10.0, 900.0), rel=1e-12)
+    assert s.moving == pytest.approx(ewma(10.0, 45.0, 10.0, MOVE_TAU_S), rel=1e-12)
+    assert s.overall == pytest.approx(ewma(7.0, 45.0, 10.0, AVG_TAU_S), rel=1e-12)
 
 
 def test_a_red_light_keeps_the_moving_speed_and_a_finite_sliding_eta() -> None:
-    """60 s stopped after 60 s at 10 m/s: moving speed unchanged, overall x exp(-60/900), ETA finite and sliding."""
+    """60 s stopped after 60 s at 10 m/s: moving speed unchanged, overall decays, ETA finite and sliding."""
     leg = Leg(N3)
     for k in range(61):  # 0..600 m
         leg.fix(on(NORTH, 10.0 * k), T0 + k * 1000)
@@ -519,11 +531,11 @@ def test_a_red_light_keeps_the_moving_speed_and_a_finite_sliding_eta() -> None:
         assert 0 < left < 2400 / TUNING.speed_floor_mps * 1000
         eta_first = eta_first or leg.state.raw_eta_at
     assert leg.speed.moving == before.moving
-    assert leg.speed.overall == pytest.approx(before.overall * math.exp(-60 / 900), rel=1e-9)
+    assert leg.speed.overall == pytest.approx(before.overall * math.exp(-60 / AVG_TAU_S), rel=1e-9)
     assert leg.state.remaining_m == pytest.approx(2400.0, abs=TOL_M)
     # Waiting is already in the clock: the raw ETA slid by the 59 s waited, plus what the lower overall speed adds
     # (the last fix is stepped with the speed after five of the six stopped windows).
-    overall_then = before.overall * math.exp(-50 / 900)
+    overall_then = before.overall * math.exp(-50 / AVG_TAU_S)
     expected_slide = 59_000 + 1000 * (
         prior_travel_s(2400.0, before.moving, overall_then) - prior_travel_s(2400.0, before.moving, before.overall)
     )
@@ -579,8 +591,8 @@ def test_eta_follows_fix_time_not_the_wall_clock() -> None:
 # --- smoothing -----------------------------------------------------------------------------------
 
 
-def test_displayed_eta_moves_towards_the_raw_one_by_1_minus_exp_dt_over_15s() -> None:
-    """The first fix shows the raw ETA; after a speed-up each fix closes 1 - exp(-dt/15 s) of the gap."""
+def test_displayed_eta_moves_towards_the_raw_one_by_1_minus_exp_dt_over_tau() -> None:
+    """The first fix shows the raw ETA; after a speed-up each fix closes 1 - exp(-dt/SMOOTH_TAU_S) of the gap."""
     slow, fast = DriverSpeed(4.0, 3.0), DriverSpeed(20.0, 16.0)
     leg = Leg(N3, slow)
     ts, d = T0, 0.0
@@ -598,7 +610,7 @@ def test_displayed_eta_moves_towards_the_raw_one_by_1_minus_exp_dt_over_15s() ->
         if i == 0:
             assert s.eta_at == s.raw_eta_at
             continue
-        alpha = 1 - math.exp(-dt / 1000 / 15)
+        alpha = 1 - math.exp(-dt / 1000 / SMOOTH_TAU_S)
         assert s.eta_at == round(before.eta_at + alpha * (s.raw_eta_at - before.eta_at))
         if i >= len(gaps):
             assert s.raw_eta_at < s.eta_at < before.eta_at  # falling towards the faster raw ETA, never past it
@@ -607,13 +619,14 @@ def test_displayed_eta_moves_towards_the_raw_one_by_1_minus_exp_dt_over_15s() ->
 
 
 def test_displayed_eta_is_never_before_the_fix_time() -> None:
-    """ETA "now" 10 s ago, still 60 m out: smoothing alone would show 8 s ago; the display holds at the fix time."""
-    leg = Leg(N3, leg=LegState(along_m=2930.0, ts=T0, remaining_m=70.0, raw_eta_at=T0, eta_at=T0, arriving=True))
-    s = leg.fix(on(NORTH, 2940.0), T0 + 10_000)
-    raw = T0 + 10_000 + prior_travel_s(60.0) * 1000
+    """An ETA shown 20 s in the past, 60 m out: smoothing alone would stay in the past; the display holds at the fix."""
+    past = T0 - 20_000
+    leg = Leg(N3, leg=LegState(along_m=2930.0, ts=T0, remaining_m=70.0, raw_eta_at=past, eta_at=past, arriving=True))
+    s = leg.fix(on(NORTH, 2940.0), T0 + 2_000)
+    raw = T0 + 2_000 + prior_travel_s(60.0) * 1000
     assert s.raw_eta_at == pytest.approx(raw, abs=50)
-    assert T0 + (1 - math.exp(-10 / 15)) * (raw - T0) < T0 + 10_000 - 1000  # what smoothing alone gives
-    assert s.eta_at == T0 + 10_000
+    assert past + (1 - math.exp(-2 / SMOOTH_TAU_S)) * (raw - past) < T0 + 2_000 - 1000  # what smoothing alone gives
+    assert s.eta_at == T0 + 2_000
 
 
 # --- events --------------------------------------------------------------------------------------
