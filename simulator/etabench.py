@@ -16,7 +16,6 @@ import csv
 import json
 import logging
 import random
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +36,7 @@ from .fakes import fake_person_name
 from .link import DriverLink
 from .scenario import Delivery, Scenario, ScenarioOptions, plan_scenario
 from .server import LocalLivemap, ServerError
+from .signals import on_stop_signals
 from .stats import Stats
 
 log = logging.getLogger(__name__)
@@ -340,30 +340,21 @@ async def run_eta_accuracy(options: EtaOptions, *, out: TextIO | None = None) ->
     started = time.monotonic()
     main = asyncio.current_task()
     assert main is not None
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, main.cancel)
-            handled.append(sig)
-        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-            pass
     # Planning is pure CPU: overlap it with the server's start.
     planning = asyncio.create_task(asyncio.to_thread(plan_scenario, options.scenario))
-    try:
-        return await _run(options, planning, started, out)
-    except asyncio.CancelledError:
-        print("interrupted", file=sys.stderr, flush=True)
-        return 130
-    except ServerError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-        if not planning.done():
-            planning.cancel()
-        print(f"wall time: {time.monotonic() - started:.1f} s", file=out, flush=True)
+    with on_stop_signals(main.cancel):
+        try:
+            return await _run(options, planning, started, out)
+        except asyncio.CancelledError:
+            print("interrupted", file=sys.stderr, flush=True)
+            return 130
+        except ServerError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 1
+        finally:
+            if not planning.done():
+                planning.cancel()
+            print(f"wall time: {time.monotonic() - started:.1f} s", file=out, flush=True)
 
 
 async def _run(options: EtaOptions, planning: asyncio.Task[Scenario], started: float, out: TextIO) -> int:

@@ -7,7 +7,6 @@ import contextlib
 import itertools
 import logging
 import random
-import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -22,6 +21,7 @@ from .courier import Courier, DemoOrder
 from .fakes import fake_person_name
 from .geo import LatLon
 from .link import DriverLink
+from .signals import on_stop_signals
 from .stats import Stats
 
 log = logging.getLogger(__name__)
@@ -68,17 +68,9 @@ async def run(options: RunOptions, *, out: TextIO | None = None) -> int:
     """Run the demo until SIGINT/SIGTERM or ``duration_s``; the process exit status (0 ok, 1 setup failed)."""
     out = out or sys.stdout
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-            pass
     stats = Stats(drivers=options.drivers)
     clock = SimClock(options.speedup, max_lead_s=options.max_lead_s)
-    try:
+    with on_stop_signals(stop.set):
         async with LivemapClient(options.url) as client:
             links = _LinksFile(options.links_file, client.absolute)
             try:
@@ -91,9 +83,6 @@ async def run(options: RunOptions, *, out: TextIO | None = None) -> int:
             _announce(options, client, demo, out, links)
             await _drive(options, demo, clock, stats, stop, out)
         return 0
-    finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
 
 
 async def _setup(options: RunOptions, client: LivemapClient, clock: SimClock, stats: Stats, links: _LinksFile) -> _Demo:
