@@ -14,7 +14,8 @@ from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from livemap import api, security
 from livemap.dispatchws import dispatch_socket
@@ -24,6 +25,7 @@ from livemap.eta import EtaModel
 from livemap.hub import Hub
 from livemap.keys import Keys
 from livemap.openapi import openapi
+from livemap.pages import STATIC_DIR, tracking_page
 from livemap.positions import Positions
 from livemap.redisconn import open_redis
 from livemap.services import Services
@@ -73,6 +75,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *api.routes,
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/track/{tracking_id}", tracking_page, methods=["GET"]),
+        # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         WebSocketRoute("/ws/driver", driver_socket),
         WebSocketRoute("/ws/track/{tracking_id}", track_socket),
         WebSocketRoute("/ws/dispatch", dispatch_socket),

@@ -33,6 +33,7 @@ class Op:
     responses: dict[int, Any] = field(default_factory=dict)
     params: tuple[tuple[str, str, str], ...] = ()  # (name, in, description)
     websocket: tuple[Any, Any] | None = None  # (client -> server, server -> client) message types
+    media: str = "application/json"
 
 
 _ORDER_ID = (("order_id", "path", "the store's own order id"),)
@@ -117,6 +118,16 @@ OPERATIONS: list[Op] = [
     Op("get", "/healthz", "The process is up", None, None, {200: r.Health}),
     Op("get", "/readyz", "Redis is reachable (503 when not)", None, None, {200: r.Health, 503: r.Health}),
     Op("get", "/openapi.json", "This document", None, None, {200: dict[str, Any]}),
+    Op(
+        "get",
+        "/track/{tracking_id}",
+        "The customer's live tracking page (HTML; `?lang=en|es|pt-BR`)",
+        None,
+        None,
+        {200: str, 404: str},
+        (*_TRACKING, ("lang", "query", "page language")),
+        media="text/html",
+    ),
     Op(
         "get",
         "/ws/driver",

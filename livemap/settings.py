@@ -26,6 +26,10 @@ class Settings:
     admin_token: Secret = field(default_factory=lambda: Secret(""))
     #: Base URL used in the links livemap hands out (tracking links); empty means "from the request".
     public_url: str = ""
+    #: Map tiles for the pages (a store may set its own in its branding settings).
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    #: Attribution shown on the map; keep the tile provider's required credit.
+    tile_attribution: str = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
     #: Largest websocket frame the application answers with a typed error; larger ones close the socket.
     max_frame_bytes: int = 64 * 1024
     #: Most fixes in one batch message.

@@ -33,6 +33,9 @@ class Branding(msgspec.Struct):
     primary_color: Color = "#0a7d5a"
     accent_color: Color = "#f2a900"
     template: Literal["classic", "compact", "bold"] = "classic"
+    #: Map tiles for this store's pages (default: LIVEMAP_TILE_URL) and their required attribution.
+    tile_url: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://\S*\{z\}\S*\Z")] | None = None
+    tile_attribution: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 
 class CustomStageSpec(msgspec.Struct):

@@ -63,10 +63,10 @@ async def redis_target(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 class Server:
     """A `livemap serve` child process on a free port."""
 
-    def __init__(self, env: dict[str, str], name: str) -> None:
+    def __init__(self, env: dict[str, str], name: str, port: int = 0) -> None:
         self.name = name
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "livemap", "serve", "--port", "0", "--log-level", "info"],
+            [sys.executable, "-m", "livemap", "serve", "--port", str(port), "--log-level", "info"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -1,0 +1,179 @@
+"""HTML pages. The customer's tracking page: a folium-built Leaflet map plus static/tracking.js.
+
+folium builds the map scaffolding (the Leaflet map, tile layer, route, destination) into a
+branca Figure; the page's own markup and assets are added to the same Figure. Leaflet and every
+other asset are served from `static/` (no CDN at run time); only map tiles come from the
+configured tile server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import folium
+import msgspec
+from branca.element import Element, Figure
+from folium.template import Template as FoliumTemplate
+from jinja2 import Template
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from livemap.api import authorize_tracking
+from livemap.errors import ApiError
+from livemap.i18n import STRINGS, Lang, negotiate
+from livemap.responses import Snapshot
+from livemap.services import services
+from livemap.stages import EXCEPTIONS
+from livemap.storesettings import StoreSettings
+from livemap.views import customer_snapshot
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+_encode = msgspec.json.Encoder().encode
+_TEMPLATES = ("classic", "compact", "bold")
+
+
+_PANEL = Template(
+    """
+<header class="lm-header">
+  {% if logo %}<img class="lm-logo" src="{{ logo }}" alt="{{ store }}">
+  {% else %}<span class="lm-store">{{ store }}</span>{% endif %}
+  <span class="lm-conn" id="lm-conn" role="status">{{ s.connecting }}</span>
+</header>
+<main class="lm-panel" aria-live="polite">
+  <p class="lm-number" id="lm-number">{{ number }}</p>
+  <h1 class="lm-eta" id="lm-eta">{{ s.title }}</h1>
+  <p class="lm-notice" id="lm-notice" hidden></p>
+  <p class="lm-seen" id="lm-seen" hidden></p>
+  <section aria-labelledby="lm-status-h"><h2 id="lm-status-h">{{ s.status }}</h2>
+    <ol class="lm-timeline" id="lm-timeline"></ol></section>
+  <dl class="lm-details" id="lm-details"></dl>
+  <p class="lm-another"><a href="/track?store={{ store_id|urlencode }}">{{ s.another }}</a></p>
+</main>
+<script type="application/json" id="lm-config">{{ config|safe }}</script>
+""",
+    autoescape=True,
+)
+_ERROR = Template(
+    '<main class="lm-error"><h1>{{ s.invalid_title }}</h1><p>{{ s.invalid_body }}</p></main>', autoescape=True
+)
+
+
+class TrackingMap(folium.Map):
+    """folium's Map with vendored Leaflet and a header that lets people zoom the page (accessibility)."""
+
+    default_js = [("leaflet", "/static/vendor/leaflet/leaflet.js")]  # noqa: RUF012 - folium's own attribute
+    default_css = [("leaflet_css", "/static/vendor/leaflet/leaflet.css")]  # noqa: RUF012
+    _template = FoliumTemplate(  # folium's Template: it provides the tojavascript filter
+        """
+        {% macro header(this, kwargs) %}
+            <style>#{{ this.get_name() }} { position: relative; width: 100%; height: 100%; }</style>
+        {% endmacro %}
+        {% macro html(this, kwargs) %}
+            <div class="folium-map lm-map" id={{ this.get_name()|tojson }} role="region"
+                 aria-label="{{ kwargs.get('label', '') }}"></div>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.map({{ this.get_name()|tojson }}, {
+                center: {{ this.location|tojson }}, crs: L.CRS.{{ this.crs }}, ...{{ this.options|tojavascript }}
+            });
+        {% endmacro %}
+        """
+    )
+
+
+def _figure(lang: Lang, title: str) -> Figure:
+    figure = Figure(title=title)
+    figure.header.add_child(
+        Element('<meta name="viewport" content="width=device-width, initial-scale=1">'), name="viewport"
+    )
+    figure.header.add_child(Element('<link rel="stylesheet" href="/static/tracking.css">'), name="css")
+    return figure
+
+
+def _render(figure: Figure, lang: Lang, status: int = 200, body_class: str = "") -> HTMLResponse:
+    # branca's template has neither a lang attribute (screen readers need it) nor a body class.
+    page = figure.render().replace("<html>", f'<html lang="{lang}">', 1)
+    page = page.replace("<body>", f'<body class="{body_class}">', 1)
+    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _theme(settings: StoreSettings) -> str:
+    b = settings.branding
+    return f"<style>:root {{ --lm-primary: {b.primary_color}; --lm-accent: {b.accent_color}; }}</style>"
+
+
+def _pipeline(settings: StoreSettings, lang: Lang) -> list[dict[str, str]]:
+    machine = settings.machine()
+    return [{"id": s, "label": machine.label(s, lang)} for s in (*machine.pipeline, *EXCEPTIONS)]
+
+
+def _build_map(
+    snapshot: Snapshot, strings: dict[str, str], color: str, tile_url: str, tile_attribution: str
+) -> TrackingMap:
+    dest = snapshot.order.destination
+    center = [dest.lat, dest.lon] if dest else [0.0, 0.0]
+    m = TrackingMap(location=center, zoom_start=15, tiles=None, control_scale=True)
+    folium.TileLayer(tiles=tile_url, attr=tile_attribution, max_zoom=19).add_to(m)
+    if snapshot.order.route:
+        folium.PolyLine(  # type: ignore[no-untyped-call]  # folium leaves PolyLine unannotated
+            snapshot.order.route, color=color, weight=5, opacity=0.7
+        ).add_to(m)
+    if dest:
+        folium.CircleMarker([dest.lat, dest.lon], radius=9, color="#ffffff", weight=3, fill=True,
+                            fill_color="#c0392b", fill_opacity=1, tooltip=strings["destination"]).add_to(m)  # fmt: skip
+    return m
+
+
+def error_page(lang: Lang, status: int) -> HTMLResponse:
+    s = STRINGS[lang]
+    figure = _figure(lang, s["invalid_title"])
+    figure.html.add_child(Element(_ERROR.render(s=s)))
+    return _render(figure, lang, status)
+
+
+async def tracking_page(request: Request) -> Response:
+    """`GET /track/{tracking_id}?t=TOKEN`: the customer's live tracking page."""
+    svc = services(request)
+    tid = request.path_params["tracking_id"]
+    query_lang = request.query_params.get("lang")
+    try:
+        await authorize_tracking(request, tid)
+    except ApiError as err:
+        return error_page(negotiate(query_lang, request.headers.get("accept-language", "")), err.status)
+    snapshot = await customer_snapshot(svc.store, tid, svc.settings)
+    order = await svc.store.order(tid)
+    settings = await svc.store.settings(order["store"])
+    lang = negotiate(query_lang, request.headers.get("accept-language", ""), settings.locale)
+    strings = STRINGS[lang]
+    template = settings.branding.template if settings.branding.template in _TEMPLATES else "classic"
+    tiles = settings.branding.tile_url or svc.settings.tile_url
+    attribution = settings.branding.tile_attribution or svc.settings.tile_attribution
+    figure = _figure(lang, f"{strings['title']} · {settings.name}")
+    figure.header.add_child(Element(_theme(settings)), name="theme")
+    # Deferred: runs after the page (and folium's inline map script) has been parsed.
+    figure.header.add_child(Element('<script src="/static/tracking.js" defer></script>'), name="js")
+    m = _build_map(snapshot, strings, settings.branding.primary_color, tiles, attribution)
+    figure.add_child(m)
+    config: dict[str, Any] = {
+        "map": m.get_name(),
+        "tracking_id": tid,
+        "token": request.query_params.get("t", ""),
+        "lang": lang,
+        "timezone": settings.timezone,
+        "strings": strings,
+        "pipeline": _pipeline(settings, lang),
+        "snapshot": msgspec.to_builtins(snapshot),
+        "returns_url": settings.returns_url,
+    }
+    panel = _PANEL.render(
+        s=strings,
+        store=settings.name,
+        store_id=order["store"],
+        logo=settings.branding.logo_url,
+        number=strings["order"].format(number=snapshot.order.number),
+        # JSON inside <script>: "</" must not close the element early.
+        config=_encode(config).decode().replace("</", "<\\/"),
+    )
+    figure.html.add_child(Element(panel), name="panel")
+    return _render(figure, lang, body_class=f"tpl-{template}")

@@ -1,0 +1,247 @@
+// livemap customer tracking page: follows /ws/track/{id} and keeps the map, ETA and timeline current.
+// No framework, no build step: the page embeds its config (strings, stages, first snapshot) as JSON.
+(function () {
+  "use strict";
+  const cfg = JSON.parse(document.getElementById("lm-config").textContent);
+  const S = cfg.strings;
+  const map = window[cfg.map];
+  const $ = (id) => document.getElementById(id);
+  const fmt = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? vars[k] : ""));
+  const clock = new Intl.DateTimeFormat(cfg.lang, { timeZone: cfg.timezone, hour: "2-digit", minute: "2-digit" });
+  const stamp = new Intl.DateTimeFormat(cfg.lang, {
+    timeZone: cfg.timezone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+  });
+  const FINAL_DELIVERED = new Set(["delivered", "completed"]);
+  const STALE_MS = 60000;
+
+  let order = cfg.snapshot.order;
+  let eta = cfg.snapshot.eta;
+  let driver = cfg.snapshot.driver;
+  let offset = cfg.snapshot.offset;
+  let marker = null;
+  let notice = null;
+  let fitted = false;
+
+  // --- map ----------------------------------------------------------------------------------------
+  function driverIcon(stale) {
+    return L.divIcon({ className: "lm-driver" + (stale ? " lm-stale" : ""), iconSize: [22, 22], iconAnchor: [11, 11] });
+  }
+
+  // Glide from the marker's position to the new fix over ~1 s instead of jumping.
+  function glide(to) {
+    const from = marker.getLatLng();
+    const start = performance.now();
+    const step = (now) => {
+      const k = Math.min((now - start) / 900, 1);
+      marker.setLatLng([from.lat + (to[0] - from.lat) * k, from.lng + (to[1] - from.lng) * k]);
+      if (k < 1) requestAnimationFrame(step);
+    };
+    requestAnimationFrame(step);
+  }
+
+  function showDriver() {
+    const visible = driver && order.live && !FINAL_DELIVERED.has(order.stage);
+    if (!visible) {
+      if (marker) { marker.remove(); marker = null; }
+      return;
+    }
+    const stale = Date.now() - driver.ts > STALE_MS;
+    if (!marker) {
+      marker = L.marker([driver.lat, driver.lon], { icon: driverIcon(stale), title: S.driver, keyboard: false }).addTo(map);
+    } else {
+      glide([driver.lat, driver.lon]);
+      marker.setIcon(driverIcon(stale));
+    }
+    const dest = order.destination;
+    if (!fitted && dest) {
+      // Once, so the customer can pan and zoom freely afterwards: both driver and door in view.
+      map.fitBounds(L.latLngBounds([[driver.lat, driver.lon], [dest.lat, dest.lon]]).pad(0.25));
+      fitted = true;
+    }
+  }
+
+  // --- text ---------------------------------------------------------------------------------------
+  function ago(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    return s < 90 ? fmt(S.seconds, { n: s }) : fmt(S.minutes, { n: Math.round(s / 60) });
+  }
+
+  function renderEta() {
+    let text;
+    if (FINAL_DELIVERED.has(order.stage)) {
+      const done = order.history.filter((h) => h.stage === "delivered").pop() || order.history[order.history.length - 1];
+      text = fmt(S.delivered_at, { time: clock.format(new Date(done.at)) });
+    } else if (eta && order.live) {
+      const left = Math.round((eta.eta_at - Date.now()) / 1000);
+      text = left < 60 ? S.eta_now : fmt(S.eta_minutes, { n: Math.round(left / 60) });
+    } else {
+      text = order.live ? S.on_its_way : label(order.stage);
+    }
+    $("lm-eta").textContent = text;
+    const seen = $("lm-seen");
+    const stale = driver && order.live && !FINAL_DELIVERED.has(order.stage) && Date.now() - driver.ts > STALE_MS;
+    seen.hidden = !stale;
+    if (stale) seen.textContent = fmt(S.last_seen, { ago: ago(Date.now() - driver.ts) });
+    const n = $("lm-notice");
+    n.hidden = !notice;
+    if (notice) n.textContent = notice;
+  }
+
+  function label(stage) {
+    const found = cfg.pipeline.find((p) => p.id === stage);
+    return found ? found.label : stage;
+  }
+
+  function renderTimeline() {
+    const reached = new Map(order.history.map((h) => [h.stage, h.at]));
+    const list = $("lm-timeline");
+    list.replaceChildren();
+    const shown = cfg.pipeline.filter((p) => reached.has(p.id) || !["failed_attempt", "cancelled", "returned"].includes(p.id));
+    for (const p of shown) {
+      const li = document.createElement("li");
+      const at = reached.get(p.id);
+      li.className = at ? (p.id === order.stage ? "lm-current" : "lm-done") : "lm-todo";
+      if (p.id === order.stage) li.setAttribute("aria-current", "step");
+      const name = document.createElement("span");
+      name.textContent = p.label;
+      li.append(name);
+      if (at) {
+        const time = document.createElement("time");
+        time.dateTime = new Date(at).toISOString();
+        time.textContent = stamp.format(new Date(at));
+        li.append(time);
+      }
+      list.append(li);
+    }
+  }
+
+  function renderDetails() {
+    const rows = [
+      [S.tracking_number, order.tracking_number],
+      [S.carrier, order.carrier],
+      [S.promised, order.promised_by ? stamp.format(new Date(order.promised_by)) : null],
+      [S.address, order.address],
+    ];
+    const dl = $("lm-details");
+    dl.replaceChildren();
+    for (const [k, v] of rows) {
+      if (!v) continue;
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      dl.append(dt, dd);
+    }
+  }
+
+  function render() {
+    showDriver();
+    renderEta();
+    renderTimeline();
+    renderDetails();
+  }
+
+  function setConnection(state) {
+    const el = $("lm-conn");
+    el.dataset.state = state;
+    el.textContent = { live: S.live, connecting: S.connecting, reconnecting: S.reconnecting, polling: S.polling }[state];
+  }
+
+  // --- events -------------------------------------------------------------------------------------
+  function applySnapshot(s) {
+    order = s.order;
+    eta = s.eta;
+    driver = s.driver;
+    offset = s.offset;
+    render();
+  }
+
+  function applyEvent(e) {
+    if (e.offset) offset = e.offset;
+    switch (e.type) {
+      case "location":
+        driver = { lat: e.lat, lon: e.lon, speed: e.speed, heading: e.heading, accuracy: e.accuracy, ts: e.ts };
+        if (e.eta_at != null) eta = { eta_s: e.eta_s, eta_at: e.eta_at, remaining_m: e.remaining_m };
+        break;
+      case "eta":
+        eta = { eta_at: e.eta_at, remaining_m: e.remaining_m };
+        break;
+      case "stage":
+        order.history = order.history.concat([{ stage: e.stage, at: e.at, note: e.note }]);
+        order.stage = e.stage;
+        order.live = e.live;
+        notice = null;
+        break;
+      case "assigned":
+        order.live = e.live;
+        break;
+      case "arriving":
+        notice = S.arriving;
+        break;
+      case "delayed":
+        notice = e.resolved ? null : S.delayed;
+        break;
+      case "off_route":
+        notice = e.resolved ? null : S.off_route;
+        break;
+      default:
+        break; // stale / offline / arrived: the marker and "last seen" follow from the fix times
+    }
+    render();
+  }
+
+  // --- connection: websocket with `since` replay; polling when websockets are blocked ------------
+  let failures = 0;
+  let pollTimer = null;
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const url = `${proto}//${location.host}/ws/track/${cfg.tracking_id}?t=${encodeURIComponent(cfg.token)}` +
+      (offset ? `&since=${offset}` : "");
+    setConnection(failures ? "reconnecting" : "connecting");
+    let opened = false;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      return retry(false);
+    }
+    ws.onopen = () => { opened = true; failures = 0; stopPolling(); setConnection("live"); };
+    ws.onmessage = (msg) => {
+      const data = JSON.parse(msg.data);
+      if (data.type === "snapshot") applySnapshot(data); else applyEvent(data);
+    };
+    ws.onclose = () => retry(opened);
+  }
+
+  function retry(wasOpen) {
+    failures = wasOpen ? 1 : failures + 1;
+    if (failures >= 3) startPolling();
+    // Back off 1 s, 2 s, 4 s ... up to 30 s, with jitter so a restart does not reconnect everyone at once.
+    const delay = Math.min(30000, 1000 * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
+    setTimeout(connect, delay);
+  }
+
+  function startPolling() {
+    if (pollTimer) return;
+    setConnection("polling");
+    const poll = async () => {
+      try {
+        const r = await fetch(`/api/track/${cfg.tracking_id}?t=${encodeURIComponent(cfg.token)}`, { cache: "no-store" });
+        if (r.ok) applySnapshot(await r.json());
+      } catch (err) {
+        /* offline: try again next round */
+      }
+    };
+    poll();
+    pollTimer = setInterval(poll, 15000);
+  }
+
+  function stopPolling() {
+    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+  }
+
+  render();
+  setInterval(renderEta, 5000); // countdown and "last seen" age move on between events
+  connect();
+})();
