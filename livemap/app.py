@@ -24,6 +24,7 @@ from livemap.errors import ApiError, handle_api_error, handle_http_error
 from livemap.eta import EtaModel
 from livemap.hub import Hub
 from livemap.keys import Keys
+from livemap.lookup import lookup_form
 from livemap.openapi import openapi
 from livemap.pages import STATIC_DIR, tracking_page
 from livemap.positions import Positions
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *api.routes,
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/track", lookup_form, methods=["GET", "POST"]),
         Route("/track/{tracking_id}", tracking_page, methods=["GET"]),
         # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

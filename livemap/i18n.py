@@ -10,6 +10,12 @@ LANGS: tuple[Lang, ...] = ("en", "es", "pt-BR")
 # Keys used by the page's server-side HTML and by static/tracking.js (passed in the page config).
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
+        "lookup_title": "Track your order",
+        "lookup_number": "Order number",
+        "lookup_contact": "Email used for the order",
+        "lookup_submit": "Track",
+        "lookup_failed": "We could not find an order with those details. Check them and try again.",
+        "lookup_limited": "Too many attempts. Please wait a few minutes and try again.",
         "title": "Track your order",
         "order": "Order {number}",
         "status": "Order status",
@@ -40,6 +46,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "minutes": "{n} min",
     },
     "es": {
+        "lookup_title": "Sigue tu pedido",
+        "lookup_number": "Número de pedido",
+        "lookup_contact": "Correo usado en el pedido",
+        "lookup_submit": "Seguir",
+        "lookup_failed": "No encontramos un pedido con esos datos. Revísalos e inténtalo de nuevo.",
+        "lookup_limited": "Demasiados intentos. Espera unos minutos e inténtalo de nuevo.",
         "title": "Sigue tu pedido",
         "order": "Pedido {number}",
         "status": "Estado del pedido",
@@ -70,6 +82,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "minutes": "{n} min",
     },
     "pt-BR": {
+        "lookup_title": "Acompanhe seu pedido",
+        "lookup_number": "Número do pedido",
+        "lookup_contact": "E-mail usado no pedido",
+        "lookup_submit": "Acompanhar",
+        "lookup_failed": "Não encontramos um pedido com esses dados. Confira e tente de novo.",
+        "lookup_limited": "Muitas tentativas. Aguarde alguns minutos e tente de novo.",
         "title": "Acompanhe seu pedido",
         "order": "Pedido {number}",
         "status": "Status do pedido",

@@ -83,6 +83,10 @@ class Keys:
         """Stream of notifiable events for the notifications worker."""
         return f"{self.prefix}:outbox"
 
+    def lookup_attempts(self, sid: str, client: str) -> str:
+        """Counter of order-lookup attempts by one client address for one store (expires)."""
+        return f"{self.prefix}:lookup:{sid}:{client}"
+
     def hub_channel(self) -> str:
         """Keeps each process's pub/sub connection open while it has no other subscription."""
         return f"{self.prefix}:ch:hub"

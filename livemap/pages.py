@@ -82,18 +82,20 @@ class TrackingMap(folium.Map):
     )
 
 
-def _figure(lang: Lang, title: str) -> Figure:
-    figure = Figure(title=title)
-    figure.header.add_child(
+def figure(lang: Lang, title: str) -> Figure:
+    """A page with our viewport and stylesheet; callers add their markup to its `html`."""
+    fig = Figure(title=title)
+    fig.header.add_child(
         Element('<meta name="viewport" content="width=device-width, initial-scale=1">'), name="viewport"
     )
-    figure.header.add_child(Element('<link rel="stylesheet" href="/static/tracking.css">'), name="css")
-    return figure
+    fig.header.add_child(Element('<link rel="stylesheet" href="/static/tracking.css">'), name="css")
+    return fig
 
 
-def _render(figure: Figure, lang: Lang, status: int = 200, body_class: str = "") -> HTMLResponse:
+def render(fig: Figure, lang: Lang, status: int = 200, body_class: str = "") -> HTMLResponse:
+    """The finished page as a response."""
     # branca's template has neither a lang attribute (screen readers need it) nor a body class.
-    page = figure.render().replace("<html>", f'<html lang="{lang}">', 1)
+    page = fig.render().replace("<html>", f'<html lang="{lang}">', 1)
     page = page.replace("<body>", f'<body class="{body_class}">', 1)
     return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -127,9 +129,9 @@ def _build_map(
 
 def error_page(lang: Lang, status: int) -> HTMLResponse:
     s = STRINGS[lang]
-    figure = _figure(lang, s["invalid_title"])
-    figure.html.add_child(Element(_ERROR.render(s=s)))
-    return _render(figure, lang, status)
+    page = figure(lang, s["invalid_title"])
+    page.html.add_child(Element(_ERROR.render(s=s)))
+    return render(page, lang, status)
 
 
 async def tracking_page(request: Request) -> Response:
@@ -149,12 +151,12 @@ async def tracking_page(request: Request) -> Response:
     template = settings.branding.template if settings.branding.template in _TEMPLATES else "classic"
     tiles = settings.branding.tile_url or svc.settings.tile_url
     attribution = settings.branding.tile_attribution or svc.settings.tile_attribution
-    figure = _figure(lang, f"{strings['title']} · {settings.name}")
-    figure.header.add_child(Element(_theme(settings)), name="theme")
+    page = figure(lang, f"{strings['title']} · {settings.name}")
+    page.header.add_child(Element(_theme(settings)), name="theme")
     # Deferred: runs after the page (and folium's inline map script) has been parsed.
-    figure.header.add_child(Element('<script src="/static/tracking.js" defer></script>'), name="js")
+    page.header.add_child(Element('<script src="/static/tracking.js" defer></script>'), name="js")
     m = _build_map(snapshot, strings, settings.branding.primary_color, tiles, attribution)
-    figure.add_child(m)
+    page.add_child(m)
     config: dict[str, Any] = {
         "map": m.get_name(),
         "tracking_id": tid,
@@ -175,5 +177,5 @@ async def tracking_page(request: Request) -> Response:
         # JSON inside <script>: "</" must not close the element early.
         config=_encode(config).decode().replace("</", "<\\/"),
     )
-    figure.html.add_child(Element(panel), name="panel")
-    return _render(figure, lang, body_class=f"tpl-{template}")
+    page.html.add_child(Element(panel), name="panel")
+    return render(page, lang, body_class=f"tpl-{template}")

@@ -213,3 +213,19 @@ async def test_first_load_is_small_over_the_wire(browser: Browser, site: Restart
         assert total < 250_000, f"{total:.0f} bytes: {ours}"
         (ARTIFACTS / "first-load-bytes.txt").write_text(f"{total:.0f}\n")
         await page.close()
+
+
+async def test_track_another_order_form(browser: Browser, site: Restartable) -> None:
+    """The page's "Track another order" link opens the lookup form; filling it in opens that order's page."""
+    async with httpx.AsyncClient(timeout=wait(20)) as http:
+        shop = await new_shop(http, site.server)
+        first = await shipped_order(shop, "P6", "p6")
+        await shop.order("P7")
+        page = await open_page(browser, first["tracking_url"], PHONE, locale="en-US")
+        await page.click("text=Track another order")
+        await page.fill("#number", "P7")
+        await page.fill("#contact", "ana@example.com")
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#lm-number >> text=Order P7", timeout=wait(10) * 1000)
+        await page.screenshot(path=str(ARTIFACTS / "lookup-result-phone.png"))
+        await page.close()
