@@ -72,11 +72,17 @@ async def create_driver(request: Request) -> Response:
     return json_response(DriverCreated(did, body.name, token), 201)
 
 
+async def _known_driver(request: Request, store_id: str) -> str:
+    """The path's driver id, or 404 unless it is one of this store's drivers."""
+    did: str = request.path_params["driver_id"]
+    if not await services(request).store.driver_exists(store_id, did):
+        raise not_found(f"driver {did} not found")
+    return did
+
+
 async def get_driver(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    svc, did = services(request), request.path_params["driver_id"]
-    if not await svc.store.driver_exists(principal.store_id, did):
-        raise not_found(f"driver {did} not found")
+    svc, did = services(request), await _known_driver(request, principal.store_id)
     raw = await svc.store.driver(principal.store_id, did)
     fixes = FixCounts(accepted=int(raw.get("accepted", 0)), ignored=int(raw.get("ignored", 0)))
     position = views.position(raw, int(time.time() * 1000), svc.settings)
@@ -85,20 +91,16 @@ async def get_driver(request: Request) -> Response:
 
 async def get_stops(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    did = request.path_params["driver_id"]
+    did = await _known_driver(request, principal.store_id)
     store = services(request).store
-    if not await store.driver_exists(principal.store_id, did):
-        raise not_found(f"driver {did} not found")
     return json_response(views.stops_view(did, await store.stops(principal.store_id, did)))
 
 
 async def put_stops(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    did = request.path_params["driver_id"]
     body = await _body(request, StopOrder)
+    did = await _known_driver(request, principal.store_id)
     store = services(request).store
-    if not await store.driver_exists(principal.store_id, did):
-        raise not_found(f"driver {did} not found")
     try:
         orders = await store.reorder_stops(principal.store_id, did, body.orders)
     except NotFound as exc:

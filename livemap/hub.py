@@ -73,11 +73,6 @@ class Hub:
                 sub.drop()
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
 
-    @property
-    def channels(self) -> int:
-        """Channels this process listens to for its local sockets."""
-        return len(self._subs)
-
     @contextlib.asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
         """Receive the messages published on `channels` from the moment this returns."""

@@ -162,13 +162,18 @@ class StageChange(msgspec.Struct):
 # so these are encoded without it.
 
 
-class LocationEvent(msgspec.Struct, tag="location", tag_field="type"):
+class FixView(msgspec.Struct):
+    """A fix as clients see it: in location events and in snapshots' driver positions."""
+
     lat: float
     lon: float
     speed: float | None
     heading: float | None
     accuracy: float | None
     ts: int
+
+
+class LocationEvent(FixView, tag="location", tag_field="type"):
     eta_s: int | None = None
     eta_at: int | None = None
     remaining_m: int | None = None

@@ -30,7 +30,6 @@ from livemap.views import customer_snapshot
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _encode = msgspec.json.Encoder().encode
-_TEMPLATES = ("classic", "compact", "bold")
 
 
 _PANEL = Template(
@@ -148,7 +147,6 @@ async def tracking_page(request: Request) -> Response:
     settings = await svc.store.settings(order["store"])
     lang = negotiate(query_lang, request.headers.get("accept-language", ""), settings.locale)
     strings = STRINGS[lang]
-    template = settings.branding.template if settings.branding.template in _TEMPLATES else "classic"
     tiles = settings.branding.tile_url or svc.settings.tile_url
     attribution = settings.branding.tile_attribution or svc.settings.tile_attribution
     page = figure(lang, f"{strings['title']} · {settings.name}")
@@ -178,4 +176,4 @@ async def tracking_page(request: Request) -> Response:
         config=_encode(config).decode().replace("</", "<\\/"),
     )
     page.html.add_child(Element(panel), name="panel")
-    return render(page, lang, body_class=f"tpl-{template}")
+    return render(page, lang, body_class=f"tpl-{settings.branding.template}")

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from livemap.messages import Customer, Eta
+from livemap.messages import Customer, Eta, FixView
 
 
 class LatLon(msgspec.Struct):
@@ -20,15 +20,9 @@ class HistoryEntry(msgspec.Struct):
     note: str | None = None
 
 
-class Position(msgspec.Struct):
+class Position(FixView):
     """A driver's newest fix; `stale` when it is older than LIVEMAP_STALE_AFTER_S."""
 
-    lat: float
-    lon: float
-    speed: float | None
-    heading: float | None
-    accuracy: float | None
-    ts: int
     stale: bool
 
 

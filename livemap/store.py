@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
@@ -91,6 +91,11 @@ class Order:
 def text(value: bytes | str) -> str:
     """A Redis reply as text (the client returns bytes; redis-py's types also allow str)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def decode_history(items: Sequence[bytes | str]) -> list[HistoryEntry]:
+    """The order's history list as read from Redis."""
+    return [msgspec.json.decode(item, type=HistoryEntry) for item in items]
 
 
 def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
@@ -256,8 +261,7 @@ class Store:
 
     async def history(self, tid: str) -> list[HistoryEntry]:
         """The order's stage changes, oldest first, never trimmed."""
-        items = await self.redis.lrange(self.keys.order_history(tid), 0, -1)
-        return [msgspec.json.decode(item, type=HistoryEntry) for item in items]
+        return decode_history(await self.redis.lrange(self.keys.order_history(tid), 0, -1))
 
     async def store_order(self, sid: str, oid: str) -> Order:
         """Order `oid` of store `sid`."""

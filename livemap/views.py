@@ -22,7 +22,7 @@ from livemap.responses import (
     StopView,
 )
 from livemap.settings import Settings
-from livemap.store import Order, Store, decode_hash
+from livemap.store import Order, Store, decode_hash, decode_history
 
 BBox = tuple[float, float, float, float]
 
@@ -38,10 +38,6 @@ def _point(value: Any) -> LatLon | None:
 def _float(raw: dict[str, str], field: str) -> float | None:
     value = raw.get(field)
     return float(value) if value else None
-
-
-def _history(items: list[bytes]) -> list[HistoryEntry]:
-    return [msgspec.json.decode(item, type=HistoryEntry) for item in items]
 
 
 def position(raw: dict[str, str], now_ms: int, settings: Settings) -> Position | None:
@@ -124,7 +120,7 @@ async def customer_snapshot(store: Store, tid: str, settings: Settings) -> Snaps
         driver = position(await store.driver(order["store"], order.driver), now, settings)
     return Snapshot(
         offset=last[0][0].decode() if last else "0-0",
-        order=customer_order(order, _history(history)),
+        order=customer_order(order, decode_history(history)),
         eta=eta_of(order, now),
         driver=driver,
     )

@@ -25,8 +25,10 @@ import httpx
 import pytest
 import redis
 import websockets
+from geopy.distance import geodesic
 
 from livemap.redisconn import EmbeddedRedis
+from livemap.routes import LatLon, Route, cumulative_lengths
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Stretch every wait in the suite on a slow machine: LIVEMAP_TEST_TIMEOUT_SCALE=3.
@@ -136,6 +138,24 @@ def server_b(redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory
     srv = Server(server_env(redis_target, tmp_path_factory.mktemp("b")), "B")
     yield srv
     srv.stop()
+
+
+# --- geodesy (computed independently of livemap's own geometry) -------------------------------
+
+
+def dest(origin: LatLon, bearing: float, metres: float) -> LatLon:
+    """The point `metres` from `origin` on the geodesic leaving at `bearing` (degrees from north)."""
+    p = geodesic(meters=metres).destination(origin, bearing)
+    return (p.latitude, p.longitude)
+
+
+def gd(a: LatLon, b: LatLon) -> float:
+    return float(geodesic(a, b).meters)
+
+
+def route(points: list[LatLon]) -> Route:
+    """A livemap Route through `points`, its lengths from geopy."""
+    return Route(points, cumulative_lengths(points))
 
 
 # --- processes -----------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from typing import TypeVar
 
 import msgspec
 import pytest
-from geopy.distance import geodesic
 
+from conftest import dest, gd, route
 from livemap.eta import (
     AVG_TAU_S,
     MOVE_TAU_S,
@@ -27,7 +27,7 @@ from livemap.eta import (
     Prior,
 )
 from livemap.messages import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
-from livemap.routes import LatLon, Route, cumulative_lengths
+from livemap.routes import LatLon, Route
 from livemap.settings import Settings
 
 T0 = 1_600_000_000_000  # fix time far from now: nothing may lean on the wall clock
@@ -44,20 +44,6 @@ TUNING = Settings()
 MODEL = EtaModel(TUNING)
 CAR: Prior = PRIORS["car"]
 START: LatLon = (-23.5505, -46.6333)  # São Paulo
-
-
-def dest(origin: LatLon, bearing: float, metres: float) -> LatLon:
-    """The point `metres` from `origin` on the geodesic leaving at `bearing` (degrees from north)."""
-    p = geodesic(meters=metres).destination(origin, bearing)
-    return (p.latitude, p.longitude)
-
-
-def gd(a: LatLon, b: LatLon) -> float:
-    return float(geodesic(a, b).meters)
-
-
-def make_route(points: list[LatLon]) -> Route:
-    return Route(points, cumulative_lengths(points))
 
 
 def prior_travel_s(metres: float, moving: float = CAR.moving_mps, overall: float = CAR.overall_mps) -> float:
@@ -88,7 +74,7 @@ def stepped(name: str, origin: LatLon, steps: list[tuple[float, float]]) -> SimR
             d -= metres
         return starts[-1]
 
-    return SimRoute(name, make_route(starts), at)
+    return SimRoute(name, route(starts), at)
 
 
 ARC_R = 400.0
@@ -98,7 +84,7 @@ ARC_CENTRE: LatLon = (40.4168, -3.7038)  # Madrid
 def arc() -> SimRoute:
     """A half circle of radius 400 m drawn with a vertex every 2 degrees; the truth drives the circle."""
     points = [dest(ARC_CENTRE, b * 2.0, ARC_R) for b in range(91)]
-    return SimRoute("arc", make_route(points), lambda d: dest(ARC_CENTRE, math.degrees(d / ARC_R), ARC_R))
+    return SimRoute("arc", route(points), lambda d: dest(ARC_CENTRE, math.degrees(d / ARC_R), ARC_R))
 
 
 STRAIGHT = stepped("straight", START, [(60.0, 2000.0)])

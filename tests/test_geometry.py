@@ -5,27 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from geopy.distance import geodesic
 
+from conftest import dest, gd, route
 from livemap.routes import LatLon, Route, cumulative_lengths
 
 TOL_M = 2.0  # metres; the local frame's distortion over a few km stays well below this
 START: LatLon = (-23.5505, -46.6333)  # São Paulo
 T0 = 1_600_000_000_000  # a fix time far from now, so nothing can lean on the wall clock
-
-
-def dest(origin: LatLon, bearing: float, metres: float) -> LatLon:
-    """The point `metres` from `origin` on the geodesic leaving at `bearing` (degrees from north)."""
-    p = geodesic(meters=metres).destination(origin, bearing)
-    return (p.latitude, p.longitude)
-
-
-def gd(a: LatLon, b: LatLon) -> float:
-    return float(geodesic(a, b).meters)
-
-
-def route(points: list[LatLon]) -> Route:
-    return Route(points, cumulative_lengths(points))
 
 
 # --- cumulative_lengths ------------------------------------------------------------------------
