@@ -37,6 +37,8 @@ class Sample:
     truth_ms: int
     eta_ms: int
     baseline_ms: int
+    #: The floor's ETA (:mod:`.floor`) where it was computed (a subsample: it is costly), else None.
+    floor_ms: int | None = None
 
     @property
     def remaining_s(self) -> float:
@@ -51,6 +53,10 @@ class Sample:
     @property
     def baseline_error_s(self) -> float:
         return abs(self.baseline_ms - self.truth_ms) / 1000.0
+
+    @property
+    def floor_error_s(self) -> float | None:
+        return None if self.floor_ms is None else abs(self.floor_ms - self.truth_ms) / 1000.0
 
 
 def baseline_eta_ms(ts: int, position: LatLon, destination: LatLon, mps: float = BASELINE_MPS) -> int:
@@ -131,6 +137,7 @@ def summarize(
             "n": len(group),
             "livemap": error_stats([s.error_s for s in group]),
             "baseline": error_stats([s.baseline_error_s for s in group]),
+            **_floor_stats(group),
         }
         for name, group in groups.items()
     }
@@ -149,11 +156,27 @@ def summarize(
     }
 
 
+def _floor_stats(group: Sequence[Sample]) -> dict[str, Any]:
+    """The floor's errors and, on the very same samples, livemap's: the two compare like for like."""
+    scored = [s for s in group if s.floor_ms is not None]
+    if not scored:
+        return {}
+    return {
+        "floor": {
+            "n": len(scored),
+            **error_stats([s.floor_error_s for s in scored if s.floor_error_s is not None]),
+            "livemap_median_s": error_stats([s.error_s for s in scored])["median_s"],
+        }
+    }
+
+
 def format_table(report: dict[str, Any]) -> str:
-    """The report as a console table: per bucket, livemap's and the baseline's errors in seconds."""
+    """The report as a console table: per bucket, livemap's, the baseline's and the floor's errors in seconds."""
+    floor = any("floor" in b for b in report["buckets"].values())
     head = (
         f"{'bucket':<8} {'n':>7} | {'livemap MAE':>11} {'median':>8} {'p90':>8} |"
         f" {'baseline MAE':>12} {'median':>8} {'p90':>8} | {'median ratio':>12}"
+        + (f" | {'floor median':>12} {'p90':>8} {'(livemap':>9} {'n)':>6}" if floor else "")
     )
     lines = [head, "-" * len(head)]
     for name in (*BUCKETS, ALL):
@@ -167,6 +190,7 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(
             f"{name:<8} {b['n']:>7} | {_num(lm['mae_s']):>11} {_num(lm['median_s']):>8} {_num(lm['p90_s']):>8} |"
             f" {_num(bl['mae_s']):>12} {_num(bl['median_s']):>8} {_num(bl['p90_s']):>8} | {ratio:>12}"
+            + (_floor_cells(b.get("floor")) if floor else "")
         )
     jumps = report["jumps_over_2min_pct"]
     lines.append(
@@ -174,6 +198,12 @@ def format_table(report: dict[str, Any]) -> str:
         f" baseline {jumps['baseline']:.1f}%"
     )
     return "\n".join(lines)
+
+
+def _floor_cells(f: dict[str, Any] | None) -> str:
+    if f is None:
+        return f" | {'-':>12} {'-':>8} {'-':>9} {'-':>6}"
+    return f" | {_num(f['median_s']):>12} {_num(f['p90_s']):>8} {_num(f['livemap_median_s']):>9} {f['n']:>6}"
 
 
 def _num(value: float | None) -> str:

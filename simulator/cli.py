@@ -16,6 +16,8 @@ from pathlib import Path
 
 from .accuracy import BASELINE_MPS
 from .etabench import EtaOptions, run_eta_accuracy
+from .floor import EVERY as FLOOR_EVERY
+from .floor import FUTURES as FLOOR_FUTURES
 from .run import DEFAULT_CENTER, RunOptions, run
 from .scenario import ScenarioOptions
 
@@ -97,6 +99,11 @@ def _add_eta_accuracy(commands: argparse._SubParsersAction[argparse.ArgumentPars
     arg("--out", type=Path, default=Path("bench/results/eta.json"), metavar="PATH",
         help="where to write the JSON results (default: %(default)s)")
     arg("--samples", type=Path, default=None, metavar="PATH", help="also write every scored ETA to a CSV file")
+    arg("--floor-every", type=_non_negative_int, default=FLOOR_EVERY, metavar="N",
+        help="score the floor (the best any ETA could do: median of re-driven futures) on one event in N"
+             " per delivery; 0 skips it (default: %(default)s)")
+    arg("--floor-futures", type=_positive_int, default=FLOOR_FUTURES, metavar="K",
+        help="futures re-driven per floor event (default: %(default)s)")
     # fmt: on
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     p.set_defaults(handler=_eta_accuracy, command_parser=p)
@@ -123,6 +130,8 @@ def _eta_accuracy(args: argparse.Namespace) -> int:
         admin_token=token,
         out=args.out,
         samples_csv=args.samples,
+        floor_every=args.floor_every,
+        floor_futures=args.floor_futures,
     )
     return asyncio.run(run_eta_accuracy(options))
 
@@ -195,6 +204,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
     return value
 
 

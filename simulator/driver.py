@@ -102,6 +102,9 @@ class _Sample(NamedTuple):
     t_s: float
     s_m: float
     v_mps: float
+    #: The drive's hidden state after this step: cruise speed and the index of the next limit ahead.
+    cruise_mps: float = 0.0
+    k: int = 0
 
 
 class Jam(NamedTuple):
@@ -114,14 +117,18 @@ class Jam(NamedTuple):
 
 def plan_jams(route_length_m: float, seed: int, profile: MotionProfile) -> list[Jam]:
     """The congested stretches of one trip, deterministic for ``seed`` (the trip's seed)."""
-    rng = random.Random(f"{seed}:traffic")
+    return _draw_jams(route_length_m, random.Random(f"{seed}:traffic"), profile, -math.inf)
+
+
+def _draw_jams(route_length_m: float, rng: random.Random, profile: MotionProfile, after_m: float) -> list[Jam]:
+    """Jams that begin beyond ``after_m``: each kilometre may start one."""
     jams: list[Jam] = []
     km = 0
     while km * 1000.0 < route_length_m and profile.jam_chance_per_km > 0:
         if rng.random() < profile.jam_chance_per_km:
             start = (km + rng.random()) * 1000.0
             end = min(start + rng.uniform(*profile.jam_length_m), route_length_m)
-            if start < route_length_m:
+            if after_m < start < route_length_m:
                 jams.append(Jam(start, end, rng.uniform(*profile.jam_speed_mps)))
         km += 1
     return jams
@@ -140,12 +147,7 @@ _SNAP_M = 0.5
 
 
 def _plan_limits(route: Route, rng: random.Random, p: MotionProfile) -> list[_Limit]:
-    limits: list[_Limit] = []
-    for crossing in route.crossings:
-        if rng.random() < p.red_light_chance:
-            limits.append(_Limit(crossing.distance_m, 0.0, rng.uniform(*p.red_light_s)))
-        elif crossing.turn:
-            limits.append(_Limit(crossing.distance_m, rng.uniform(*p.turn_speed_mps), None))
+    limits = _crossing_limits(route, rng, p, -math.inf)
     if rng.random() < p.long_stop_chance:
         # A jam, a fuel stop, a chat with the doorman: somewhere in the middle of the trip.
         where = route.length_m * rng.uniform(0.2, 0.8)
@@ -155,24 +157,52 @@ def _plan_limits(route: Route, rng: random.Random, p: MotionProfile) -> list[_Li
     return limits
 
 
+def _crossing_limits(route: Route, rng: random.Random, p: MotionProfile, after_m: float) -> list[_Limit]:
+    """Red lights and turns at the crossings beyond ``after_m``."""
+    limits: list[_Limit] = []
+    for crossing in route.crossings:
+        if crossing.distance_m <= after_m:
+            continue
+        if rng.random() < p.red_light_chance:
+            limits.append(_Limit(crossing.distance_m, 0.0, rng.uniform(*p.red_light_s)))
+        elif crossing.turn:
+            limits.append(_Limit(crossing.distance_m, rng.uniform(*p.turn_speed_mps), None))
+    return limits
+
+
+def _with_jams(limits: list[_Limit], jams: list[Jam]) -> list[_Limit]:
+    """``limits`` plus braking to each jam's crawl before entering it, like for a turn; `_drive` caps speed inside."""
+    if not jams:
+        return limits
+    brakes = [_Limit(j.start_m, j.speed_mps, None) for j in jams]
+    return [*sorted([*limits[:-1], *brakes], key=lambda lim: lim.distance_m), limits[-1]]
+
+
+def _reach_m(p: MotionProfile) -> float:
+    """How far ahead a driver starts braking for a limit, at most."""
+    return p.max_speed_mps**2 / (2 * p.brake_mps2) + 2 * _SNAP_M
+
+
 def _motion(route: Route, seed: int, p: MotionProfile) -> Iterator[_Sample]:
     """True (time, distance, speed) samples of one trip from standstill at the origin to arrival."""
     rng = random.Random(seed)
     limits = _plan_limits(route, rng, p)
     jams = plan_jams(route.length_m, seed, p)
-    if jams:
-        # Brake to the jam's crawl before entering it, like for a turn; the cap inside is applied below.
-        limits[:-1] = sorted(
-            [*limits[:-1], *(_Limit(j.start_m, j.speed_mps, None) for j in jams)], key=lambda lim: lim.distance_m
-        )
+    cruise = min(max(rng.gauss(p.mean_speed_mps, p.speed_sigma_mps), p.min_speed_mps), p.max_speed_mps)
+    start = _Sample(0.0, 0.0, 0.0, cruise, 0)
+    yield start
+    yield from _drive(_with_jams(limits, jams), jams, rng, p, start)
+
+
+def _drive(
+    limits: list[_Limit], jams: list[Jam], rng: random.Random, p: MotionProfile, start: _Sample
+) -> Iterator[_Sample]:
+    """Drive from ``start`` (after its step) through ``limits`` to the last one, the end of the route."""
     dt = p.step_s
     keep = math.exp(-dt / p.speed_memory_s)
     kick = p.speed_sigma_mps * math.sqrt(1.0 - keep * keep)
-    cruise = min(max(rng.gauss(p.mean_speed_mps, p.speed_sigma_mps), p.min_speed_mps), p.max_speed_mps)
-    reach = p.max_speed_mps**2 / (2 * p.brake_mps2) + 2 * _SNAP_M
-    t = s = v = 0.0
-    k = 0
-    yield _Sample(0.0, 0.0, 0.0)
+    reach = _reach_m(p)
+    t, s, v, cruise, k = start
     while True:
         cruise = p.mean_speed_mps + (cruise - p.mean_speed_mps) * keep + kick * rng.gauss(0.0, 1.0)
         cruise = min(max(cruise, p.min_speed_mps), p.max_speed_mps)
@@ -180,7 +210,8 @@ def _motion(route: Route, seed: int, p: MotionProfile) -> Iterator[_Sample]:
         for jam in jams:
             if jam.start_m <= s < jam.end_m:
                 allowed = min(allowed, jam.speed_mps)
-        for lim in limits[k:]:
+        for j in range(k, len(limits)):  # indices, not a slice: no copy of the limits ahead every step
+            lim = limits[j]
             gap = lim.distance_m - s
             if gap > reach:
                 break
@@ -200,14 +231,15 @@ def _motion(route: Route, seed: int, p: MotionProfile) -> Iterator[_Sample]:
             if s_new < lim.distance_m - _SNAP_M:
                 break
             s_new, v_new = lim.distance_m, 0.0
-            yield _Sample(t, s_new, 0.0)
+            # Stopped: the wait shows as two samples at the same place, this one and one `dwell_s` later.
+            yield _Sample(t, s_new, 0.0, cruise, k + 1)
             if k == len(limits) - 1:
                 return
             t += lim.dwell_s
             k += 1
             break
         s, v = s_new, v_new
-        yield _Sample(t, s, v)
+        yield _Sample(t, s, v, cruise, k)
 
 
 class Trip:
@@ -277,6 +309,54 @@ class Trip:
             remaining_m=max(self.route.length_m - travelled, 0.0),
             arrived=t_ms >= self.arrival_ms,
         )
+
+    def futures(self, t_ms: int, count: int, seed: str) -> list[float]:
+        """Seconds left from ``t_ms`` in ``count`` other futures of this trip: the same present, fresh luck.
+
+        The present is all a driver could know at ``t_ms``: where it is and how fast it goes, the
+        speed it cruises at, what it is braking for or waiting at (and how much longer the wait
+        lasts), the jam it is in. Everything beyond braking distance is drawn again: red lights,
+        turn speeds, jams, a long stop. No ETA can know more, so the median of these futures is as
+        good as an ETA gets: the benchmark's *floor*.
+        """
+        p = self.profile
+        t_s = (t_ms - self.depart_ms) / 1000.0
+        if t_s >= self.duration_s:
+            return [0.0] * count
+        state, wait_s = self._present(max(t_s, 1e-6))
+        length = self.route.length_m
+        horizon = state.s_m + _reach_m(p)
+        rng = random.Random(self.seed)
+        planned = _with_jams(_plan_limits(self.route, rng, p), self.jams)
+        known = [lim for lim in planned[state.k : -1] if lim.distance_m <= horizon]
+        current_jams = [j for j in self.jams if j.start_m <= horizon and j.end_m > state.s_m]
+        # A long stop happens once in the middle 60% of a trip, if at all: only the part still ahead can hold it.
+        lo, hi = max(0.2 * length, horizon), 0.8 * length
+        long_stop_chance = p.long_stop_chance * max(hi - lo, 0.0) / (0.6 * length)
+        start = state._replace(k=0)  # an index into each future's own limits
+        left: list[float] = []
+        for i in range(count):
+            luck = random.Random(f"{seed}:{i}")
+            ahead = _crossing_limits(self.route, luck, p, horizon)
+            if luck.random() < long_stop_chance:
+                ahead.append(_Limit(luck.uniform(lo, hi), 0.0, luck.uniform(*p.long_stop_s)))
+            jams = _draw_jams(length, luck, p, horizon)
+            limits = [*sorted([*known, *ahead], key=lambda lim: lim.distance_m), planned[-1]]
+            last = collections.deque(_drive(_with_jams(limits, jams), current_jams + jams, luck, p, start), maxlen=1)
+            left.append(wait_s + (last[0].t_s if last else 0.0))
+        return left
+
+    def _present(self, t_s: float) -> tuple[_Sample, float]:
+        """The drive's state at ``t_s`` (its clock reset to 0) and how long the driver still waits there."""
+        self._travel(t_s)
+        prev, nxt = self._prev, self._next
+        if prev.s_m == nxt.s_m and prev.v_mps == 0.0 and nxt.t_s - prev.t_s > self.profile.step_s * 1.5:
+            return _Sample(0.0, prev.s_m, 0.0, prev.cruise_mps, prev.k), nxt.t_s - t_s
+        span = nxt.t_s - prev.t_s
+        f = (t_s - prev.t_s) / span if span > 0 else 1.0
+        s = prev.s_m + (nxt.s_m - prev.s_m) * f
+        v = prev.v_mps + (nxt.v_mps - prev.v_mps) * f
+        return _Sample(0.0, s, v, prev.cruise_mps, prev.k), 0.0
 
     def remaining_s(self, t_ms: int) -> float:
         """True seconds from ``t_ms`` until arrival (0 once arrived): the ground truth for an ETA."""

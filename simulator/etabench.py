@@ -33,6 +33,9 @@ from .client import ApiError, LivemapClient, OrderCreated, with_retries
 from .clock import SimClock
 from .driver import VirtualDriver
 from .fakes import fake_person_name
+from .floor import EVERY as FLOOR_EVERY
+from .floor import FUTURES as FLOOR_FUTURES
+from .floor import with_floor
 from .link import DriverLink
 from .scenario import Delivery, Scenario, ScenarioOptions, plan_scenario
 from .server import LocalLivemap, ServerError
@@ -64,6 +67,9 @@ class EtaOptions:
     progress_every_s: float = 10.0
     #: Wall seconds to wait for a stage change to reach the driver's socket / fixes to be answered.
     settle_timeout_s: float = 5.0
+    #: The floor (:mod:`.floor`): on one scored event in this many per delivery (0: none), this many futures each.
+    floor_every: int = FLOOR_EVERY
+    floor_futures: int = FLOOR_FUTURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +439,18 @@ async def _bench(
             await asyncio.wait(leftovers)
         print(_progress(stats, counters, total, started), file=out, flush=True)
     samples, seen = _score(scenario, couriers)
+    if options.floor_every and samples:
+        print(
+            f"floor: re-driving {options.floor_futures} futures from one scored moment in {options.floor_every}...",
+            file=out,
+            flush=True,
+        )
+        began = time.monotonic()
+        samples = await asyncio.to_thread(
+            with_floor, sc, scenario.start_ms, samples, every=options.floor_every, futures=options.floor_futures
+        )
+        scored = sum(s.floor_ms is not None for s in samples)
+        print(f"floor: {scored} moments in {time.monotonic() - began:.0f} s", file=out, flush=True)
     report = summarize(
         samples,
         deliveries=total,
