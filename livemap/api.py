@@ -1,4 +1,4 @@
-"""REST endpoints: stores, drivers, orders, customer snapshot, health."""
+"""REST endpoints: stores, drivers, orders, the customer's snapshot, rating and opt-ins, health."""
 
 from __future__ import annotations
 
@@ -14,11 +14,21 @@ from starlette.routing import Route
 
 from livemap import auth, security, views
 from livemap.errors import ApiError, json_response, not_found
-from livemap.messages import Assign, CreateDriver, CreateOrder, CreateStore, StageChange, StopOrder, describe
+from livemap.messages import (
+    Assign,
+    CreateDriver,
+    CreateOrder,
+    CreateStore,
+    RateDelivery,
+    StageChange,
+    StopOrder,
+    Subscribe,
+    describe,
+)
 from livemap.responses import DriverCreated, DriverStatus, FixCounts, Health, StoreCreated
 from livemap.services import services
 from livemap.stages import IllegalTransition, UnknownStage
-from livemap.store import Conflict, NotFound
+from livemap.store import Conflict, NoContact, NotDelivered, NotFound
 
 log = logging.getLogger("livemap.api")
 T = TypeVar("T")
@@ -185,6 +195,33 @@ async def track_snapshot(request: Request) -> Response:
     return Response(msgspec.json.encode(snapshot), media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
+async def rate_delivery(request: Request) -> Response:
+    """`POST /api/track/{tracking_id}/feedback`: the customer rates a delivered order (a new rating replaces it)."""
+    tid = request.path_params["tracking_id"]
+    await authorize_tracking(request, tid)
+    body = await _body(request, RateDelivery)
+    try:
+        feedback = await services(request).store.rate(tid, body.rating, body.comment)
+    except NotDelivered as exc:
+        raise ApiError(409, "not_delivered", str(exc), stage=exc.stage) from None
+    return json_response(feedback)
+
+
+_NO_CONTACT = {"email": "no_email", "sms": "no_phone"}
+
+
+async def subscribe(request: Request) -> Response:
+    """`POST /api/track/{tracking_id}/subscriptions`: the customer opts in to or out of updates per channel."""
+    tid = request.path_params["tracking_id"]
+    await authorize_tracking(request, tid)
+    body = await _body(request, Subscribe)
+    try:
+        subscriptions = await services(request).store.subscribe(tid, body)
+    except NoContact as exc:
+        raise ApiError(409, _NO_CONTACT[exc.channel], str(exc)) from None
+    return json_response(subscriptions)
+
+
 async def healthz(request: Request) -> Response:
     return json_response(Health("ok"))
 
@@ -212,6 +249,8 @@ routes = [
     Route("/api/orders/{order_id}/assign", assign_order, methods=["POST"]),
     Route("/api/orders/{order_id}/stage", change_stage, methods=["POST"]),
     Route("/api/track/{tracking_id}", track_snapshot, methods=["GET"]),
+    Route("/api/track/{tracking_id}/feedback", rate_delivery, methods=["POST"]),
+    Route("/api/track/{tracking_id}/subscriptions", subscribe, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

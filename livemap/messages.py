@@ -157,6 +157,20 @@ class StageChange(msgspec.Struct):
     note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
 
 
+class RateDelivery(msgspec.Struct):
+    """The customer's rating (1 to 5 stars) of a delivered order, with an optional comment."""
+
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class Subscribe(msgspec.Struct):
+    """Opt in (true) or out (false) of updates by email / SMS; a channel left out keeps its current choice."""
+
+    email: bool | msgspec.UnsetType = msgspec.UNSET
+    sms: bool | msgspec.UnsetType = msgspec.UNSET
+
+
 # --- events: customer and dispatcher sockets ---------------------------------------------------
 # Published events get their stream `offset` spliced in by Redis (Lua) once XADD has assigned it,
 # so these are encoded without it.

@@ -24,11 +24,13 @@ from livemap.errors import ApiError
 from livemap.i18n import STRINGS, Lang, negotiate
 from livemap.responses import Snapshot
 from livemap.services import services
-from livemap.stages import EXCEPTIONS
+from livemap.stages import EXCEPTIONS, StageMachine
 from livemap.storesettings import StoreSettings
 from livemap.views import customer_snapshot
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+WHITE, BLACK = "#ffffff", "#000000"
+AA = 4.5  # WCAG 2 level AA: the least contrast for body text
 _encode = msgspec.json.Encoder().encode
 
 
@@ -44,8 +46,48 @@ _PANEL = Template(
   <h1 class="lm-eta" id="lm-eta">{{ s.title }}</h1>
   <p class="lm-notice" id="lm-notice" hidden></p>
   <p class="lm-seen" id="lm-seen" hidden></p>
+  {# Shown by tracking.js once the order is delivered (it may happen while the page is open). #}
+  <section class="lm-feedback" id="lm-feedback" aria-labelledby="lm-feedback-h" hidden>
+    <h2 id="lm-feedback-h">{{ s.feedback_title }}</h2>
+    <form class="lm-form" id="lm-rate">
+      <fieldset>
+        <legend>{{ s.rating }}</legend>
+        <div class="lm-stars">
+          {% for n in range(1, 6) %}
+          <input type="radio" name="rating" value="{{ n }}" id="lm-star-{{ n }}" required>
+          <label for="lm-star-{{ n }}"><span class="lm-sr">{{ s.stars.format(n=n) }}</span></label>
+          {% endfor %}
+        </div>
+      </fieldset>
+      <label for="lm-comment">{{ s.comment }}</label>
+      <textarea id="lm-comment" name="comment" rows="3" maxlength="2000"></textarea>
+      <button type="submit">{{ s.send_rating }}</button>
+      <p class="lm-failed" id="lm-rate-failed" role="alert" hidden>{{ s.failed }}</p>
+    </form>
+    <div class="lm-rated" id="lm-rated" hidden>
+      <p class="lm-thanks" id="lm-thanks" role="status"></p>
+      <button type="button" class="lm-quiet" id="lm-rerate">{{ s.change_rating }}</button>
+    </div>
+  </section>
+  {% if returns_url %}
+  <p class="lm-return" id="lm-return" hidden><a href="{{ returns_url }}">{{ s.start_return }}</a></p>
+  {% endif %}
   <section aria-labelledby="lm-status-h"><h2 id="lm-status-h">{{ s.status }}</h2>
     <ol class="lm-timeline" id="lm-timeline"></ol></section>
+  {% if channels %}
+  <form class="lm-form lm-updates" id="lm-updates" hidden>
+    <fieldset>
+      <legend>{{ s.updates }}</legend>
+      {% for channel in channels %}
+      <div class="lm-check">
+        <input type="checkbox" id="lm-sub-{{ channel }}" name="{{ channel }}">
+        <label for="lm-sub-{{ channel }}">{{ s["by_" + channel] }}</label>
+      </div>
+      {% endfor %}
+    </fieldset>
+    <p class="lm-saved" id="lm-updates-status" role="status"></p>
+  </form>
+  {% endif %}
   <dl class="lm-details" id="lm-details"></dl>
   <p class="lm-another"><a href="/track?store={{ store_id|urlencode }}">{{ s.another }}</a></p>
 </main>
@@ -99,13 +141,60 @@ def render(fig: Figure, lang: Lang, status: int = 200, body_class: str = "") -> 
     return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def _luminance(color: str) -> float:
+    """WCAG 2 relative luminance of a `#rrggbb` colour."""
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in _rgb(color)))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two `#rrggbb` colours, from 1 (none) to 21 (black on white)."""
+    light, dark = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def text_on(background: str) -> str:
+    """White text on a store's colour when it reads well enough (WCAG AA), else black.
+
+    Black, not the page's ink: every colour gives at least 4.58:1 with white or with black, but
+    a pale grey ink would fall short on some mid tones.
+    """
+    return WHITE if contrast(WHITE, background) >= AA else BLACK
+
+
+def ink_on_white(color: str) -> str:
+    """`color` darkened just enough to read as text on the white panel (a pale brand colour as link text)."""
+    rgb = _rgb(color)
+    while contrast(_hex(rgb), WHITE) < AA:
+        r, g, b = rgb
+        rgb = (int(r * 0.9), int(g * 0.9), int(b * 0.9))  # reaches black (21:1) at worst
+    return _hex(rgb)
+
+
 def _theme(settings: StoreSettings) -> str:
     b = settings.branding
-    return f"<style>:root {{ --lm-primary: {b.primary_color}; --lm-accent: {b.accent_color}; }}</style>"
+    on_primary = text_on(b.primary_color)
+    # The connection badge sits on the brand colour: shade it away from its text, never towards it,
+    # and give its "live" dot a green that shows on it (light on dark, dark on light).
+    badge, live = (
+        ("rgba(0, 0, 0, 0.25)", "#7dffb0") if on_primary == WHITE else ("rgba(255, 255, 255, 0.45)", "#0b6e3c")
+    )
+    return (
+        f"<style>:root {{ --lm-primary: {b.primary_color}; --lm-on-primary: {on_primary};"
+        f" --lm-primary-ink: {ink_on_white(b.primary_color)}; --lm-accent: {b.accent_color};"
+        f" --lm-badge: {badge}; --lm-live: {live}; }}</style>"
+    )
 
 
-def _pipeline(settings: StoreSettings, lang: Lang) -> list[dict[str, str]]:
-    machine = settings.machine()
+def _pipeline(machine: StageMachine, lang: Lang) -> list[dict[str, str]]:
     return [{"id": s, "label": machine.label(s, lang)} for s in (*machine.pipeline, *EXCEPTIONS)]
 
 
@@ -153,8 +242,10 @@ async def tracking_page(request: Request) -> Response:
     page.header.add_child(Element(_theme(settings)), name="theme")
     # Deferred: runs after the page (and folium's inline map script) has been parsed.
     page.header.add_child(Element('<script src="/static/tracking.js" defer></script>'), name="js")
-    m = _build_map(snapshot, strings, settings.branding.primary_color, tiles, attribution)
+    # The route in the brand colour, darkened if need be to stand out on light map tiles.
+    m = _build_map(snapshot, strings, ink_on_white(settings.branding.primary_color), tiles, attribution)
     page.add_child(m)
+    machine = settings.machine()
     config: dict[str, Any] = {
         "map": m.get_name(),
         "tracking_id": tid,
@@ -162,7 +253,8 @@ async def tracking_page(request: Request) -> Response:
         "lang": lang,
         "timezone": settings.timezone,
         "strings": strings,
-        "pipeline": _pipeline(settings, lang),
+        "pipeline": _pipeline(machine, lang),
+        "delivered": machine.delivered,
         "snapshot": msgspec.to_builtins(snapshot),
         "returns_url": settings.returns_url,
     }
@@ -171,6 +263,8 @@ async def tracking_page(request: Request) -> Response:
         store=settings.name,
         store_id=order["store"],
         logo=settings.branding.logo_url,
+        returns_url=settings.returns_url,
+        channels=snapshot.order.channels,
         number=strings["order"].format(number=snapshot.order.number),
         # JSON inside <script>: "</" must not close the element early.
         config=_encode(config).decode().replace("</", "<\\/"),

@@ -8,6 +8,8 @@ import msgspec
 
 from livemap.messages import Customer, Eta, FixView
 
+UpdateChannel = Literal["email", "sms"]
+
 
 class LatLon(msgspec.Struct):
     lat: float
@@ -18,6 +20,21 @@ class HistoryEntry(msgspec.Struct):
     stage: str
     at: int
     note: str | None = None
+
+
+class Feedback(msgspec.Struct):
+    """The customer's rating of a delivered order; a new one replaces it."""
+
+    rating: int
+    comment: str | None
+    at: int
+
+
+class Subscriptions(msgspec.Struct):
+    """Whether the customer asked for updates on this order by email and by SMS."""
+
+    email: bool = False
+    sms: bool = False
 
 
 class Position(FixView):
@@ -40,6 +57,10 @@ class CustomerOrder(msgspec.Struct):
     promised_by: int | None
     tracking_number: str | None
     carrier: str | None
+    feedback: Feedback | None
+    subscriptions: Subscriptions
+    #: The update channels the order has a contact for (the page offers only these; never the contact itself).
+    channels: list[UpdateChannel]
 
 
 class OrderView(msgspec.Struct):
@@ -63,6 +84,8 @@ class OrderView(msgspec.Struct):
     created_at: int
     history: list[HistoryEntry]
     eta: Eta | None
+    feedback: Feedback | None
+    subscriptions: Subscriptions
 
 
 class StoreCreated(msgspec.Struct):

@@ -87,6 +87,8 @@ class StageMachine:
                 pipeline.insert(pipeline.index(c.after) + 1, c.id)
             pending = [c for c in pending if c not in placed]
         self.pipeline: tuple[str, ...] = tuple(pipeline)
+        #: Stages of an order that has reached its customer: delivered, the store's stages after it, completed.
+        self.delivered: tuple[str, ...] = self.pipeline[self.pipeline.index(Stage.DELIVERED) :]
         self.live: frozenset[str] = frozenset({Stage.SHIPPED, *(c.id for c in custom if c.live)})
         self.known: tuple[str, ...] = (*self.pipeline, *EXCEPTIONS)
         self._labels = {c.id: c.labels for c in custom}

@@ -17,8 +17,8 @@ from redis.typing import EncodableT, FieldT
 
 from livemap import security
 from livemap.keys import Keys
-from livemap.messages import CreateOrder, StageEvent
-from livemap.responses import HistoryEntry
+from livemap.messages import CreateOrder, Customer, StageEvent, Subscribe
+from livemap.responses import Feedback, HistoryEntry, Subscriptions
 from livemap.routes import cumulative_lengths
 from livemap.stages import FINAL, Stage, StageMachine
 from livemap.storesettings import StoreSettings, masked, merge_patch
@@ -43,6 +43,23 @@ class NotFound(LookupError):
 
 class Conflict(Exception):
     """The id already exists in this store."""
+
+
+class NotDelivered(Exception):
+    """Only a delivered order can be rated."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(f"the order is {stage}; it can be rated once it has been delivered")
+        self.stage = stage
+
+
+class NoContact(Exception):
+    """The customer opted in to a channel the order has no contact for (no phone for SMS)."""
+
+    def __init__(self, channel: str) -> None:
+        what = "phone number" if channel == "sms" else "email address"
+        super().__init__(f"the order has no {what}, so updates by {channel} cannot be sent")
+        self.channel = channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +103,19 @@ class Order:
     def optional_int(self, field: str) -> int | None:
         value = self[field]
         return int(float(value)) if value else None
+
+    @property
+    def customer(self) -> Customer:
+        return msgspec.json.decode(self["customer"], type=Customer)
+
+    @property
+    def feedback(self) -> Feedback | None:
+        value = self["feedback"]
+        return msgspec.json.decode(value, type=Feedback) if value else None
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        return Subscriptions(email=self["notify_email"] == "1", sms=self["notify_sms"] == "1")
 
 
 def text(value: bytes | str) -> str:
@@ -339,6 +369,35 @@ class Store:
             ],
         )
         return result is not None
+
+    async def rate(self, tid: str, rating: int, comment: str | None) -> Feedback:
+        """Keep the customer's rating of order `tid`, replacing an earlier one; NotDelivered before delivery."""
+        order = await self.order(tid)
+        if order.stage not in (await self.settings(order["store"])).machine().delivered:
+            raise NotDelivered(order.stage)
+        # Not atomic with the stage read, and it need not be: an order never goes back before
+        # delivery, so a rating sent while it was delivered rates that delivery even if the order
+        # is marked returned a moment later.
+        feedback = Feedback(rating=rating, comment=(comment or "").strip() or None, at=now_ms())
+        await self.redis.hset(self.keys.order(tid), "feedback", _json.encode(feedback))
+        return feedback
+
+    async def subscribe(self, tid: str, choice: Subscribe) -> Subscriptions:
+        """Record the customer's opt-ins and opt-outs; NoContact when the order lacks that channel's contact."""
+        order = await self.order(tid)
+        customer = order.customer
+        changes: dict[FieldT, EncodableT] = {}
+        for channel, wanted, contact in (("email", choice.email, customer.email), ("sms", choice.sms, customer.phone)):
+            if wanted is msgspec.UNSET:
+                continue
+            if wanted and not contact:
+                raise NoContact(channel)
+            changes[f"notify_{channel}"] = int(wanted)
+        if changes:
+            # One hash field per channel, written without reading: two tabs changing different
+            # channels at the same moment cannot undo each other's choice.
+            await self.redis.hset(self.keys.order(tid), mapping=changes)
+        return (await self.order(tid)).subscriptions
 
     async def stops(self, sid: str, did: str) -> list[Order]:
         """The driver's orders (assigned, not final) in the order it will deliver them."""

@@ -20,6 +20,7 @@ from livemap.responses import (
     Snapshot,
     Stops,
     StopView,
+    UpdateChannel,
 )
 from livemap.settings import Settings
 from livemap.store import Order, Store, decode_hash, decode_history
@@ -65,6 +66,16 @@ def eta_of(order: Order, now_ms: int) -> Eta | None:
     return Eta(eta_s=eta_s, eta_at=eta_at, remaining_m=round(float(order["remaining"])))
 
 
+def _channels(customer: Customer) -> list[UpdateChannel]:
+    """The update channels an order can be opted in to: those its customer gave a contact for."""
+    found: list[UpdateChannel] = []
+    if customer.email:
+        found.append("email")
+    if customer.phone:
+        found.append("sms")
+    return found
+
+
 def customer_order(order: Order, history: list[HistoryEntry]) -> CustomerOrder:
     return CustomerOrder(
         tracking_id=order.tracking_id,
@@ -78,6 +89,9 @@ def customer_order(order: Order, history: list[HistoryEntry]) -> CustomerOrder:
         promised_by=order.optional_int("promised_by"),
         tracking_number=order["tracking_number"] or None,
         carrier=order["carrier"] or None,
+        feedback=order.feedback,
+        subscriptions=order.subscriptions,
+        channels=_channels(order.customer),
     )
 
 
@@ -91,7 +105,7 @@ def store_order(order: Order, history: list[HistoryEntry], base_url: str) -> Ord
         stage=order.stage,
         live=order.live,
         driver_id=order.driver or None,
-        customer=msgspec.json.decode(order["customer"], type=Customer),
+        customer=order.customer,
         address=order["address"] or None,
         destination=_point(order.json_field("destination")),
         origin=_point(order.json_field("origin")),
@@ -102,6 +116,8 @@ def store_order(order: Order, history: list[HistoryEntry], base_url: str) -> Ord
         created_at=int(order["created"]),
         history=history,
         eta=eta_of(order, _now_ms()),
+        feedback=order.feedback,
+        subscriptions=order.subscriptions,
     )
 
 
@@ -155,7 +171,7 @@ def dispatch_order(order: Order, now_ms: int) -> DispatchOrder:
         stage=order.stage,
         live=order.live,
         driver_id=order.driver or None,
-        customer=msgspec.json.decode(order["customer"], type=Customer).name,
+        customer=order.customer.name,
         address=order["address"] or None,
         destination=_point(order.json_field("destination")),
         promised_by=order.optional_int("promised_by"),

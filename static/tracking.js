@@ -11,7 +11,8 @@
   const stamp = new Intl.DateTimeFormat(cfg.lang, {
     timeZone: cfg.timezone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
   });
-  const FINAL_DELIVERED = new Set(["delivered", "completed"]);
+  const DELIVERED = new Set(cfg.delivered); // delivered, the store's stages after it, completed
+  const ENDED = new Set(["cancelled", "returned"]);
   const STALE_MS = 60000;
 
   let order = cfg.snapshot.order;
@@ -40,7 +41,7 @@
   }
 
   function showDriver() {
-    const visible = driver && order.live && !FINAL_DELIVERED.has(order.stage);
+    const visible = driver && order.live && !DELIVERED.has(order.stage);
     if (!visible) {
       if (marker) { marker.remove(); marker = null; }
       return;
@@ -68,7 +69,7 @@
 
   function renderEta() {
     let text;
-    if (FINAL_DELIVERED.has(order.stage)) {
+    if (DELIVERED.has(order.stage)) {
       const done = order.history.filter((h) => h.stage === "delivered").pop() || order.history[order.history.length - 1];
       text = fmt(S.delivered_at, { time: clock.format(new Date(done.at)) });
     } else if (eta && order.live) {
@@ -79,7 +80,7 @@
     }
     $("lm-eta").textContent = text;
     const seen = $("lm-seen");
-    const stale = driver && order.live && !FINAL_DELIVERED.has(order.stage) && Date.now() - driver.ts > STALE_MS;
+    const stale = driver && order.live && !DELIVERED.has(order.stage) && Date.now() - driver.ts > STALE_MS;
     seen.hidden = !stale;
     if (stale) seen.textContent = fmt(S.last_seen, { ago: ago(Date.now() - driver.ts) });
     const n = $("lm-notice");
@@ -134,11 +135,91 @@
     }
   }
 
+  // --- after delivery: rating and returns; before it: updates by email / SMS -----------------------
+  let rerating = false; // the customer asked to change a rating already given
+
+  async function post(what, body) {
+    const r = await fetch(`/api/track/${cfg.tracking_id}/${what}?t=${encodeURIComponent(cfg.token)}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), cache: "no-store",
+    });
+    if (!r.ok) throw new Error(`${what}: HTTP ${r.status}`);
+    return r.json();
+  }
+
+  function lightStars(n) {
+    for (const input of document.querySelectorAll(".lm-stars input")) {
+      input.nextElementSibling.classList.toggle("lm-lit", Number(input.value) <= n);
+    }
+  }
+
+  function renderAfter() {
+    const done = DELIVERED.has(order.stage);
+    $("lm-feedback").hidden = !done;
+    if ($("lm-return")) $("lm-return").hidden = !done;
+    if ($("lm-updates")) $("lm-updates").hidden = done || ENDED.has(order.stage);
+    const rated = Boolean(order.feedback) && !rerating;
+    $("lm-rate").hidden = rated;
+    $("lm-rated").hidden = !rated;
+    if (rated) $("lm-thanks").textContent = fmt(S.thanks, { n: order.feedback.rating });
+  }
+
+  // The boxes show what the server holds: on load, with each new snapshot, after each save (or failed save).
+  function fillUpdates() {
+    for (const box of document.querySelectorAll("#lm-updates input")) box.checked = order.subscriptions[box.name];
+  }
+
+  $("lm-rate").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); // the browser has checked that a star is chosen
+    const form = ev.currentTarget;
+    const data = new FormData(form);
+    const button = form.querySelector("button");
+    $("lm-rate-failed").hidden = true;
+    button.disabled = true;
+    try {
+      order.feedback = await post("feedback", { rating: Number(data.get("rating")), comment: data.get("comment") || null });
+      rerating = false;
+      renderAfter();
+      $("lm-rerate").focus(); // the submit button just disappeared: keep focus (and the reader) in place
+    } catch (err) {
+      $("lm-rate-failed").hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $("lm-rerate").addEventListener("click", () => {
+    rerating = true;
+    const star = document.getElementById(`lm-star-${order.feedback.rating}`);
+    star.checked = true;
+    lightStars(order.feedback.rating);
+    $("lm-comment").value = order.feedback.comment || "";
+    renderAfter();
+    star.focus();
+  });
+
+  document.querySelector(".lm-stars").addEventListener("change", (ev) => lightStars(Number(ev.target.value)));
+
+  if ($("lm-updates")) {
+    $("lm-updates").addEventListener("change", async (ev) => {
+      const box = ev.target;
+      const status = $("lm-updates-status");
+      status.textContent = "";
+      try {
+        order.subscriptions = await post("subscriptions", { [box.name]: box.checked });
+        status.textContent = S.saved;
+      } catch (err) {
+        status.textContent = S.failed;
+      }
+      fillUpdates(); // what the server holds, also when saving failed
+    });
+  }
+
   function render() {
     showDriver();
     renderEta();
     renderTimeline();
     renderDetails();
+    renderAfter();
   }
 
   function setConnection(state) {
@@ -154,6 +235,7 @@
     driver = s.driver;
     offset = s.offset;
     render();
+    fillUpdates();
   }
 
   function applyEvent(e) {
@@ -242,6 +324,7 @@
   }
 
   render();
+  fillUpdates();
   setInterval(renderEta, 5000); // countdown and "last seen" age move on between events
   connect();
 })();

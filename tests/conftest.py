@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -29,6 +30,9 @@ from geopy.distance import geodesic
 
 from livemap.redisconn import EmbeddedRedis
 from livemap.routes import LatLon, Route, cumulative_lengths
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Stretch every wait in the suite on a slow machine: LIVEMAP_TEST_TIMEOUT_SCALE=3.
@@ -348,6 +352,43 @@ def fix(fraction: float, ts: int, seq: int | None = None, **extra: Any) -> dict[
     if seq is not None:
         out["seq"] = seq
     return out
+
+
+# --- browser -------------------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("LIVEMAP_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def skip_without_chromium() -> None:
+    """Skip the calling browser test module when there is no Chromium; with LIVEMAP_REQUIRE_BROWSER=1, fail."""
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        if os.environ.get("LIVEMAP_REQUIRE_BROWSER") == "1":
+            raise RuntimeError(f"LIVEMAP_REQUIRE_BROWSER=1 but no Chromium at {CHROMIUM}: apt-get install chromium")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    from playwright.async_api import async_playwright  # only browser test modules (with Chromium) get here
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield b
+        await b.close()
+
+
+async def open_page(browser: Browser, url: str, viewport: dict[str, int], **kw: Any) -> Page:
+    page = await browser.new_page(viewport=viewport, **kw)
+    # Offline from everything but our server: map tiles are refused, the page must work without them.
+    await page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+    await page.goto(url)
+    return page
 
 
 @pytest.hookimpl(wrapper=True)

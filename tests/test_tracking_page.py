@@ -2,42 +2,35 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import ROOT, RedisTarget, Server, Shop, driver_socket, fix, new_shop, now_ms, server_env, wait
-
-CHROMIUM = os.environ.get("LIVEMAP_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = ROOT / "tests" / "artifacts"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+from conftest import (
+    ARTIFACTS,
+    DESKTOP,
+    PHONE,
+    RedisTarget,
+    Server,
+    Shop,
+    driver_socket,
+    fix,
+    new_shop,
+    now_ms,
+    open_page,
+    server_env,
+    skip_without_chromium,
+    wait,
+)
 
 pytestmark = pytest.mark.browser
+skip_without_chromium()
 
-if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-    if os.environ.get("LIVEMAP_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"LIVEMAP_REQUIRE_BROWSER=1 but no Chromium at {CHROMIUM}: apt-get install chromium")
-    pytest.skip(f"browser tests skipped: no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-from playwright.async_api import Browser, Page, async_playwright  # noqa: E402 - only with a browser present
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield b
-        await b.close()
+from playwright.async_api import Browser, Page  # noqa: E402 - only with a browser present
 
 
 def _free_port() -> int:
@@ -69,14 +62,6 @@ def site(redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory) ->
     r = Restartable(redis_target, tmp_path_factory.mktemp("page"))
     yield r
     r.server.stop()
-
-
-async def open_page(browser: Browser, url: str, viewport: dict[str, int], **kw: Any) -> Page:
-    page = await browser.new_page(viewport=viewport, **kw)
-    # Offline from everything but our server: map tiles are refused, the page must work without them.
-    await page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
-    await page.goto(url)
-    return page
 
 
 async def shipped_order(shop: Shop, oid: str, did: str, **extra: Any) -> dict[str, Any]:
