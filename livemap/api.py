@@ -19,6 +19,7 @@ from livemap.messages import (
     CreateDriver,
     CreateOrder,
     CreateStore,
+    Devices,
     RateDelivery,
     StageChange,
     StopOrder,
@@ -118,6 +119,22 @@ async def put_stops(request: Request) -> Response:
     except ValueError as exc:
         raise ApiError(409, "stops_mismatch", str(exc)) from None
     return json_response(views.stops_view(did, orders))
+
+
+async def get_devices(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    did = await _known_driver(request, principal.store_id)
+    return json_response(Devices(await services(request).store.devices(principal.store_id, did)))
+
+
+async def put_devices(request: Request) -> Response:
+    """Register the tracker apps' device ids that send this driver's position (replaces the list)."""
+    principal = await auth.require(request, "store")
+    body = await _body(request, Devices)
+    did = await _known_driver(request, principal.store_id)
+    store = services(request).store
+    await store.set_devices(principal.store_id, did, body.devices)
+    return json_response(Devices(await store.devices(principal.store_id, did)))
 
 
 async def _order_response(request: Request, store_id: str, oid: str, status: int = 200) -> Response:
@@ -244,6 +261,8 @@ routes = [
     Route("/api/drivers/{driver_id}", get_driver, methods=["GET"]),
     Route("/api/drivers/{driver_id}/stops", get_stops, methods=["GET"]),
     Route("/api/drivers/{driver_id}/stops", put_stops, methods=["PUT"]),
+    Route("/api/drivers/{driver_id}/devices", get_devices, methods=["GET"]),
+    Route("/api/drivers/{driver_id}/devices", put_devices, methods=["PUT"]),
     Route("/api/orders", create_order, methods=["POST"]),
     Route("/api/orders/{order_id}", get_order, methods=["GET"]),
     Route("/api/orders/{order_id}/assign", assign_order, methods=["POST"]),

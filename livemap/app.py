@@ -17,14 +17,17 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from livemap import api, security
+from livemap import api, dispatchers, integrations, security
+from livemap.dispatchpage import dispatch_page, sign_out
 from livemap.dispatchws import dispatch_socket
 from livemap.driverws import driver_socket
 from livemap.errors import ApiError, handle_api_error, handle_http_error
 from livemap.eta import EtaModel
 from livemap.hub import Hub
+from livemap.ingest import endpoints as ingest_endpoints
 from livemap.keys import Keys
 from livemap.lookup import lookup_form
+from livemap.notify import Worker
 from livemap.openapi import openapi
 from livemap.pages import STATIC_DIR, tracking_page
 from livemap.positions import Positions
@@ -68,16 +71,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with open_redis(settings.redis_url, Path(settings.data_dir)) as (client, url):
             keys = Keys(settings.key_prefix)
             store = Store(client, keys, stream_maxlen=settings.stream_maxlen)
-            async with Hub(client, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings):
+            # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
+            worker = Worker(store, resolved) if settings.worker_inline else contextlib.nullcontext()
+            async with Hub(client, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:
                 app.state.services = Services(resolved, store, Positions(store, EtaModel(settings)), hub, url)
+                app.state.geocoding = integrations.Geocoding.from_settings(client, keys, resolved)
                 log.info("livemap ready (redis %s)", url)
                 yield
 
     routes = [
         *api.routes,
+        *ingest_endpoints.routes,
+        *dispatchers.routes,
+        *integrations.routes,
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/track", lookup_form, methods=["GET", "POST"]),
         Route("/track/{tracking_id}", tracking_page, methods=["GET"]),
+        Route("/dispatch", dispatch_page, methods=["GET", "POST"]),
+        Route("/dispatch/signout", sign_out, methods=["POST"]),
         # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         WebSocketRoute("/ws/driver", driver_socket),

@@ -1,10 +1,10 @@
-"""Who is calling: admin token, store API key, driver token, customer tracking token."""
+"""Who is calling: admin token, store API key (or a dispatcher's session), driver token, customer tracking token."""
 
 from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from livemap import security
+from livemap import security, sessions
 from livemap.errors import ApiError, unauthorized
 from livemap.services import services
 from livemap.store import Principal
@@ -26,8 +26,14 @@ def require_admin(conn: HTTPConnection) -> None:
 
 
 async def require(conn: HTTPConnection, kind: str) -> Principal:
-    """The store (or driver) the credential belongs to; 401 without one, 403 for the other kind."""
-    principal = await services(conn).store.principal(credential(conn))
+    """The store (or driver) the credential belongs to; 401 without one, 403 for the other kind.
+
+    Without a credential, a dispatcher's session cookie stands for its store (see `sessions`).
+    """
+    token = credential(conn)
+    if not token and kind == "store":
+        return await sessions.principal(conn)
+    principal = await services(conn).store.principal(token)
     if principal is None:
         raise unauthorized()
     if principal.kind != kind:

@@ -1,4 +1,4 @@
-"""The `livemap` command: `serve` runs the server, `demo` runs server + simulated drivers."""
+"""The `livemap` command: `serve` the server, `demo` server + simulated drivers, `worker` the notifications."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from livemap.app import admin_token, create_app
+from livemap.ingest.endpoints import OsmandPort
 from livemap.logs import log_config
+from livemap.notify import worker as notify_worker
 from livemap.settings import Settings
 
 # The application answers frames up to LIVEMAP_MAX_FRAME_BYTES with a typed error and keeps the
@@ -32,9 +36,12 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(settings: Settings, log_level: str = "info") -> uvicorn.Server:
+def make_server(settings: Settings, log_level: str = "info", osmand_port: int | None = None) -> uvicorn.Server:
+    app: ASGIApp = create_app(settings)
+    if osmand_port is not None:
+        app = OsmandPort(app, osmand_port)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_config=log_config(log_level),
         log_level=log_level,
         lifespan="on",
@@ -46,10 +53,25 @@ def make_server(settings: Settings, log_level: str = "info") -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-async def _serve(settings: Settings, host: str, port: int, log_level: str, on_ready: list[str] | None = None) -> None:
+async def _serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    log_level: str,
+    on_ready: list[str] | None = None,
+    osmand_port: int | None = None,
+) -> None:
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
-    server = make_server(settings, log_level)
+    if settings.worker_inline and not settings.public_url:
+        # The notifications worker has no request to take an origin from: its links point here.
+        settings = replace(settings, public_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{bound}")
+    sockets = [sock]
+    if osmand_port is not None:
+        # Traccar Client's default server port; the same app answers there, limited to `/ingest/...`.
+        sockets.append(_bind(host, osmand_port))
+        osmand_port = sockets[1].getsockname()[1]
+    server = make_server(settings, log_level, osmand_port)
 
     async def announce() -> None:
         while not server.started:
@@ -58,17 +80,20 @@ async def _serve(settings: Settings, host: str, port: int, log_level: str, on_re
             await asyncio.sleep(0.05)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         print(f"livemap listening on http://{shown}:{bound}", flush=True)
+        if osmand_port is not None:
+            print(f"OsmAnd / Traccar Client devices: http://{shown}:{osmand_port}/?token=DRIVER_TOKEN", flush=True)
         if on_ready:
             await _run_child([arg.format(url=f"http://{shown}:{bound}") for arg in on_ready], server)
 
     task = asyncio.create_task(announce())
     try:
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=sockets)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        sock.close()
+        for s in sockets:
+            s.close()
 
 
 async def _run_child(command: list[str], server: uvicorn.Server) -> None:
@@ -93,11 +118,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server (embedded Redis unless LIVEMAP_REDIS_URL is set)")
     demo = sub.add_parser("demo", help="run the server and simulated drivers; prints the links to open")
+    worker = sub.add_parser("worker", help="send notifications (webhooks, email, SMS) from the outbox")
     levels = ["critical", "error", "warning", "info", "debug"]
     for p, level in ((serve, "info"), (demo, "warning")):  # the demo keeps its console for the links
         p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         p.add_argument("--log-level", default=level, choices=levels)
+    serve.add_argument(
+        "--osmand-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also take Traccar Client / OsmAnd devices at the root of this port (the apps' default: 5055)",
+    )
+    worker.add_argument("--log-level", default="info", choices=levels)
     demo.add_argument("--drivers", type=int, default=5, help="simulated drivers (default 5)")
     demo.add_argument(
         "--speedup", type=float, default=1.0, help="simulated seconds per wall second (default 1: ETAs in real time)"
@@ -105,12 +139,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
+    if args.command == "worker":
+        notify_worker.main(settings, args.log_level)
+        return
     on_ready = None
     if args.command == "demo":
+        settings = replace(settings, worker_inline=True)  # `make run` sends notifications too
         os.environ["LIVEMAP_ADMIN_TOKEN"] = admin_token(settings)  # the simulator creates the demo store with it
         on_ready = [
             sys.executable, "-m", "simulator", "run", "--url", "{url}", "--drivers", str(args.drivers),
             "--speedup", str(args.speedup), "--links-file", str(Path(settings.data_dir) / "demo-links.txt"),
         ]  # fmt: skip
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, args.host, args.port, args.log_level, on_ready))
+        osmand_port = getattr(args, "osmand_port", None)
+        asyncio.run(_serve(settings, args.host, args.port, args.log_level, on_ready, osmand_port))

@@ -1,20 +1,83 @@
-"""`/ws/dispatch`: every active delivery and online driver of one store, live."""
+"""`/ws/dispatch`: every active delivery and online driver of one store, live.
+
+The credential is the store key (`?token=` or a bearer header) or the dispatch page's session
+cookie. Locations are coalesced (see `coalesce`): each driver's newest, at most once a second
+per driver, and once the client sent a viewport only those inside it. Every other event goes out
+as it comes. Locations carry no ETA, so every `ETA_REFRESH_S` the socket also sends the ETA of
+each live order whose ETA changed.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 import msgspec
 from starlette.websockets import WebSocket
 
 from livemap import auth
+from livemap.coalesce import LatestLocations
+from livemap.dispatchview import BBox, dispatch_snapshot, inside, order_etas
 from livemap.errors import ApiError
-from livemap.messages import DriverLocationEvent, Error, Viewport, describe
-from livemap.services import services
+from livemap.messages import Error, Viewport, describe
+from livemap.services import Services, services
 from livemap.sockets import deny, drain_client, pump, run_until_disconnect
-from livemap.views import dispatch_snapshot
+
+#: Locations go out in one pass per this many seconds: at most one per driver per pass.
+FLUSH_S = 1.0
+ETA_REFRESH_S = 5.0
 
 _encode = msgspec.json.Encoder().encode
 _viewport = msgspec.json.Decoder(Viewport)
-_location = msgspec.json.Decoder(DriverLocationEvent)
+
+
+class _Desk:
+    """One dispatcher's socket: its viewport and the senders that share the socket."""
+
+    def __init__(self, ws: WebSocket, svc: Services, store_id: str, sub: LatestLocations) -> None:
+        self.ws, self.svc, self.store_id, self.sub = ws, svc, store_id, sub
+        self.bbox: BBox | None = None
+        # A viewport's snapshot and the locations filtered by that viewport go out in that order.
+        self._in_order = asyncio.Lock()
+        self._etas: dict[str, int | None] = {}
+        self._shown: set[str] = set()  # drivers the client last saw inside its viewport
+
+    async def send_snapshot(self) -> None:
+        snapshot = await dispatch_snapshot(self.svc.store, self.store_id, self.svc.settings, self.bbox)
+        await self.ws.send_text(_encode(snapshot).decode())
+        self._etas |= {o.tracking_id: o.eta_at for o in snapshot.orders}
+        self._shown = {d.driver_id for d in snapshot.drivers}
+
+    async def on_message(self, data: str | bytes) -> None:
+        try:
+            bbox = _viewport.decode(data).bbox
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            await self.ws.send_text(_encode(Error("invalid_message", describe(exc))).decode())
+            return
+        async with self._in_order:
+            self.bbox = bbox
+            await self.send_snapshot()
+
+    async def release_locations(self) -> None:
+        """Once a second, each driver's newest location since the last pass: inside the viewport, or just left it."""
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            async with self._in_order:
+                for where, data in self.sub.take():
+                    if inside(where.lat, where.lon, self.bbox):
+                        self._shown.add(where.driver_id)
+                    elif where.driver_id in self._shown:
+                        self._shown.discard(where.driver_id)  # once more, so its marker does not freeze at the edge
+                    else:
+                        continue
+                    await self.ws.send_text(data)
+
+    async def refresh_etas(self) -> None:
+        while True:
+            await asyncio.sleep(ETA_REFRESH_S)
+            for tid, eta in (await order_etas(self.svc.store, self.store_id)).items():
+                if self._etas.get(tid) != eta.eta_at:
+                    self._etas[tid] = eta.eta_at
+                    await self.ws.send_text(_encode(eta).decode())
 
 
 async def dispatch_socket(ws: WebSocket) -> None:
@@ -24,25 +87,11 @@ async def dispatch_socket(ws: WebSocket) -> None:
     except ApiError as err:
         await deny(ws, err)
         return
-    sid = principal.store_id
-    bbox: tuple[float, float, float, float] | None = None
     await ws.accept()
-
-    async def on_message(data: str | bytes) -> None:
-        nonlocal bbox
-        try:
-            bbox = _viewport.decode(data).bbox
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            await ws.send_text(_encode(Error("invalid_message", describe(exc))).decode())
-            return
-        await ws.send_text(_encode(await dispatch_snapshot(svc.store, sid, svc.settings, bbox)).decode())
-
-    def in_view(message: str) -> bool:
-        if bbox is None or '"type":"location"' not in message:
-            return True
-        loc = _location.decode(message)
-        return bbox[0] <= loc.lon <= bbox[2] and bbox[1] <= loc.lat <= bbox[3]
-
-    async with svc.hub.subscribe(svc.store.keys.store_channel(sid)) as sub:
-        await ws.send_text(_encode(await dispatch_snapshot(svc.store, sid, svc.settings)).decode())
-        await run_until_disconnect(ws, drain_client(ws, on_message), pump(ws, sub, in_view))
+    sub = LatestLocations(svc.settings.client_queue)
+    desk = _Desk(ws, svc, principal.store_id, sub)
+    async with svc.hub.subscribe(svc.store.keys.store_channel(principal.store_id), sub=sub):
+        await desk.send_snapshot()
+        await run_until_disconnect(
+            ws, drain_client(ws, desk.on_message), pump(ws, sub), desk.release_locations(), desk.refresh_etas()
+        )

@@ -74,9 +74,9 @@ class Hub:
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
-        """Receive the messages published on `channels` from the moment this returns."""
-        sub = Subscription(self._queue_size)
+    async def subscribe(self, *channels: str, sub: Subscription | None = None) -> AsyncIterator[Subscription]:
+        """Receive the messages published on `channels` from the moment this returns (into `sub`, if given)."""
+        sub = Subscription(self._queue_size) if sub is None else sub
         names = [c.encode() for c in channels]
         try:
             for name in names:

@@ -83,9 +83,47 @@ class Keys:
         """Stream of notifiable events for the notifications worker."""
         return f"{self.prefix}:outbox"
 
+    def outbox_delayed(self) -> str:
+        """Sorted set of deliveries waiting for a retry or for quiet hours to end, scored by due time (ms)."""
+        return f"{self.prefix}:outbox:delayed"
+
+    def outbox_dead(self) -> str:
+        """Stream of deliveries that failed for good (dead letters), with the last error."""
+        return f"{self.prefix}:outbox:dead"
+
+    def notify_done(self, event_id: str, channel: str) -> str:
+        """Marks one event as delivered on one channel (expires), so a redelivery does not send it again."""
+        return f"{self.prefix}:notify:done:{event_id}:{channel}"
+
     def lookup_attempts(self, sid: str, client: str) -> str:
         """Counter of order-lookup attempts by one client address for one store (expires)."""
         return f"{self.prefix}:lookup:{sid}:{client}"
+
+    # dispatchers
+    def store_dispatchers(self, sid: str) -> str:
+        """Hash: dispatcher account name -> its password hash and creation time (JSON)."""
+        return f"{self.prefix}:store:{sid}:dispatchers"
+
+    def session(self, token_digest: str) -> str:
+        """Hash: a signed-in dispatcher's session (store, account, CSRF token); expires."""
+        return f"{self.prefix}:session:{token_digest}"
+
+    def signin_failures(self, client: str) -> str:
+        """Counter of failed dispatcher sign-ins from one client address (expires)."""
+        return f"{self.prefix}:signin:{client}"
+
+    # shop integrations (WooCommerce, Shopify)
+    def store_external_orders(self, sid: str, platform: str) -> str:
+        """Hash: the platform's own order id -> the store's order id (an integration's orders)."""
+        return f"{self.prefix}:store:{sid}:ext:{platform}"
+
+    def external_order_lock(self, sid: str, platform: str, external_id: str) -> str:
+        """Lock held while one delivery of a platform's order is applied (deliveries of it come in parallel)."""
+        return f"{self.prefix}:store:{sid}:ext:{platform}:lock:{external_id}"
+
+    def geocode(self, digest: str) -> str:
+        """A geocoded address (by digest of geocoder + normalized address): [lat, lon], or [] when not found."""
+        return f"{self.prefix}:geocode:{digest}"
 
     def hub_channel(self) -> str:
         """Keeps each process's pub/sub connection open while it has no other subscription."""

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from livemap.i18n import Lang
+
 # Device clocks drift and phones buffer fixes offline, but a fix from the future or from before
 # 2001 is a unit bug (seconds instead of milliseconds) or garbage.
 _MIN_TS_MS = 978_307_200_000  # 2001-01-01
@@ -120,17 +122,22 @@ class CreateDriver(msgspec.Struct):
     vehicle: Literal["car", "motorbike", "van", "bicycle", "foot"] = "car"
 
 
-class CreateOrder(msgspec.Struct):
+class NewOrder(msgspec.Struct):
+    """An order to create. Through the REST API it is a `CreateOrder` (destination required); an order
+    imported from a shop (WooCommerce, Shopify) whose address could not be geocoded has no destination."""
+
     # Shops send order numbers as JSON numbers or strings; both name the same order.
     id: Ident | Annotated[int, msgspec.Meta(ge=0, lt=10**18)]
     customer: Customer
-    destination: Point
+    destination: Point | None = None
     address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     origin: Point | None = None
     route: Annotated[list[tuple[float, float]], msgspec.Meta(min_length=2, max_length=5000)] | None = None
     promised_by: int | None = None
     tracking_number: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     carrier: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    #: The customer's language for notifications (default: the store's `locale`).
+    locale: Lang | None = None
 
     def __post_init__(self) -> None:
         for i, (lat, lon) in enumerate(self.route or ()):
@@ -142,8 +149,24 @@ class CreateOrder(msgspec.Struct):
             raise ValueError("promised_by must be epoch milliseconds")
 
 
+class CreateOrder(NewOrder):
+    """`POST /api/orders`: the destination is required."""
+
+    destination: Point
+
+
 class Assign(msgspec.Struct):
     driver_id: Ident
+
+
+#: A tracker app's device identifier (an IMEI, an OwnTracks "user/device"...): any text without spaces.
+DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S+\Z")]
+
+
+class Devices(msgspec.Struct):
+    """The tracker apps' device ids that stand for a driver (`PUT /api/drivers/{id}/devices`)."""
+
+    devices: Annotated[list[DeviceId], msgspec.Meta(max_length=20)]
 
 
 class StopOrder(msgspec.Struct):
@@ -169,6 +192,13 @@ class Subscribe(msgspec.Struct):
 
     email: bool | msgspec.UnsetType = msgspec.UNSET
     sms: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class CreateDispatcher(msgspec.Struct):
+    """A dispatcher account: signs in to `/dispatch` by name and password instead of the store key."""
+
+    name: Ident
+    password: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
 
 
 # --- events: customer and dispatcher sockets ---------------------------------------------------
@@ -245,6 +275,16 @@ class EtaEvent(msgspec.Struct, tag="eta", tag_field="type"):
     eta_at: int
     remaining_m: int
     ts: int
+
+
+class DispatchEtaEvent(msgspec.Struct, tag="eta", tag_field="type"):
+    """A dispatcher's periodic refresh of one order's ETA (its locations carry none), sent when it changed."""
+
+    order_id: str
+    tracking_id: str
+    driver_id: str | None
+    eta_at: int
+    remaining_m: int
 
 
 class StaleEvent(msgspec.Struct, tag="stale", tag_field="type"):

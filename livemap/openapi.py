@@ -18,6 +18,8 @@ from starlette.responses import Response
 
 from livemap import messages as m
 from livemap import responses as r
+from livemap.integrations import shopify, woocommerce
+from livemap.integrations.common import IntegrationResult
 from livemap.storesettings import StoreSettings
 
 _REF = "#/components/schemas/{name}"
@@ -78,6 +80,24 @@ OPERATIONS: list[Op] = [
         {200: r.Stops},
         (("driver_id", "path", "the driver's id"),),
     ),
+    Op(
+        "get",
+        "/api/drivers/{driver_id}/devices",
+        "The tracker apps' device ids registered for the driver",
+        "store",
+        None,
+        {200: m.Devices},
+        (("driver_id", "path", "the driver's id"),),
+    ),
+    Op(
+        "put",
+        "/api/drivers/{driver_id}/devices",
+        "Register the device ids (OsmAnd id, OwnTracks user or user/device, GPSLogger %AID) that send as this driver",
+        "store",
+        m.Devices,
+        {200: m.Devices},
+        (("driver_id", "path", "the driver's id"),),
+    ),
     Op("post", "/api/orders", "Create an order (stage `received`)", "store", m.CreateOrder, {201: r.OrderView}),
     Op(
         "get",
@@ -133,6 +153,37 @@ OPERATIONS: list[Op] = [
         {200: r.Subscriptions},
         _TRACKING,
     ),
+    Op(
+        "post",
+        "/integrations/woocommerce/{store}",
+        "WooCommerce webhook delivery (`order.created` / `order.updated`; signed with the store's"
+        " integrations.woocommerce.secret) or its creation ping (form body `webhook_id=N`, unsigned): 200 with what"
+        " was done; 401 `bad_signature`, 409 `not_configured` (no secret), 404 unknown store",
+        None,
+        woocommerce.WcOrder,
+        {200: IntegrationResult},
+        (
+            ("store", "path", "the store's id"),
+            ("X-WC-Webhook-Topic", "header", "order.created, order.updated (other topics are acknowledged, ignored)"),
+            ("X-WC-Webhook-Signature", "header", "base64 HMAC-SHA256 of the raw body with the webhook secret"),
+        ),
+    ),
+    Op(
+        "post",
+        "/integrations/shopify/{store}",
+        "Shopify webhook delivery (orders/create, orders/updated, orders/paid, orders/fulfilled, orders/cancelled,"
+        " fulfillments/create, fulfillments/update; signed with integrations.shopify.secret): the body is the order,"
+        " or for fulfillments/* the fulfillment; 200 with what was done; 401 `bad_signature`, 409 `not_configured`,"
+        " 404 unknown store",
+        None,
+        shopify.ShopifyOrder,
+        {200: IntegrationResult},
+        (
+            ("store", "path", "the store's id"),
+            ("X-Shopify-Topic", "header", "the webhook topic (others are acknowledged, ignored)"),
+            ("X-Shopify-Hmac-Sha256", "header", "base64 HMAC-SHA256 of the raw body with the app's secret"),
+        ),
+    ),
     Op("get", "/healthz", "The process is up", None, None, {200: r.Health}),
     Op("get", "/readyz", "Redis is reachable (503 when not)", None, None, {200: r.Health, 503: r.Health}),
     Op("get", "/openapi.json", "This document", None, None, {200: dict[str, Any]}),
@@ -166,6 +217,34 @@ OPERATIONS: list[Op] = [
         (("store", "query", "the store's id"),),
         media="text/html",
     ),
+    *(
+        Op(
+            method,
+            path,
+            f"{app}: a tracker app posts positions (driver token as `?token=`, Basic password or bearer);"
+            " unknown device 400 (404 for the JSON form)",
+            "driver",
+            None,
+            {200: str, 400: r.ErrorBody, 401: r.ErrorBody, 404: r.ErrorBody},
+            (("token", "query", "the driver's token"),),
+            media="text/plain",
+        )
+        for method, path, app in (
+            ("get", "/ingest/osmand", "Traccar Client / OsmAnd protocol, query form"),
+            ("post", "/ingest/osmand", "Traccar Client / OsmAnd protocol, form body or JSON"),
+            ("get", "/ingest/gpslogger", "GPSLogger custom URL (OsmAnd names, speed in m/s)"),
+            ("post", "/ingest/gpslogger", "GPSLogger custom URL as a form body"),
+        )
+    ),
+    Op(
+        "post",
+        "/ingest/owntracks",
+        "OwnTracks HTTP mode: `_type: location` stored, other types ignored; replies `[]`",
+        "driver",
+        None,
+        {200: list[Any], 400: r.ErrorBody, 401: r.ErrorBody},
+        (("token", "query", "the driver's token (or the Basic password)"),),
+    ),
     Op(
         "get",
         "/ws/driver",
@@ -184,9 +263,55 @@ OPERATIONS: list[Op] = [
     Op(
         "get",
         "/ws/dispatch",
-        "Websocket: the store's live dispatch view (`?token=` store key)",
+        "Websocket: the store's live dispatch view (`?token=` store key, or the dispatch page's session cookie)",
         "store",
-        websocket=(m.Viewport, r.DispatchSnapshot | m.DriverLocationEvent | m.StageEvent),
+        websocket=(m.Viewport, r.DispatchSnapshot | m.DriverLocationEvent | m.StageEvent | m.DispatchEtaEvent),
+    ),
+    Op(
+        "post",
+        "/api/dispatchers",
+        "Create a dispatcher account (signs in to /dispatch by name and password; 409 on a taken name)",
+        "store",
+        m.CreateDispatcher,
+        {201: r.Dispatcher},
+    ),
+    Op("get", "/api/dispatchers", "The store's dispatcher accounts", "store", None, {200: r.Dispatchers}),
+    Op(
+        "delete",
+        "/api/dispatchers/{name}",
+        "Remove a dispatcher account; its sessions end",
+        "store",
+        None,
+        {200: r.Dispatcher},
+        (("name", "path", "the account's name"),),
+    ),
+    Op(
+        "get",
+        "/dispatch",
+        "The dispatcher dashboard (HTML) when signed in, else its sign-in form",
+        None,
+        None,
+        {200: str},
+        (("store", "query", "pre-fills the store id of the account sign-in"),),
+        media="text/html",
+    ),
+    Op(
+        "post",
+        "/dispatch",
+        "Sign in (form body `key`, or `store` + `name` + `password`): 303 to /dispatch with a session cookie",
+        None,
+        None,
+        {303: str, 401: str, 403: str, 429: str},
+        media="text/html",
+    ),
+    Op(
+        "post",
+        "/dispatch/signout",
+        "Sign out (form body `csrf`: the page's CSRF token): the session ends, 303 to /dispatch",
+        None,
+        None,
+        {303: str},
+        media="text/html",
     ),
 ]
 

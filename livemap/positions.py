@@ -107,7 +107,8 @@ class DriverSession:
         orders = await store.orders([t.decode() for t in tids])
         stops = []
         for order in orders:
-            if order.live and order.driver == self.driver_id:
+            # An order imported without a destination (address not geocoded) has no leg to follow: no ETA.
+            if order.live and order.driver == self.driver_id and order["destination"]:
                 dest = order.json_field("destination")
                 state = _leg_decoder.decode(order["leg"]) if order["leg"] else LegState()
                 stops.append(

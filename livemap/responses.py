@@ -86,6 +86,13 @@ class OrderView(msgspec.Struct):
     eta: Eta | None
     feedback: Feedback | None
     subscriptions: Subscriptions
+    #: The shop platform that sent the order (`woocommerce`, `shopify`); null for orders made through this API.
+    source: str | None = None
+    #: What needs the store's attention: `no_destination` (an imported address that could not be geocoded).
+    flags: list[str] = []
+    #: How an imported order got its destination (`platform`, `geocoded`) or why not (`not_found`,
+    #: `no_address`, `unavailable`: retried on the platform's next update, `disabled`).
+    geocode: str | None = None
 
 
 class StoreCreated(msgspec.Struct):
@@ -175,6 +182,8 @@ class DispatchDriver(Position):
     driver_id: str
     name: str
     battery: float | None
+    #: The driver's run: its assigned, not yet final orders (store order ids) in delivery order.
+    stops: list[str]
 
 
 class DispatchSnapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
@@ -182,3 +191,14 @@ class DispatchSnapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
 
     orders: list[DispatchOrder]
     drivers: list[DispatchDriver]
+
+
+class Dispatcher(msgspec.Struct):
+    """A dispatcher account (never its password)."""
+
+    name: str
+    created_at: int
+
+
+class Dispatchers(msgspec.Struct):
+    dispatchers: list[Dispatcher]

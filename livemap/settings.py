@@ -64,6 +64,34 @@ class Settings:
     online_window_s: float = 600.0
     #: How often each process looks for drivers that went stale or offline.
     watchdog_interval_s: float = 5.0
+    #: How long a dispatcher stays signed in to `/dispatch` (the session expires in Redis).
+    session_ttl_s: float = 12 * 3600.0
+    #: Above this many online drivers the dispatch page asks its socket for the map's area only.
+    dispatch_viewport_drivers: int = 300
+    #: Notifications worker: a delivery (one event, one channel) is tried this many times, then dead-lettered.
+    worker_max_tries: int = 8
+    #: ... waiting base x 2^(tries-1) seconds (plus up to 25% jitter) between tries...
+    worker_backoff_base_s: float = 5.0
+    #: ... but never longer than this.
+    worker_backoff_cap_s: float = 900.0
+    #: An outbox entry a worker read but did not finish for this long is taken over (its worker died).
+    worker_claim_idle_ms: int = 60_000
+    #: Longest one delivery attempt (HTTP request, SMTP session) may take; keep it well under the claim idle time.
+    worker_timeout_s: float = 15.0
+    #: Also run the notifications worker inside each server process (`livemap demo` does).
+    worker_inline: bool = False
+    #: Geocoder for shop addresses that come without coordinates: a geopy service name, or `none`.
+    geocoder: str = "nominatim"
+    #: Its base URL, e.g. a self-hosted Nominatim (`http://nominatim.internal:8080`); empty: the service's own.
+    geocoder_url: str = ""
+    #: API key, for geocoding services that need one.
+    geocoder_api_key: Secret = field(default_factory=lambda: Secret(""))
+    #: Longest a webhook waits for the geocoder (shops expect an answer within seconds).
+    geocoder_timeout_s: float = 3.0
+    #: Least time between two geocoder requests from one process (the public Nominatim allows one a second).
+    geocoder_min_interval_s: float = 1.0
+    #: How long a geocoded address is cached in Redis (an address that was not found: at most a day).
+    geocode_cache_ttl_s: float = 30 * 86400.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -17,7 +17,7 @@ from redis.typing import EncodableT, FieldT
 
 from livemap import security
 from livemap.keys import Keys
-from livemap.messages import CreateOrder, Customer, StageEvent, Subscribe
+from livemap.messages import Customer, NewOrder, StageEvent, Subscribe
 from livemap.responses import Feedback, HistoryEntry, Subscriptions
 from livemap.routes import cumulative_lengths
 from livemap.stages import FINAL, Stage, StageMachine
@@ -220,10 +220,26 @@ class Store:
     async def driver(self, sid: str, did: str) -> dict[str, str]:
         return decode_hash(await self.redis.hgetall(self.keys.driver(sid, did)))
 
+    async def devices(self, sid: str, did: str) -> list[str]:
+        """The device ids (tracker apps) the store registered for this driver."""
+        raw = await self.redis.hget(self.keys.driver(sid, did), "devices")
+        return list(msgspec.json.decode(raw)) if raw else []
+
+    async def set_devices(self, sid: str, did: str, devices: list[str]) -> None:
+        await self.redis.hset(self.keys.driver(sid, did), "devices", _json.encode(sorted(set(devices))))
+
+    async def set_device_attributes(self, sid: str, did: str, attributes: bytes) -> None:
+        """What the driver's tracker app last said beyond the fix (altitude, charging, activity...)."""
+        await self.redis.hset(self.keys.driver(sid, did), "attributes", attributes)
+
     # --- orders ----------------------------------------------------------------------------------
 
-    async def create_order(self, sid: str, body: CreateOrder) -> Order:
-        """A new order in stage `received`. Raises Conflict when the store already has its id."""
+    async def create_order(self, sid: str, body: NewOrder, extra: Mapping[str, EncodableT] | None = None) -> Order:
+        """A new order in stage `received`. Raises Conflict when the store already has its id.
+
+        Without a destination (a shop's address that could not be geocoded) the order gets no ETA
+        until it has one. `extra` adds fields to the order's hash (an integration's bookkeeping).
+        """
         oid = str(body.id)
         tid, token = security.new_id("", 12), security.new_tracking_token()
         if not await self.redis.hsetnx(self.keys.store_orders(sid), oid, tid):
@@ -231,7 +247,7 @@ class Store:
         points: list[tuple[float, float]] | None = None
         if body.route:
             points = [(lat, lon) for lat, lon in body.route]
-        elif body.origin:
+        elif body.origin and body.destination:
             points = [(body.origin.lat, body.origin.lon), (body.destination.lat, body.destination.lon)]
         fields: dict[FieldT, EncodableT] = {
             "store": sid,
@@ -243,13 +259,16 @@ class Store:
             "driver": "",
             "created": now_ms(),
             "customer": _json.encode(body.customer),
-            "destination": _json.encode([body.destination.lat, body.destination.lon]),
+            "destination": _json.encode([body.destination.lat, body.destination.lon]) if body.destination else "",
             "address": body.address or "",
             "tracking_number": body.tracking_number or "",
             "carrier": body.carrier or "",
             "promised_by": body.promised_by or "",
             "origin": _json.encode([body.origin.lat, body.origin.lon]) if body.origin else "",
+            "locale": body.locale or "",
         }
+        for name, value in (extra or {}).items():
+            fields[name] = value
         if points:
             # Geodesic lengths are computed once here, never per fix (geopy ~150 us a segment):
             # off the event loop, since a long route can take a while.
@@ -268,6 +287,11 @@ class Store:
             )
             await pipe.execute()
         return Order({str(k): text(v) if isinstance(v, bytes) else str(v) for k, v in fields.items()})
+
+    async def set_order_fields(self, tid: str, fields: Mapping[str, EncodableT]) -> None:
+        """Overwrite plain fields of order `tid` (contact, address, destination: not its stage or driver)."""
+        if fields:
+            await self.redis.hset(self.keys.order(tid), mapping={name: value for name, value in fields.items()})
 
     async def tracking_id(self, sid: str, oid: str) -> str:
         tid = await self.redis.hget(self.keys.store_orders(sid), oid)

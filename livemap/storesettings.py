@@ -111,7 +111,12 @@ class StoreSettings(msgspec.Struct):
             raise ValueError(f"custom stage ids must not reuse default stages: {', '.join(sorted(clash))}")
         if len(set(ids)) != len(ids):
             raise ValueError("custom stage ids must be unique")
-        self.machine()  # raises ValueError when a custom stage follows an unknown one
+        machine = self.machine()  # raises ValueError when a custom stage follows an unknown one
+        shops = (("woocommerce", self.integrations.woocommerce), ("shopify", self.integrations.shopify))
+        for platform, integration in shops:
+            for status, stage in (integration.status_map if integration else {}).items():
+                if stage != "ignore" and stage not in machine.known:  # "ignore": the status changes nothing
+                    raise ValueError(f"integrations.{platform}.status_map: {status!r} maps to unknown stage {stage!r}")
 
     def machine(self) -> StageMachine:
         """The store's stage state machine."""

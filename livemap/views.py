@@ -5,14 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import msgspec
-
 from livemap.messages import Customer, Eta
 from livemap.responses import (
     CustomerOrder,
-    DispatchDriver,
     DispatchOrder,
-    DispatchSnapshot,
     HistoryEntry,
     LatLon,
     OrderView,
@@ -24,8 +20,6 @@ from livemap.responses import (
 )
 from livemap.settings import Settings
 from livemap.store import Order, Store, decode_hash, decode_history
-
-BBox = tuple[float, float, float, float]
 
 
 def _now_ms() -> int:
@@ -118,6 +112,9 @@ def store_order(order: Order, history: list[HistoryEntry], base_url: str) -> Ord
         eta=eta_of(order, _now_ms()),
         feedback=order.feedback,
         subscriptions=order.subscriptions,
+        source=order["source"] or None,
+        flags=[] if order["destination"] else ["no_destination"],
+        geocode=order["geocode"] or None,
     )
 
 
@@ -178,43 +175,3 @@ def dispatch_order(order: Order, now_ms: int) -> DispatchOrder:
         eta_at=eta.eta_at if eta else None,
         remaining_m=eta.remaining_m if eta else None,
     )
-
-
-def _inside(lat: float, lon: float, bbox: BBox | None) -> bool:
-    return bbox is None or (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3])
-
-
-async def dispatch_snapshot(store: Store, sid: str, settings: Settings, bbox: BBox | None = None) -> DispatchSnapshot:
-    """Every active order and online driver of store `sid` (inside `bbox` when given)."""
-    k = store.keys
-    now = _now_ms()
-    async with store.redis.pipeline(transaction=False) as pipe:
-        pipe.smembers(k.store_active(sid))
-        pipe.zrangebyscore(k.store_seen(sid), now - int(settings.online_window_s * 1000), "+inf")
-        pipe.hgetall(k.store_drivers(sid))
-        tids, dids, names = await pipe.execute()
-    orders = await store.orders(sorted(t.decode() for t in tids))
-    async with store.redis.pipeline(transaction=False) as pipe:
-        for did in dids:
-            pipe.hgetall(k.driver(sid, did.decode()))
-        raws = await pipe.execute()
-    drivers = []
-    for did, raw in zip(dids, raws, strict=True):
-        fields = decode_hash(raw)
-        pos = position(fields, now, settings)
-        if pos is not None and _inside(pos.lat, pos.lon, bbox):
-            drivers.append(
-                DispatchDriver(
-                    **msgspec.structs.asdict(pos),
-                    driver_id=did.decode(),
-                    name=names.get(did, b"").decode(),
-                    battery=_float(fields, "battery"),
-                )
-            )
-    visible = {d.driver_id for d in drivers}
-    shown = []
-    for order in orders:
-        dest = order.json_field("destination")
-        if bbox is None or order.driver in visible or (dest and _inside(dest[0], dest[1], bbox)):
-            shown.append(dispatch_order(order, now))
-    return DispatchSnapshot(orders=shown, drivers=drivers)

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,10 +69,10 @@ async def redis_target(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 class Server:
     """A `livemap serve` child process on a free port."""
 
-    def __init__(self, env: dict[str, str], name: str, port: int = 0) -> None:
+    def __init__(self, env: dict[str, str], name: str, port: int = 0, args: Sequence[str] = ()) -> None:
         self.name = name
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "livemap", "serve", "--port", str(port), "--log-level", "info"],
+            [sys.executable, "-m", "livemap", "serve", "--port", str(port), "--log-level", "info", *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

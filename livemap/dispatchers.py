@@ -1,0 +1,47 @@
+"""`/api/dispatchers`: the store creates, lists and removes its dispatcher accounts with its key."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from livemap import accounts, auth
+from livemap.api import _body as json_body  # the API's one body decoder: same limits, same 400/413/422
+from livemap.errors import ApiError, json_response, not_found
+from livemap.messages import CreateDispatcher
+from livemap.responses import Dispatchers
+from livemap.services import services
+from livemap.store import Conflict, NotFound
+
+
+async def create_dispatcher(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    body = await json_body(request, CreateDispatcher)
+    try:
+        created = await accounts.create(services(request).store, principal.store_id, body.name, body.password)
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    return json_response(created, 201)
+
+
+async def list_dispatchers(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    return json_response(Dispatchers(await accounts.all_of(services(request).store, principal.store_id)))
+
+
+async def delete_dispatcher(request: Request) -> Response:
+    """Remove an account: its signed-in sessions end at their next request."""
+    principal = await auth.require(request, "store")
+    try:
+        removed = await accounts.remove(services(request).store, principal.store_id, request.path_params["name"])
+    except NotFound as exc:
+        raise not_found(str(exc)) from None
+    return json_response(removed)
+
+
+routes = [
+    Route("/api/dispatchers", create_dispatcher, methods=["POST"]),
+    Route("/api/dispatchers", list_dispatchers, methods=["GET"]),
+    Route("/api/dispatchers/{name}", delete_dispatcher, methods=["DELETE"]),
+]

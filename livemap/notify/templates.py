@@ -1,0 +1,113 @@
+"""The words of customer notifications (email and SMS) in English, Spanish and Brazilian Portuguese.
+
+Every message names the store and the order and carries the tracking link. Stages without a
+wording of their own (the store's custom stages among them) use the stage's label, which the
+store may translate in its settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+from livemap.notify.base import Notice
+
+# {store} {number} {name} {label} {eta} {note} {url} are filled in; a line whose value is missing is left out.
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "greeting": "Hi {name},",
+        "subject": "{store}: order {number} - {label}",
+        "stage": "Your order {number} from {store} is now: {label}.",
+        "shipped": "Your order {number} from {store} is on its way.",
+        "delivered": "Your order {number} from {store} has been delivered. Thank you!",
+        "failed_attempt": "We could not deliver your order {number} from {store} today. We will be in touch.",
+        "cancelled": "Your order {number} from {store} has been cancelled.",
+        "arriving_subject": "{store}: your order {number} is almost there",
+        "arriving": "Your driver is close: order {number} from {store} arrives around {eta}.",
+        "delayed_subject": "{store}: order {number} is running late",
+        "delayed": "Your order {number} from {store} is running late. New estimate: {eta}.",
+        "note": "Note: {note}",
+        "track": "Follow it live: {url}",
+        "footer": "You get these messages because you asked for delivery updates. You can stop them on the page above.",
+    },
+    "es": {
+        "greeting": "Hola {name}:",
+        "subject": "{store}: pedido {number} - {label}",
+        "stage": "Tu pedido {number} de {store} ahora está: {label}.",
+        "shipped": "Tu pedido {number} de {store} está en camino.",
+        "delivered": "Tu pedido {number} de {store} fue entregado. ¡Gracias!",
+        "failed_attempt": "Hoy no pudimos entregar tu pedido {number} de {store}. Te contactaremos.",
+        "cancelled": "Tu pedido {number} de {store} fue cancelado.",
+        "arriving_subject": "{store}: tu pedido {number} ya casi llega",
+        "arriving": "Tu repartidor está cerca: el pedido {number} de {store} llega alrededor de las {eta}.",
+        "delayed_subject": "{store}: el pedido {number} viene con retraso",
+        "delayed": "Tu pedido {number} de {store} viene con retraso. Nueva estimación: {eta}.",
+        "note": "Nota: {note}",
+        "track": "Síguelo en vivo: {url}",
+        "footer": "Recibes estos mensajes porque pediste novedades de tu entrega. Puedes desactivarlos en esa página.",
+    },
+    "pt-BR": {
+        "greeting": "Olá {name},",
+        "subject": "{store}: pedido {number} - {label}",
+        "stage": "Seu pedido {number} da {store} agora está: {label}.",
+        "shipped": "Seu pedido {number} da {store} está a caminho.",
+        "delivered": "Seu pedido {number} da {store} foi entregue. Obrigado!",
+        "failed_attempt": "Não conseguimos entregar hoje seu pedido {number} da {store}. Entraremos em contato.",
+        "cancelled": "Seu pedido {number} da {store} foi cancelado.",
+        "arriving_subject": "{store}: seu pedido {number} está quase chegando",
+        "arriving": "O entregador está perto: o pedido {number} da {store} chega por volta das {eta}.",
+        "delayed_subject": "{store}: o pedido {number} está atrasado",
+        "delayed": "Seu pedido {number} da {store} está atrasado. Nova previsão: {eta}.",
+        "note": "Observação: {note}",
+        "track": "Acompanhe ao vivo: {url}",
+        "footer": "Você recebe estas mensagens porque pediu atualizações da entrega. Pode desativá-las nessa página.",
+    },
+}
+
+#: Stages with a sentence of their own; any other stage says "is now: <label>".
+_WORDED = ("shipped", "delivered", "failed_attempt", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A notification as words: an email's subject and body, and the shorter SMS text."""
+
+    subject: str
+    text: str
+    sms: str
+
+
+def clock(epoch_ms: int, timezone: str) -> str:
+    """`14:05`: a time of day in the store's time zone."""
+    when = dt.datetime.fromtimestamp(epoch_ms / 1000, zoneinfo.ZoneInfo(timezone))
+    return when.strftime("%H:%M")
+
+
+def render(notice: Notice) -> Message:
+    """The customer's message for `notice`, in `notice.lang`."""
+    t = TEXTS[notice.lang]
+    data = notice.data
+    eta_at = data.get("eta_at")
+    values = {
+        "store": notice.store.name,
+        "number": notice.order["id"],
+        "name": notice.order.customer.name,
+        "url": notice.tracking_url,
+        "label": notice.store.machine().label(notice.key, notice.lang),
+        "eta": clock(int(eta_at), notice.store.timezone) if isinstance(eta_at, int | float) else "",
+        "note": (data.get("note") or "").strip() if notice.kind == "stage" else "",
+    }
+    if notice.kind in ("arriving", "delayed"):
+        subject, line = t[f"{notice.kind}_subject"], t[notice.kind]
+    else:
+        subject, line = t["subject"], t[notice.key if notice.key in _WORDED else "stage"]
+    headline = line.format(**values)
+    note = t["note"].format(**values) if values["note"] else ""
+    track = t["track"].format(**values)
+    body = [t["greeting"].format(**values), "", headline]
+    if note:
+        body.append(note)
+    body += ["", track, "", "-- ", t["footer"]]
+    sms = " ".join(part for part in (headline, note, track) if part)
+    return Message(subject=subject.format(**values), text="\n".join(body) + "\n", sms=sms)
