@@ -17,9 +17,10 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from livemap import api, dispatchers, integrations, security
+from livemap import api, dispatchers, driverapi, integrations, security
 from livemap.dispatchpage import dispatch_page, sign_out
 from livemap.dispatchws import dispatch_socket
+from livemap.driverpage import driver_page
 from livemap.driverws import driver_socket
 from livemap.errors import ApiError, handle_api_error, handle_http_error
 from livemap.eta import EtaModel
@@ -83,12 +84,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *api.routes,
         *ingest_endpoints.routes,
         *dispatchers.routes,
+        *driverapi.routes,
         *integrations.routes,
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/track", lookup_form, methods=["GET", "POST"]),
         Route("/track/{tracking_id}", tracking_page, methods=["GET"]),
         Route("/dispatch", dispatch_page, methods=["GET", "POST"]),
         Route("/dispatch/signout", sign_out, methods=["POST"]),
+        Route("/driver", driver_page, methods=["GET"]),
         # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         WebSocketRoute("/ws/driver", driver_socket),

@@ -11,12 +11,15 @@ import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
 from livemap import auth
+from livemap.driverapi import driver_stops
 from livemap.errors import ApiError
 from livemap.hub import Subscription
 from livemap.messages import Ack, Error, Fix, Rejected, describe
 from livemap.positions import DriverSession
+from livemap.responses import StopsPush
 from livemap.services import Services, services
 from livemap.sockets import deny, drain_client, run_until_disconnect
+from livemap.stages import StageMachine
 from livemap.store import Order
 
 log = logging.getLogger("livemap.driver")
@@ -43,21 +46,9 @@ class _RateLimit:
         return True
 
 
-def _stops(orders: list[Order]) -> bytes:
+def _stops(orders: list[Order], machine: StageMachine) -> bytes:
     """The driver's stops, pushed on connect and whenever the store changes them."""
-    stops = [
-        {
-            "tracking_id": o.tracking_id,
-            "order_id": o["id"],
-            "stage": o.stage,
-            "live": o.live,
-            "address": o["address"] or None,
-            "destination": o.json_field("destination"),
-            "customer": (o.json_field("customer") or {}).get("name"),
-        }
-        for o in orders
-    ]
-    return _encode({"type": "stops", "stops": stops})
+    return _encode(StopsPush(driver_stops(orders, machine)))
 
 
 def _seq_of(value: object) -> int | None:
@@ -139,6 +130,10 @@ class _Connection:
             return Error("unavailable", "storage is unavailable; send these fixes again", seq)
         return Ack(seq=seq, accepted=accepted, ignored=ignored, rejected=rejected)
 
+    async def machine(self) -> StageMachine:
+        """The store's stage machine: which actions the driver's app offers per stop."""
+        return (await self.svc.store.settings(self.session.store_id)).machine()
+
     async def watch_stops(self, sub: Subscription) -> None:
         """Reload the driver's orders when the store assigns, reassigns or moves one of them."""
         while True:
@@ -146,7 +141,7 @@ class _Connection:
                 return
             async with self.lock:
                 orders = await self.session.load()
-                await self.send(_stops(orders))
+                await self.send(_stops(orders, await self.machine()))
 
 
 async def driver_socket(ws: WebSocket) -> None:
@@ -161,5 +156,5 @@ async def driver_socket(ws: WebSocket) -> None:
     conn = _Connection(ws, svc, session)
     # Subscribe before the first read: an order assigned in between would otherwise go unnoticed.
     async with svc.hub.subscribe(svc.store.keys.driver_channel(principal.store_id, principal.driver_id)) as sub:
-        await conn.send(_stops(await session.load()))
+        await conn.send(_stops(await session.load(), await conn.machine()))
         await run_until_disconnect(ws, drain_client(ws, conn.on_message), conn.watch_stops(sub))

@@ -75,6 +75,10 @@ class Keys:
     def order_channel(self, tid: str) -> str:
         return f"{self.prefix}:ch:{{o:{tid}}}"
 
+    def order_proof(self, tid: str) -> str:
+        """Hash: the order's proof of delivery (recipient name, photo and its type); kept as long as the order."""
+        return f"{self.prefix}:{{o:{tid}}}:proof"
+
     def last_fix(self) -> str:
         """Sorted set of every driver (`store\x1fdriver`) by the arrival time of its newest fix (stale checks)."""
         return f"{self.prefix}:lastfix"

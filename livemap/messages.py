@@ -180,6 +180,21 @@ class StageChange(msgspec.Struct):
     note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
 
 
+class DriverStageChange(msgspec.Struct):
+    """The driver marks one of its stops: picked up (`shipped`), `delivered` or `failed_attempt`."""
+
+    stage: Literal["shipped", "delivered", "failed_attempt"]
+    note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    #: Who took the parcel (with `delivered`): the customer sees it as proof of delivery.
+    recipient: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class ProofRecipient(msgspec.Struct):
+    """Proof of delivery without a photo: who took the parcel."""
+
+    recipient: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
 class RateDelivery(msgspec.Struct):
     """The customer's rating (1 to 5 stars) of a delivered order, with an optional comment."""
 

@@ -154,6 +154,65 @@ OPERATIONS: list[Op] = [
         _TRACKING,
     ),
     Op(
+        "get",
+        "/api/track/{tracking_id}/proof",
+        "Proof of delivery (recipient name, whether there is a photo): 409 `not_delivered` before delivery,"
+        " 404 `no_proof` without one",
+        None,
+        None,
+        {200: r.Proof},
+        _TRACKING,
+    ),
+    Op(
+        "get",
+        "/api/track/{tracking_id}/proof/photo",
+        "The delivery photo (image/jpeg, image/png or image/webp); 409 `not_delivered` before delivery",
+        None,
+        None,
+        {200: bytes},
+        _TRACKING,
+        media="image/*",
+    ),
+    Op(
+        "get",
+        "/api/driver",
+        "The driver's own run: name and stops in delivery order",
+        "driver",
+        None,
+        {200: r.DriverRun},
+    ),
+    Op(
+        "post",
+        "/api/driver/stops/{tracking_id}/stage",
+        "The driver marks its stop picked up (`shipped`), `delivered` (optional `recipient`) or `failed_attempt`;"
+        " 404 unless the order is assigned to this driver; 409 `illegal_transition` with `allowed`",
+        "driver",
+        m.DriverStageChange,
+        {200: r.DriverStop},
+        (("tracking_id", "path", "the order's tracking id"),),
+    ),
+    Op(
+        "post",
+        "/api/driver/stops/{tracking_id}/proof",
+        "Proof of delivery for the driver's stop: a photo as the raw body (`Content-Type` image/jpeg, image/png or"
+        " image/webp, at most 2 MiB, checked by its first bytes: 413, 415, 422 `invalid_image`) or JSON"
+        " `{recipient}`; a new photo replaces the old",
+        "driver",
+        m.ProofRecipient,
+        {200: r.Proof},
+        (("tracking_id", "path", "the order's tracking id"),),
+    ),
+    Op(
+        "get",
+        "/driver",
+        "The driver app (HTML): sign in with the driver token (or `/driver#token=...`), shift, GPS, stops",
+        None,
+        None,
+        {200: str},
+        (("lang", "query", "page language"),),
+        media="text/html",
+    ),
+    Op(
         "post",
         "/integrations/woocommerce/{store}",
         "WooCommerce webhook delivery (`order.created` / `order.updated`; signed with the store's"
@@ -250,7 +309,7 @@ OPERATIONS: list[Op] = [
         "/ws/driver",
         "Websocket: a driver's device sends fixes (`?token=` driver token)",
         "driver",
-        websocket=(m.Fix | list[m.Fix], m.Ack | m.Error),
+        websocket=(m.Fix | list[m.Fix], m.Ack | m.Error | r.StopsPush),
     ),
     Op(
         "get",

@@ -46,6 +46,12 @@ _PANEL = Template(
   <h1 class="lm-eta" id="lm-eta">{{ s.title }}</h1>
   <p class="lm-notice" id="lm-notice" hidden></p>
   <p class="lm-seen" id="lm-seen" hidden></p>
+  {# Proof of delivery (who took it, the driver's photo): tracking.js fetches it once the order is delivered. #}
+  <section class="lm-proof" id="lm-proof" aria-labelledby="lm-proof-h" hidden>
+    <h2 id="lm-proof-h">{{ s.proof_title }}</h2>
+    <p class="lm-proof-recipient" id="lm-proof-recipient" hidden></p>
+    <img class="lm-proof-photo" id="lm-proof-photo" alt="{{ s.proof_photo }}" hidden>
+  </section>
   {# Shown by tracking.js once the order is delivered (it may happen while the page is open). #}
   <section class="lm-feedback" id="lm-feedback" aria-labelledby="lm-feedback-h" hidden>
     <h2 id="lm-feedback-h">{{ s.feedback_title }}</h2>

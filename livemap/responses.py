@@ -133,6 +133,42 @@ class StopView(msgspec.Struct):
     remaining_m: int | None
 
 
+class DriverStop(msgspec.Struct):
+    """One stop as the driver's app shows it (the `stops` push of /ws/driver and `GET /api/driver`)."""
+
+    tracking_id: str
+    order_id: str
+    stage: str
+    live: bool
+    address: str | None
+    destination: tuple[float, float] | None
+    customer: str | None
+    #: What the driver may do now: `shipped` (picked up), `delivered`, `failed_attempt`.
+    actions: list[str]
+
+
+class StopsPush(msgspec.Struct, tag="stops", tag_field="type"):
+    """Pushed on /ws/driver on connect and whenever the driver's stops change."""
+
+    stops: list[DriverStop]
+
+
+class DriverRun(msgspec.Struct):
+    """`GET /api/driver`: who the driver token belongs to and its stops in delivery order."""
+
+    driver_id: str
+    name: str
+    stops: list[DriverStop]
+
+
+class Proof(msgspec.Struct):
+    """Proof of delivery: who took the parcel and whether there is a photo (`.../proof/photo`)."""
+
+    recipient: str | None
+    photo: bool
+    at: int
+
+
 class Stops(msgspec.Struct):
     driver_id: str
     stops: list[StopView]

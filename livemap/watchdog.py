@@ -23,11 +23,11 @@ from livemap.tasks import cancel
 log = logging.getLogger("livemap.watchdog")
 _encode = msgspec.json.Encoder().encode
 
-# Raise the driver's quiet level from ARGV[1] to ARGV[2] only if no fix arrived meanwhile.
+# Raise the driver's quiet level to ARGV[1] only if no fix arrived meanwhile (ARGV[2]: the fix's arrival).
 _CLAIM = """
 local level = redis.call('HGET', KEYS[1], 'quiet') or '0'
-if redis.call('HGET', KEYS[1], 'recv') ~= ARGV[3] or tonumber(level) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'quiet', ARGV[2])
+if redis.call('HGET', KEYS[1], 'recv') ~= ARGV[2] or tonumber(level) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'quiet', ARGV[1])
 return 1
 """
 
@@ -66,15 +66,18 @@ class Watchdog:
         for member, recv in cast(list[tuple[bytes, float]], members):
             sid, did = text(member).split("\x1f")
             level = 2 if recv <= offline_before else 1
-            if await self._announce(sid, did, level, int(recv)):
-                announced += 1
+            # A late sweep (a stalled process) can find a driver already past the offline line: it is
+            # still announced stale first, so every watcher sees the same two steps in order.
+            for step in range(1, level + 1):
+                if await self._announce(sid, did, step, int(recv)):
+                    announced += 1
             if level == 2:  # nothing more to say about this driver until it sends a fix again
                 await self.store.redis.zrem(lastfix, member)
         return announced
 
     async def _announce(self, sid: str, did: str, level: int, recv: int) -> bool:
         k = self.store.keys
-        if not await self._claim(keys=[k.driver(sid, did)], args=[level - 1, level, recv]):
+        if not await self._claim(keys=[k.driver(sid, did)], args=[level, recv]):
             return False  # another process announced it, or a fix arrived meanwhile
         raw = decode_hash(await self.store.redis.hgetall(k.driver(sid, did)))
         last_ts = int(raw.get("ts") or 0)

@@ -152,8 +152,32 @@
     }
   }
 
+  // Proof of delivery: asked for once the order is delivered (404 when the driver left none).
+  let proofAsked = false;
+
+  async function loadProof() {
+    if (proofAsked) return;
+    proofAsked = true;
+    const q = `?t=${encodeURIComponent(cfg.token)}`;
+    try {
+      const r = await fetch(`/api/track/${cfg.tracking_id}/proof${q}`, { cache: "no-store" });
+      if (!r.ok) return;
+      const proof = await r.json();
+      const who = $("lm-proof-recipient");
+      who.hidden = !proof.recipient;
+      if (proof.recipient) who.textContent = fmt(S.proof_recipient, { name: proof.recipient });
+      const img = $("lm-proof-photo");
+      img.hidden = !proof.photo;
+      if (proof.photo) img.src = `/api/track/${cfg.tracking_id}/proof/photo${q}&at=${proof.at}`;
+      $("lm-proof").hidden = !(proof.recipient || proof.photo);
+    } catch (err) {
+      proofAsked = false; // offline: ask again with the next render
+    }
+  }
+
   function renderAfter() {
     const done = DELIVERED.has(order.stage);
+    if (done) loadProof();
     $("lm-feedback").hidden = !done;
     if ($("lm-return")) $("lm-return").hidden = !done;
     if ($("lm-updates")) $("lm-updates").hidden = done || ENDED.has(order.stage);

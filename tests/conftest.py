@@ -12,11 +12,13 @@ import json
 import os
 import secrets
 import shutil
+import struct
 import subprocess
 import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,6 +296,17 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def shop(http: httpx.AsyncClient, server: Server) -> Shop:
     return await new_shop(http, server)
+
+
+def png(width: int = 48, height: int = 32, rgb: tuple[int, int, int] = (200, 60, 40)) -> bytes:
+    """A real, decodable PNG of one colour (proof-of-delivery photos in tests)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 # --- websocket helpers ---------------------------------------------------------------------------

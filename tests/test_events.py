@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -200,6 +201,33 @@ def quick_servers(redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFa
     yield servers
     for s in servers:
         s.stop()
+
+
+async def test_a_late_sweep_still_announces_stale_before_offline(
+    redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A process frozen past the offline line (a stalled host) wakes and still says `stale`, then `offline`."""
+    fast = {"LIVEMAP_STALE_AFTER_S": "1", "LIVEMAP_ONLINE_WINDOW_S": "2", "LIVEMAP_WATCHDOG_INTERVAL_S": "0.2"}
+    srv = Server(server_env(redis_target, tmp_path_factory.mktemp("late"), **fast), "late")
+    try:
+        async with httpx.AsyncClient(timeout=wait(20)) as http:
+            shop = await new_shop(http, srv)
+            order = await shop.live_order("L1", "l1")
+            customer = await customer_socket(srv, order)
+            await customer.recv_type("snapshot")
+            driver = await driver_socket(srv, shop.drivers["l1"])
+            await drive(driver, [(*along(0.1), 10.0)], now_ms())
+            srv.proc.send_signal(signal.SIGSTOP)  # no sweep runs until the driver is past both lines
+            try:
+                await asyncio.sleep(3)
+            finally:
+                srv.proc.send_signal(signal.SIGCONT)
+            got = await drain(customer, wait(3))
+            assert [m["type"] for m in got if m["type"] in ("stale", "offline")] == ["stale", "offline"]
+            for s in (driver, customer):
+                await s.close()
+    finally:
+        srv.stop()
 
 
 async def test_stale_then_offline_once_each_across_processes(quick_servers: list[Server]) -> None:
