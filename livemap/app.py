@@ -74,8 +74,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             store = Store(client, keys, stream_maxlen=settings.stream_maxlen)
             # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
             worker = Worker(store, resolved) if settings.worker_inline else contextlib.nullcontext()
-            async with Hub(client, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:
-                app.state.services = Services(resolved, store, Positions(store, EtaModel(settings)), hub, url)
+            positions = Positions(store, EtaModel(settings))
+            async with (
+                Hub(client, keys.hub_channel(), settings.client_queue) as hub,
+                Watchdog(store, settings),
+                worker,
+                contextlib.aclosing(positions),
+            ):
+                app.state.services = Services(resolved, store, positions, hub, url)
                 app.state.geocoding = integrations.Geocoding.from_settings(client, keys, resolved)
                 log.info("livemap ready (redis %s)", url)
                 yield

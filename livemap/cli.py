@@ -16,11 +16,13 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from livemap import tasks
 from livemap.app import admin_token, create_app
 from livemap.ingest.endpoints import OsmandPort
 from livemap.logs import log_config
 from livemap.notify import worker as notify_worker
 from livemap.settings import Settings
+from livemap.wsdirect import DirectSockets
 
 # The application answers frames up to LIVEMAP_MAX_FRAME_BYTES with a typed error and keeps the
 # socket; the transport closes anything above this with 1009 before it is buffered whole.
@@ -37,7 +39,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def make_server(settings: Settings, log_level: str = "info", osmand_port: int | None = None) -> uvicorn.Server:
-    app: ASGIApp = create_app(settings)
+    app: ASGIApp = DirectSockets(create_app(settings))
     if osmand_port is not None:
         app = OsmandPort(app, osmand_port)
     config = uvicorn.Config(
@@ -152,4 +154,4 @@ def main(argv: Sequence[str] | None = None) -> None:
         ]  # fmt: skip
     with contextlib.suppress(KeyboardInterrupt):
         osmand_port = getattr(args, "osmand_port", None)
-        asyncio.run(_serve(settings, args.host, args.port, args.log_level, on_ready, osmand_port))
+        tasks.run(_serve(settings, args.host, args.port, args.log_level, on_ready, osmand_port))

@@ -2,10 +2,10 @@
 
 A store with 2,000 drivers at 1 Hz publishes 2,000 locations a second, and a phone back from a
 tunnel uploads minutes of buffered fixes at once; a dispatcher's map needs neither every fix nor
-the burst, only where each driver is now. So locations skip the bounded queue (which would fill
+the burst, only where each driver is now. So locations skip the bounded mailbox (which would fill
 and drop the socket as a slow consumer) and overwrite one slot per driver, keeping the newest by
 fix time; the socket takes the slots once a second. Every other event still goes through the
-queue, in order. (The ingest script already publishes at most one location per driver per second
+mailbox, in order. (The ingest script already publishes at most one location per driver per second
 of fix time; this adds the per-dispatcher bound in wall-clock time that bursts need.)
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from livemap.hub import Subscription
+from livemap.subscription import Subscription
 
 _LOCATION = '{"type":"location"'  # msgspec writes a struct's tag first
 
@@ -52,7 +52,7 @@ class LatestLocations(Subscription):
         if held is None or where.ts > held[0].ts:
             self._latest[where.driver_id] = (where, data)
 
-    def take(self) -> list[tuple[Where, str]]:
+    def take_latest(self) -> list[tuple[Where, str]]:
         """Each driver's newest location since the last call (at most one per driver)."""
         taken, self._latest = self._latest, {}
         return list(taken.values())

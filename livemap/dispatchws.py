@@ -20,7 +20,7 @@ from livemap.dispatchview import BBox, dispatch_snapshot, inside, order_etas
 from livemap.errors import ApiError
 from livemap.messages import Error, Viewport, describe
 from livemap.services import Services, services
-from livemap.sockets import deny, drain_client, pump, run_until_disconnect
+from livemap.sockets import Forwarder, deny, drain_client, run_until_disconnect
 
 #: Locations go out in one pass per this many seconds: at most one per driver per pass.
 FLUSH_S = 1.0
@@ -62,7 +62,7 @@ class _Desk:
         while True:
             await asyncio.sleep(FLUSH_S)
             async with self._in_order:
-                for where, data in self.sub.take():
+                for where, data in self.sub.take_latest():
                     if inside(where.lat, where.lon, self.bbox):
                         self._shown.add(where.driver_id)
                     elif where.driver_id in self._shown:
@@ -92,6 +92,10 @@ async def dispatch_socket(ws: WebSocket) -> None:
     desk = _Desk(ws, svc, principal.store_id, sub)
     async with svc.hub.subscribe(svc.store.keys.store_channel(principal.store_id), sub=sub):
         await desk.send_snapshot()
-        await run_until_disconnect(
-            ws, drain_client(ws, desk.on_message), pump(ws, sub), desk.release_locations(), desk.refresh_etas()
-        )
+        forwarder = Forwarder(ws, sub)
+        try:
+            await run_until_disconnect(
+                ws, drain_client(ws, desk.on_message), desk.release_locations(), desk.refresh_etas()
+            )
+        finally:
+            await forwarder.aclose()

@@ -13,7 +13,6 @@ from starlette.websockets import WebSocket
 from livemap import auth
 from livemap.driverapi import driver_stops
 from livemap.errors import ApiError
-from livemap.hub import Subscription
 from livemap.messages import Ack, Error, Fix, Rejected, describe
 from livemap.positions import DriverSession
 from livemap.responses import StopsPush
@@ -21,6 +20,7 @@ from livemap.services import Services, services
 from livemap.sockets import deny, drain_client, run_until_disconnect
 from livemap.stages import StageMachine
 from livemap.store import Order
+from livemap.subscription import Subscription
 
 log = logging.getLogger("livemap.driver")
 
@@ -137,7 +137,7 @@ class _Connection:
     async def watch_stops(self, sub: Subscription) -> None:
         """Reload the driver's orders when the store assigns, reassigns or moves one of them."""
         while True:
-            if await sub.queue.get() is None:
+            if await sub.get() is None:
                 return
             async with self.lock:
                 orders = await self.session.load()

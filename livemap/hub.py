@@ -1,9 +1,10 @@
 """One Redis pub/sub connection per process, fanned out to local sockets through bounded queues.
 
 Messages arrive already encoded (Redis publishes the JSON text), so each is decoded once and the
-same text goes to every local subscriber. A subscriber whose queue is full is a slow consumer: it
-is dropped (its socket closes with 1013) rather than allowed to stall the listener, and it loses
-nothing because its client reconnects with `since` and replays from the order's stream.
+same text goes to every local subscriber. A subscriber with too many messages not yet sent is a
+slow consumer: it is dropped (its socket closes with 1013) rather than allowed to stall the
+listener, and it loses nothing because its client reconnects with `since` and replays from the
+order's stream.
 """
 
 from __future__ import annotations
@@ -16,37 +17,12 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 
+from livemap.subscription import Subscription
 from livemap.tasks import cancel
 
 log = logging.getLogger("livemap.hub")
 
 _SUBSCRIBE_TIMEOUT = 10.0
-
-
-class Subscription:
-    """A local subscriber's queue of raw JSON messages; `None` in it means "stop: you were dropped"."""
-
-    __slots__ = ("dropped", "queue")
-
-    def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(size + 1)  # +1 keeps room for the None
-        self.dropped = False
-
-    def put(self, data: str) -> None:
-        if self.dropped:
-            return
-        if self.queue.qsize() >= self.queue.maxsize - 1:
-            self.drop()
-        else:
-            self.queue.put_nowait(data)
-
-    def drop(self) -> None:
-        """Stop this subscriber: what it has not read is discarded, its reader gets None next."""
-        if not self.dropped:
-            self.dropped = True
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
 
 
 class Hub:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import msgspec
 from geopy.distance import geodesic
 
+from livemap.batcher import ScriptBatcher
 from livemap.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
 from livemap.keys import Keys, cell_of
 from livemap.messages import ArrivingEvent, DelayedEvent, DriverLocationEvent, Fix, LocationEvent, merge_json
@@ -77,6 +78,11 @@ class Positions:
         self.model = model
         self.routes = RouteCache()
         self._ingest = load_script(store.redis, "ingest")
+        self.batcher = ScriptBatcher(store.redis)
+
+    async def aclose(self) -> None:
+        """Answer the ingests still in flight before the Redis client closes."""
+        await self.batcher.aclose()
 
     def session(self, store_id: str, driver_id: str) -> DriverSession:
         return DriverSession(self, store_id, driver_id)
@@ -226,15 +232,20 @@ class DriverSession:
             ]
             for index, kind, body, dispatch, notify in stop_items:
                 args += [index, kind, body, dispatch, int(notify)]
-        async with store.redis.pipeline(transaction=False) as pipe:
-            for stop in self._stops:
-                if stop.route is not None and stop.route_is_new:
+        new_routes = [s for s in self._stops if s.route is not None and s.route_is_new]
+        if new_routes:
+            async with store.redis.pipeline(transaction=False) as pipe:
+                for stop in new_routes:
+                    assert stop.route is not None
                     okey = k.order(stop.tracking_id)
                     pipe.hsetnx(okey, "route", _encode(stop.route.points))
                     pipe.hsetnx(okey, "cum", _encode(stop.route.cum.tolist()))
                     stop.route_is_new = False
-            await self._p._ingest(keys=keys, args=args, client=pipe)
-            results = await pipe.execute()
-        accepted, ignored = (int(x) for x in results[-1])
+                await self._p._ingest(keys=keys, args=args, client=pipe)
+                result = (await pipe.execute())[-1]
+        else:
+            # The usual case: one EVALSHA, sharing its round trip with the other drivers' pings.
+            result = await self._p.batcher.call(self._p._ingest, keys, args)
+        accepted, ignored = (int(x) for x in result)
         self._last_ts = max(self._last_ts, last)
         return accepted, ignored

@@ -15,6 +15,7 @@ the route.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -37,7 +38,7 @@ def cumulative_lengths(points: Sequence[LatLon]) -> list[float]:
 class Route:
     """A route as the driver drives it: locate fixes on it, measure what remains."""
 
-    __slots__ = ("_kx", "_lat0", "_line", "_local_cum", "_lon0", "_seg", "cum", "points")
+    __slots__ = ("_cum", "_kx", "_lat0", "_line", "_local_cum", "_lon0", "_seg", "cum", "points")
 
     def __init__(self, points: Sequence[LatLon], cum: Sequence[float]) -> None:
         if len(points) < 2 or len(points) != len(cum):
@@ -53,11 +54,13 @@ class Route:
         self._seg = [
             (float(a[0]), float(a[1]), float(b[0] - a[0]), float(b[1] - a[1]), math.dist(a, b)) for a, b in pairwise(xy)
         ]
-        self._local_cum = np.concatenate(([0.0], np.cumsum([seg[4] for seg in self._seg])))
+        # Plain lists for the per-fix lookups: bisect on a list costs a fraction of a numpy call.
+        self._cum: list[float] = self.cum.tolist()
+        self._local_cum: list[float] = np.concatenate(([0.0], np.cumsum([seg[4] for seg in self._seg]))).tolist()
 
     @property
     def length_m(self) -> float:
-        return float(self.cum[-1])
+        return self._cum[-1]
 
     @property
     def destination(self) -> LatLon:
@@ -76,15 +79,23 @@ class Route:
         return math.hypot(x - dx, y - dy)
 
     def _geodesic_along(self, local_along: float) -> float:
-        i = int(np.searchsorted(self._local_cum, local_along, side="right")) - 1
-        i = min(max(i, 0), len(self.cum) - 2)
-        seg = self._local_cum[i + 1] - self._local_cum[i]
-        frac = 0.0 if seg <= 0 else (local_along - self._local_cum[i]) / seg
-        return float(self.cum[i] + min(max(frac, 0.0), 1.0) * (self.cum[i + 1] - self.cum[i]))
+        cum, local = self._cum, self._local_cum
+        i = min(max(bisect_right(local, local_along) - 1, 0), len(cum) - 2)
+        seg = local[i + 1] - local[i]
+        frac = 0.0 if seg <= 0 else (local_along - local[i]) / seg
+        return cum[i] + min(max(frac, 0.0), 1.0) * (cum[i + 1] - cum[i])
 
     def _local_of(self, along_m: float) -> float:
         """Inverse of `_geodesic_along`: the local-frame distance for a geodesic one."""
-        return float(np.interp(along_m, self.cum, self._local_cum))
+        cum, local = self._cum, self._local_cum
+        if along_m <= cum[0]:
+            return local[0]
+        if along_m >= cum[-1]:
+            return local[-1]
+        i = bisect_right(cum, along_m) - 1
+        seg = cum[i + 1] - cum[i]
+        frac = 0.0 if seg <= 0 else (along_m - cum[i]) / seg
+        return local[i] + frac * (local[i + 1] - local[i])
 
     def locate(self, lat: float, lon: float) -> tuple[float, float]:
         """(metres along the route to the fix's nearest point anywhere, metres from the route)."""
@@ -95,14 +106,14 @@ class Route:
         """Like `locate`, but only the part of the route between `from_m` and `to_m` (metres along)."""
         lo, hi = self._local_of(max(from_m, 0.0)), self._local_of(min(to_m, self.length_m))
         cum = self._local_cum
-        first = min(max(int(np.searchsorted(cum, lo, side="right")) - 1, 0), len(self._seg) - 1)
-        last = max(min(int(np.searchsorted(cum, hi, side="left")), len(self._seg)), first + 1)
+        first = min(max(bisect_right(cum, lo) - 1, 0), len(self._seg) - 1)
+        last = max(min(bisect_left(cum, hi), len(self._seg)), first + 1)
         px, py = self.local(lat, lon)
         best_d2, best_along = math.inf, lo
         # A window spans a handful of segments: a plain loop beats numpy's per-call overhead here.
         for i in range(first, last):
             ax, ay, dx, dy, length = self._seg[i]
-            start = float(cum[i])
+            start = cum[i]
             t = ((px - ax) * dx + (py - ay) * dy) / (length * length) if length > 0 else 0.0
             # Clamp to the segment and to the window.
             t = min(

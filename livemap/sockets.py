@@ -1,4 +1,4 @@
-"""Helpers shared by the websocket endpoints: refusing a handshake, pumping a subscription."""
+"""Helpers shared by the websocket endpoints: refusing a handshake, reading a client, forwarding a subscription."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from livemap.errors import ApiError, error_response
-from livemap.hub import Subscription
+from livemap.subscription import Subscription
 
 #: Close code for a slow consumer: "try again later" (RFC 6455 registry), then replay with `since`.
 CLOSE_SLOW_CONSUMER = 1013
@@ -50,12 +50,48 @@ async def drain_client(ws: WebSocket, on_message: Callable[[str | bytes], Awaita
             await on_message(data)
 
 
-async def pump(ws: WebSocket, sub: Subscription, keep: Callable[[str], bool] | None = None) -> None:
-    """Send the subscription's messages to the socket; close with 1013 if it was dropped as slow."""
-    while True:
-        data = await sub.queue.get()
-        if data is None:
-            await ws.close(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect with since")
+class Forwarder:
+    """Sends a subscription's messages to its socket, in order, from a task that exists only while
+    there is something to send: an idle socket (most customers, most of the time) costs no task.
+
+    Start it once the socket may receive live messages (after a snapshot and replay); what arrived
+    before is sent first. A dropped (slow) subscriber's socket is closed with 1013.
+    """
+
+    __slots__ = ("_keep", "_sub", "_task", "_ws")
+
+    def __init__(self, ws: WebSocket, sub: Subscription, keep: Callable[[str], bool] | None = None) -> None:
+        self._ws, self._sub, self._keep = ws, sub, keep
+        self._task: asyncio.Task[None] | None = None
+        sub.on_ready = self._wake
+        self._wake()
+
+    async def aclose(self) -> None:
+        self._sub.on_ready = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
+                await self._task
+
+    def _wake(self) -> None:
+        if self._task is None and (self._sub.dropped or self._sub.pending):
+            self._task = asyncio.create_task(self._send())
+            self._task.add_done_callback(self._sent)
+
+    async def _send(self) -> None:
+        while batch := self._sub.take():
+            for data in batch:
+                if self._keep is None or self._keep(data):
+                    await self._ws.send_text(data)
+        if self._sub.dropped:
+            self._sub.on_ready = None  # closed once; nothing more to send
+            await self._ws.close(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect with since")
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._task = None
+        if not task.cancelled() and task.exception() is not None:
+            # The client went away mid-send: the socket's reader sees the disconnect and ends it.
+            self._sub.on_ready = None
             return
-        if keep is None or keep(data):
-            await ws.send_text(data)
+        if self._sub.pending and not self._sub.dropped:  # arrived while the last send finished
+            self._wake()

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+def run(main: Coroutine[Any, Any, _T]) -> _T:
+    """`asyncio.run` on uvloop when it is installed (uvicorn[standard] brings it): its event loop
+    does the socket work of the hot path in C, about twice as fast as the standard one."""
+    try:
+        import uvloop
+    except ImportError:  # a platform without uvloop wheels (Windows): the standard loop works too
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def cancel(task: asyncio.Task[None] | None) -> None:

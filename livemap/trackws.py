@@ -1,7 +1,7 @@
 """`/ws/track/{tracking_id}`: a customer's live view of one order.
 
 Subscribe first, then read the snapshot, then replay: every event published after the snapshot's
-read is either in the replay or in the subscription queue, and offsets (stream ids) drop the
+read is either in the replay or in the subscription mailbox, and offsets (stream ids) drop the
 duplicates, so a reconnecting client with `since` misses nothing and sees nothing twice.
 """
 
@@ -14,8 +14,8 @@ from starlette.websockets import WebSocket
 
 from livemap.api import authorize_tracking
 from livemap.errors import ApiError
-from livemap.services import services
-from livemap.sockets import deny, drain_client, pump, run_until_disconnect
+from livemap.services import Services, services
+from livemap.sockets import Forwarder, deny, drain_client
 from livemap.views import customer_snapshot
 
 _OFFSET = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -47,17 +47,7 @@ async def track_socket(ws: WebSocket) -> None:
         return
     await ws.accept()
     async with svc.hub.subscribe(svc.store.keys.order_channel(tid)) as sub:
-        snapshot = await customer_snapshot(svc.store, tid, svc.settings)
-        await ws.send_text(msgspec.json.encode(snapshot).decode())
-        last = offset_key(snapshot.offset)
-        if since is not None:
-            live = snapshot.order.live
-            for offset, data in await svc.store.events_after(tid, since):
-                # Old positions are replayed only while the driver is still on this order's leg.
-                if not live and data.startswith(_LOCATION_PREFIX):
-                    continue
-                await ws.send_text(f'{_OFFSET_PREFIX}{offset}",{data[1:]}')
-                last = max(last, offset_key(offset))
+        last = await _catch_up(ws, svc, tid, since)
 
         def is_new(message: str) -> bool:
             nonlocal last
@@ -67,4 +57,25 @@ async def track_socket(ws: WebSocket) -> None:
             last = key
             return True
 
-        await run_until_disconnect(ws, drain_client(ws), pump(ws, sub, is_new))
+        forwarder = Forwarder(ws, sub, is_new)
+        try:
+            await drain_client(ws)
+        finally:
+            await forwarder.aclose()
+
+
+async def _catch_up(ws: WebSocket, svc: Services, tid: str, since: str | None) -> tuple[int, int]:
+    """Send the snapshot and the replay; returns the newest offset sent. A function of its own so
+    that the snapshot is garbage once sent, not held for the hours a customer socket stays open."""
+    snapshot = await customer_snapshot(svc.store, tid, svc.settings)
+    await ws.send_text(msgspec.json.encode(snapshot).decode())
+    last = offset_key(snapshot.offset)
+    if since is not None:
+        live = snapshot.order.live
+        for offset, data in await svc.store.events_after(tid, since):
+            # Old positions are replayed only while the driver is still on this order's leg.
+            if not live and data.startswith(_LOCATION_PREFIX):
+                continue
+            await ws.send_text(f'{_OFFSET_PREFIX}{offset}",{data[1:]}')
+            last = max(last, offset_key(offset))
+    return last

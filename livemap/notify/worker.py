@@ -25,6 +25,7 @@ import httpx
 import msgspec
 import redis.asyncio as aioredis
 
+from livemap import tasks
 from livemap.keys import Keys
 from livemap.logs import log_config, redact
 from livemap.notify import email as email_channel
@@ -296,4 +297,4 @@ async def run(settings: Settings) -> None:
 def main(settings: Settings, log_level: str = "info") -> None:
     """Entry point of `livemap worker`."""
     logging.config.dictConfig(log_config(log_level))
-    asyncio.run(run(settings))
+    tasks.run(run(settings))
