@@ -233,7 +233,7 @@ class DriverSession:
             schan = "" if db.sharded else k.store_channel(sid)
             for n, (stop, items, stop_tokens) in enumerate(zip(self._stops, per_stop, tokens, strict=True)):
                 tid, state, route = stop.tracking_id, stop.state, stop.route
-                order_args: list[str | int | bytes] = [did, b.publish_command, k.order_channel(tid), schan, tid]
+                order_args: list[str | int | bytes] = [did, b.publish_command, k.order_channel(tid), schan]
                 order_args += [store.stream_maxlen, newest.ts, int(n == 0), _encode(state), state.eta_at]
                 order_args.append(round(state.remaining_m))
                 if route is not None and stop.route_is_new:

@@ -5,23 +5,23 @@
 -- KEYS[1] order hash, KEYS[2] order stream, KEYS[3] order notices set.
 -- ARGV[1] driver id, [2] publish command, [3] order channel, [4] store channel ('' = return the
 --   dispatchers' copies instead of publishing them: sharded pub/sub cannot reach the store's slot
---   from here), [5] tracking id, [6] stream maxlen, [7] newest fix ts, [8] active 0/1, [9] leg state
---   json, [10] eta_at, [11] remaining_m, [12] route json and [13] its cumulative lengths (the straight
---   line from the first live fix, for an order without a route; '' = none), then per item (5): fix ts,
---   kind ("L" location | "E" event), customer json (no offset), dispatcher json (events), notice token
---   ('' = not notifiable).
+--   from here), [5] stream maxlen, [6] newest fix ts, [7] active 0/1, [8] leg state json, [9] eta_at,
+--   [10] remaining_m, [11] route json and [12] its cumulative lengths (the straight line from the
+--   first live fix, for an order without a route; '' = none), then per item (5): fix ts, kind ("L"
+--   location | "E" event), customer json (no offset), dispatcher json (events), notice token ('' =
+--   not notifiable).
 -- Returns the dispatchers' copies (each with its offset) when ARGV[4] is ''; else an empty table.
 local okey, skey, nkey = KEYS[1], KEYS[2], KEYS[3]
-local did, pub, chan, schan, tid, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local did, pub, chan, schan, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local copies = {}
 if redis.call('HGET', okey, 'live') ~= '1' or redis.call('HGET', okey, 'driver') ~= did then return copies end
-if ARGV[12] ~= '' then
-  redis.call('HSETNX', okey, 'route', ARGV[12])
-  redis.call('HSETNX', okey, 'cum', ARGV[13])
+if ARGV[11] ~= '' then
+  redis.call('HSETNX', okey, 'route', ARGV[11])
+  redis.call('HSETNX', okey, 'cum', ARGV[12])
 end
 -- Fixes count here when newer than the newest this order has seen (another process may lag behind).
 local fts = tonumber(redis.call('HGET', okey, 'fts') or '0')
-if tonumber(ARGV[7]) <= fts then return copies end
+if tonumber(ARGV[6]) <= fts then return copies end
 
 local function emit(body, dispatch, token)
   local id = redis.call('XADD', skey, 'MAXLEN', '~', maxlen, '*', 'data', body)
@@ -38,7 +38,7 @@ local function emit(body, dispatch, token)
 end
 
 local lsec = tonumber(redis.call('HGET', okey, 'lsec') or '-1')
-for b = 13, #ARGV - 1, 5 do
+for b = 12, #ARGV - 1, 5 do
   local ts = tonumber(ARGV[b + 1])
   if ts > fts then
     if ARGV[b + 2] == 'L' then
@@ -53,6 +53,6 @@ for b = 13, #ARGV - 1, 5 do
     end
   end
 end
-redis.call('HSET', okey, 'fts', ARGV[7], 'lsec', lsec, 'leg', ARGV[9], 'eta_at', ARGV[10], 'remaining', ARGV[11],
-  'active', ARGV[8])
+redis.call('HSET', okey, 'fts', ARGV[6], 'lsec', lsec, 'leg', ARGV[8], 'eta_at', ARGV[9], 'remaining', ARGV[10],
+  'active', ARGV[7])
 return copies
