@@ -9,6 +9,7 @@ a unique prefix and only those keys are deleted afterwards (never FLUSHALL a sha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -68,10 +69,17 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
         yield cluster
 
 
-def sync_client(url: str) -> redis.Redis | redis.RedisCluster:
+@contextlib.contextmanager
+def sync_client(url: str) -> Iterator[redis.Redis | redis.RedisCluster]:
     """A synchronous client for `url`, a Cluster's when it names one."""
     plain = cluster_url(url)
-    return redis.RedisCluster.from_url(plain) if plain else redis.Redis.from_url(url)
+    client = redis.RedisCluster.from_url(plain) if plain else redis.Redis.from_url(url)
+    try:
+        yield client
+    finally:
+        if isinstance(client, redis.RedisCluster):
+            client.disconnect_connection_pools()  # its close() leaves the nodes' sockets open
+        client.close()
 
 
 @pytest.fixture(scope="session")
@@ -84,10 +92,9 @@ async def redis_target(
         external = request.getfixturevalue("local_cluster").url
     if external:
         yield RedisTarget(external, prefix)
-        client = sync_client(external)
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):  # a Cluster's: on every node
-            client.delete(key)
-        client.close()
+        with sync_client(external) as client:
+            for key in client.scan_iter(match=f"{prefix}:*", count=1000):  # a Cluster's: on every node
+                client.delete(key)
         return
     async with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as embedded:
         yield RedisTarget(embedded.url, prefix)

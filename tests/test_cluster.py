@@ -245,9 +245,8 @@ async def test_an_order_whose_slot_moves_keeps_its_customer_informed(
     await driver.send(fix(0.2, t0, 1))
     await driver.recv_type("ack")
     assert (await customer.recv_type("location"))["ts"] == t0
-    client = sync_client(target.url)
-    slot = client.keyslot(Keys(target.prefix).order(order["tracking_id"]))
-    client.close()
+    with sync_client(target.url) as client:
+        slot = client.keyslot(Keys(target.prefix).order(order["tracking_id"]))
     local_cluster.move_slot(slot, next(p for p in local_cluster.ports if p != local_cluster.owner(slot)))
     with pytest.raises(ConnectionClosed) as closed:
         await customer.recv(timeout=10)
@@ -276,17 +275,14 @@ async def test_keys_spread_over_the_masters(
     counts = local_cluster.keys_per_node(f"{target.prefix}:*")
     assert sum(1 for n in counts.values() if n) >= 2, counts
     k, tid = Keys(target.prefix), order["tracking_id"]
-    client = sync_client(target.url)
-    assert isinstance(client, redis.RedisCluster)
-    try:
+    with sync_client(target.url) as client:
+        assert isinstance(client, redis.RedisCluster)
         slots = {client.keyslot(key) for key in (k.order(tid), k.order_events(tid), k.order_history(tid))}
         assert len(slots) == 1 and client.keyslot(k.order_channel(tid)) in slots
         store_slots = {client.keyslot(key) for key in (k.store(cshop.id), k.store_seen(cshop.id))}
         assert store_slots == {client.keyslot(k.store_channel(cshop.id))}
         cells = {client.keyslot(k.geo(cshop.id, f"{lat}:{lon}")) for lat in range(-30, -20) for lon in range(-60, -50)}
         assert len(cells) > 50  # a region's cells are spread over the slots, not piled in one
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="module")

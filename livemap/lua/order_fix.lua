@@ -14,13 +14,14 @@
 local okey, skey, nkey = KEYS[1], KEYS[2], KEYS[3]
 local did, pub, chan, schan, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local copies = {}
-if redis.call('HGET', okey, 'live') ~= '1' or redis.call('HGET', okey, 'driver') ~= did then return copies end
+local order = redis.call('HMGET', okey, 'live', 'driver', 'fts', 'lsec')
+if order[1] ~= '1' or order[2] ~= did then return copies end
 if ARGV[11] ~= '' then
   redis.call('HSETNX', okey, 'route', ARGV[11])
   redis.call('HSETNX', okey, 'cum', ARGV[12])
 end
 -- Fixes count here when newer than the newest this order has seen (another process may lag behind).
-local fts = tonumber(redis.call('HGET', okey, 'fts') or '0')
+local fts = tonumber(order[3] or '0')
 if tonumber(ARGV[6]) <= fts then return copies end
 
 local function emit(body, dispatch, token)
@@ -37,7 +38,7 @@ local function emit(body, dispatch, token)
   if token ~= '' then redis.call('SADD', nkey, token) end
 end
 
-local lsec = tonumber(redis.call('HGET', okey, 'lsec') or '-1')
+local lsec = tonumber(order[4] or '-1')
 for b = 12, #ARGV - 1, 5 do
   local ts = tonumber(ARGV[b + 1])
   if ts > fts then
