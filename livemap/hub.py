@@ -58,15 +58,16 @@ class Hub:
         self._queue_size = queue_size
         self._subs: dict[bytes, set[Subscription]] = defaultdict(set)
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
-        self._own_client: aioredis.Redis | None = None
         self._channels: ClassicChannels | ShardedChannels
-        if isinstance(db.client, aioredis.Redis):
-            self._channels = ClassicChannels(db.client, control_channel, self)
+        client = db.client
+        if isinstance(client, aioredis.Redis):
+            self._channels = ClassicChannels(lambda: client, control_channel, self, owned=False)
         elif db.sharded:
-            self._channels = ShardedChannels(db.client, self)
+            self._channels = ShardedChannels(client, self)
         else:  # a Cluster without sharded pub/sub: a PUBLISH reaches every node, so any one will do
-            self._own_client = node_client(db.client.get_default_node())
-            self._channels = ClassicChannels(self._own_client, control_channel, self)
+            self._channels = ClassicChannels(
+                lambda: node_client(client.get_random_node()), control_channel, self, owned=True
+            )
 
     async def __aenter__(self) -> Hub:
         await self._channels.start()
@@ -77,8 +78,6 @@ class Hub:
         for subs in self._subs.values():
             for sub in subs:
                 sub.drop()
-        if self._own_client is not None:
-            await self._own_client.aclose()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *channels: str, sub: Subscription | None = None) -> AsyncIterator[Subscription]:

