@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/livemap demo
 
-## test: run the test suite (embedded Redis; LIVEMAP_TEST_REDIS_URL=redis://... for another)
+## test: run the test suite (embedded Redis; LIVEMAP_TEST_REDIS_URL=redis://... for another, =cluster for a local Redis Cluster)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 

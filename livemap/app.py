@@ -88,22 +88,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         token = admin_token(settings)
         if token != str(settings.admin_token):
             resolved = replace(settings, admin_token=Secret(token))
-        async with open_redis(settings.redis_url, Path(settings.data_dir)) as (client, url):
+        async with open_redis(settings.redis_url, Path(settings.data_dir)) as (db, url):
             keys = Keys(settings.key_prefix)
-            store = Store(client, keys, stream_maxlen=settings.stream_maxlen)
+            store = Store(db, keys, stream_maxlen=settings.stream_maxlen)
             # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
             worker = Worker(store, resolved) if settings.worker_inline else contextlib.nullcontext()
-            positions = Positions(store, EtaModel(settings))
-            async with (
-                Hub(client, keys.hub_channel(), settings.client_queue) as hub,
-                Watchdog(store, settings),
-                worker,
-                contextlib.aclosing(positions),
-            ):
-                app.state.services = Services(resolved, store, positions, hub, url)
-                app.state.geocoding = integrations.Geocoding.from_settings(client, keys, resolved)
+            async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:
+                app.state.services = Services(resolved, store, Positions(store, EtaModel(settings)), hub, url)
+                app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)
                 settle_garbage_collector()
-                log.info("livemap ready (redis %s)", url)
+                kind = "cluster, sharded pub/sub" if db.sharded else "cluster" if db.cluster else "single"
+                log.info("livemap ready (redis %s, %s)", url, kind)
                 yield
 
     routes = [

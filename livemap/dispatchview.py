@@ -17,7 +17,7 @@ from livemap.keys import cell_of
 from livemap.messages import DispatchEtaEvent
 from livemap.responses import DispatchDriver, DispatchSnapshot
 from livemap.settings import Settings
-from livemap.store import Order, Store, decode_hash, text
+from livemap.store import Order, Store, decode_hash, is_active, is_stop_of, text
 from livemap.views import dispatch_order, position
 
 BBox = tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
@@ -80,7 +80,7 @@ async def _candidates(store: Store, sid: str, settings: Settings, bbox: BBox | N
     async with store.redis.pipeline(transaction=False) as pipe:
         for cell, part in parts:
             lon, lat, width, height = _search_box(part)
-            pipe.geosearch(k.geo_prefix(sid) + cell, longitude=lon, latitude=lat, width=width, height=height, unit="m")
+            pipe.geosearch(k.geo(sid, cell), longitude=lon, latitude=lat, width=width, height=height, unit="m")
         found = await pipe.execute()
     return sorted({text(d) for ids in found for d in ids})
 
@@ -98,8 +98,9 @@ async def dispatch_snapshot(store: Store, sid: str, settings: Settings, bbox: BB
             pipe.hgetall(k.driver(sid, did))
             pipe.zrange(k.driver_orders(sid, did), 0, -1)
         tids, names, *per_driver = await pipe.execute()
-    orders = await store.orders(sorted(text(t) for t in tids))
-    order_ids = {o.tracking_id: o["id"] for o in orders}
+    # The active set may name an order an interrupted change left behind (see store): check each.
+    orders = [o for o in await store.orders(sorted(text(t) for t in tids)) if is_active(o)]
+    by_tid = {o.tracking_id: o for o in orders}
     drivers = []
     for did, raw, run in zip(dids, per_driver[::2], per_driver[1::2], strict=True):
         fields = decode_hash(raw)
@@ -113,7 +114,7 @@ async def dispatch_snapshot(store: Store, sid: str, settings: Settings, bbox: BB
                 driver_id=did,
                 name=text(names.get(did.encode(), b"")),
                 battery=float(battery) if battery else None,
-                stops=[order_ids[t] for t in map(text, run) if t in order_ids],
+                stops=[by_tid[t]["id"] for t in map(text, run) if t in by_tid and is_stop_of(by_tid[t], did)],
             )
         )
     visible = {d.driver_id for d in drivers}

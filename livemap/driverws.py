@@ -17,7 +17,7 @@ from livemap.messages import Ack, Error, Fix, Rejected, describe
 from livemap.positions import DriverSession
 from livemap.responses import StopsPush
 from livemap.services import Services, services
-from livemap.sockets import deny, drain_client, run_until_disconnect
+from livemap.sockets import CLOSE_SLOW_CONSUMER, deny, drain_client, run_until_disconnect
 from livemap.stages import StageMachine
 from livemap.store import Order
 from livemap.subscription import Subscription
@@ -137,7 +137,8 @@ class _Connection:
     async def watch_stops(self, sub: Subscription) -> None:
         """Reload the driver's orders when the store assigns, reassigns or moves one of them."""
         while True:
-            if await sub.get() is None:
+            if await sub.get() is None:  # dropped by the hub: changes may have been missed
+                await self.ws.close(CLOSE_SLOW_CONSUMER, "stop updates were interrupted: reconnect")
                 return
             async with self.lock:
                 orders = await self.session.load()

@@ -1,26 +1,28 @@
-"""One Redis pub/sub connection per process, fanned out to local sockets through bounded queues.
+"""One Redis subscription set per process, fanned out to local sockets through bounded queues.
 
 Messages arrive already encoded (Redis publishes the JSON text), so each is decoded once and the
 same text goes to every local subscriber. A subscriber with too many messages not yet sent is a
 slow consumer: it is dropped (its socket closes with 1013) rather than allowed to stall the
 listener, and it loses nothing because its client reconnects with `since` and replays from the
-order's stream.
+order's stream. The same happens to a channel's subscribers when its Redis connection breaks
+(see `pubsub`).
+
+`subscribe` returns once Redis confirmed the subscription, so whatever is read after it (the
+customer socket's snapshot) cannot miss a message published later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 import redis.asyncio as aioredis
 
+from livemap.db import Db
+from livemap.pubsub import ClassicChannels, ShardedChannels, node_client
 from livemap.subscription import Subscription
-from livemap.tasks import cancel
-
-log = logging.getLogger("livemap.hub")
 
 _SUBSCRIBE_TIMEOUT = 10.0
 
@@ -28,26 +30,30 @@ _SUBSCRIBE_TIMEOUT = 10.0
 class Hub:
     """Routes Redis channels to local subscriptions. Use as an async context manager."""
 
-    def __init__(self, client: aioredis.Redis, control_channel: str, queue_size: int) -> None:
-        self._control = control_channel
+    def __init__(self, db: Db, control_channel: str, queue_size: int) -> None:
         self._queue_size = queue_size
-        self._pubsub = client.pubsub()
         self._subs: dict[bytes, set[Subscription]] = defaultdict(set)
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._channels: ClassicChannels | ShardedChannels
+        client = db.client
+        if isinstance(client, aioredis.Redis):
+            self._channels = ClassicChannels(lambda: client, control_channel, self, owned=False)
+        elif db.sharded:
+            self._channels = ShardedChannels(client, self)
+        else:  # a Cluster without sharded pub/sub: a PUBLISH reaches every node, so any one will do
+            self._channels = ClassicChannels(
+                lambda: node_client(client.get_random_node()), control_channel, self, owned=True
+            )
 
     async def __aenter__(self) -> Hub:
-        # The control subscription keeps the connection (and so the listener) alive while idle.
-        await self._pubsub.subscribe(self._control)
-        self._task = asyncio.create_task(self._listen(), name="livemap-hub")
+        await self._channels.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await cancel(self._task)
+        await self._channels.stop()
         for subs in self._subs.values():
             for sub in subs:
                 sub.drop()
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *channels: str, sub: Subscription | None = None) -> AsyncIterator[Subscription]:
@@ -68,7 +74,7 @@ class Hub:
         fut: asyncio.Future[None] | None
         if len(subs) == 1:
             fut = self._confirm[name] = asyncio.get_running_loop().create_future()
-            await self._pubsub.subscribe(name)
+            await self._channels.subscribe(name)
         else:
             fut = self._confirm.get(name)  # another socket's SUBSCRIBE may still be in flight
         if fut is not None:
@@ -76,38 +82,33 @@ class Hub:
 
     async def _remove(self, name: bytes, sub: Subscription) -> None:
         subs = self._subs.get(name)
-        if subs is None:
+        if subs is None or sub not in subs:
             return
         subs.discard(sub)
         if not subs:
             del self._subs[name]
             self._confirm.pop(name, None)
             with contextlib.suppress(aioredis.RedisError):
-                await self._pubsub.unsubscribe(name)
+                await self._channels.unsubscribe(name)
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                msg = await self._pubsub.get_message(timeout=None)
-            except aioredis.RedisError as exc:
-                # The connection broke: whatever was published meanwhile is lost to this process,
-                # so every local subscriber is dropped and its client replays with `since`.
-                log.warning("pub/sub connection lost (%s); dropping %d channels' subscribers", exc, len(self._subs))
-                for subs in self._subs.values():
-                    for sub in subs:
-                        sub.drop()
-                await asyncio.sleep(0.5)
-                continue
-            if msg is None:
-                continue
-            kind, channel = msg["type"], msg["channel"]
-            if kind == "message":
-                targets = self._subs.get(channel)
-                if targets:
-                    text = msg["data"].decode()  # decoded once, sent as-is to every local socket
-                    for sub in tuple(targets):
-                        sub.put(text)
-            elif kind == "subscribe":
-                fut = self._confirm.pop(channel, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
+    # --- called by the Redis side (pubsub) -------------------------------------------------------
+
+    def message(self, channel: bytes, data: bytes) -> None:
+        targets = self._subs.get(channel)
+        if targets:
+            text = data.decode()  # decoded once, sent as-is to every local socket
+            for sub in tuple(targets):
+                sub.put(text)
+
+    def subscribed(self, channel: bytes) -> None:
+        fut = self._confirm.pop(channel, None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def lost(self, channels: Collection[bytes]) -> None:
+        """Redis no longer sends these channels: their subscribers are dropped (their clients replay with
+        `since`) and the channels forgotten, so the next subscriber subscribes them again."""
+        for channel in channels:
+            for sub in self._subs.pop(channel, ()):
+                sub.drop()
+            self.subscribed(channel)  # a subscriber waiting for its confirmation finds itself dropped

@@ -1,8 +1,11 @@
 """Every Redis key and channel name livemap uses, in one place.
 
-One order's keys share the hash tag ``{o:TRACKING_ID}`` and one driver's the tag
-``{d:STORE:DRIVER}``, so each lives in one Redis Cluster slot. The geo index is one sorted set
-per store and region cell (1 degree), so no single key holds the world.
+Hash tags decide which Redis Cluster slot a key lives in, and so which keys one script or MULTI may
+touch together: one order's keys and channel share ``{o:TRACKING_ID}``, one driver's
+``{d:STORE:DRIVER}``, a store's settings, indexes and channel ``{s:STORE}``, and the outbox's
+three keys ``{outbox}``. The geo index is one sorted set per store and region cell (1 degree),
+each with its own tag ``{g:STORE:CELL}``, so the cells spread over the slots and no single slot
+holds the world. Keys used alone (credentials, sessions, counters) need no tag.
 """
 
 from __future__ import annotations
@@ -25,29 +28,42 @@ class Keys:
         return f"{self.prefix}:cred:{token_digest}"
 
     def store(self, sid: str) -> str:
-        return f"{self.prefix}:store:{sid}"
+        return f"{self.prefix}:{{s:{sid}}}"
+
+    def stores(self) -> str:
+        """Set of every store id (the watchdog sweeps each store's drivers)."""
+        return f"{self.prefix}:stores"
 
     def store_orders(self, sid: str) -> str:
         """Hash: the store's order id -> tracking id."""
-        return f"{self.prefix}:store:{sid}:orders"
+        return f"{self.prefix}:{{s:{sid}}}:orders"
 
     def store_drivers(self, sid: str) -> str:
         """Hash: driver id -> name."""
-        return f"{self.prefix}:store:{sid}:drivers"
+        return f"{self.prefix}:{{s:{sid}}}:drivers"
 
     def store_active(self, sid: str) -> str:
-        """Set of tracking ids of the store's active orders (the dispatcher's list)."""
-        return f"{self.prefix}:store:{sid}:active"
+        """Set of tracking ids of the store's active orders (the dispatcher's list; may hold a few more: see store)."""
+        return f"{self.prefix}:{{s:{sid}}}:active"
 
     def store_seen(self, sid: str) -> str:
         """Sorted set: driver id scored by its newest fix time (online / stale)."""
-        return f"{self.prefix}:store:{sid}:seen"
+        return f"{self.prefix}:{{s:{sid}}}:seen"
 
-    def geo_prefix(self, sid: str) -> str:
-        return f"{self.prefix}:geo:{sid}:"
+    def store_lastfix(self, sid: str) -> str:
+        """Sorted set: driver id scored by the arrival time of its newest fix (the watchdog's stale checks)."""
+        return f"{self.prefix}:{{s:{sid}}}:lastfix"
+
+    def geo(self, sid: str, cell: str) -> str:
+        """Geo set of the store's drivers whose newest fix is in `cell`."""
+        return f"{self.prefix}:geo:{{g:{sid}:{cell}}}"
+
+    def geo_times(self, sid: str, cell: str) -> str:
+        """Hash: driver id -> fix time of its entry in the cell's geo set (only newer fixes move it)."""
+        return f"{self.prefix}:geo:{{g:{sid}:{cell}}}:ts"
 
     def store_channel(self, sid: str) -> str:
-        return f"{self.prefix}:ch:store:{sid}"
+        return f"{self.prefix}:ch:{{s:{sid}}}"
 
     # drivers
     def driver(self, sid: str, did: str) -> str:
@@ -75,25 +91,25 @@ class Keys:
     def order_channel(self, tid: str) -> str:
         return f"{self.prefix}:ch:{{o:{tid}}}"
 
+    def order_notices(self, tid: str) -> str:
+        """Set of the tokens of the notifiable events the order stored (each outbox entry waits for its own)."""
+        return f"{self.prefix}:{{o:{tid}}}:notices"
+
     def order_proof(self, tid: str) -> str:
         """Hash: the order's proof of delivery (recipient name, photo and its type); kept as long as the order."""
         return f"{self.prefix}:{{o:{tid}}}:proof"
 
-    def last_fix(self) -> str:
-        """Sorted set of every driver (`store\x1fdriver`) by the arrival time of its newest fix (stale checks)."""
-        return f"{self.prefix}:lastfix"
-
     def outbox(self) -> str:
         """Stream of notifiable events for the notifications worker."""
-        return f"{self.prefix}:outbox"
+        return f"{self.prefix}:{{outbox}}"
 
     def outbox_delayed(self) -> str:
         """Sorted set of deliveries waiting for a retry or for quiet hours to end, scored by due time (ms)."""
-        return f"{self.prefix}:outbox:delayed"
+        return f"{self.prefix}:{{outbox}}:delayed"
 
     def outbox_dead(self) -> str:
         """Stream of deliveries that failed for good (dead letters), with the last error."""
-        return f"{self.prefix}:outbox:dead"
+        return f"{self.prefix}:{{outbox}}:dead"
 
     def notify_done(self, event_id: str, channel: str) -> str:
         """Marks one event as delivered on one channel (expires), so a redelivery does not send it again."""
@@ -106,7 +122,7 @@ class Keys:
     # dispatchers
     def store_dispatchers(self, sid: str) -> str:
         """Hash: dispatcher account name -> its password hash and creation time (JSON)."""
-        return f"{self.prefix}:store:{sid}:dispatchers"
+        return f"{self.prefix}:{{s:{sid}}}:dispatchers"
 
     def session(self, token_digest: str) -> str:
         """Hash: a signed-in dispatcher's session (store, account, CSRF token); expires."""
@@ -119,11 +135,11 @@ class Keys:
     # shop integrations (WooCommerce, Shopify)
     def store_external_orders(self, sid: str, platform: str) -> str:
         """Hash: the platform's own order id -> the store's order id (an integration's orders)."""
-        return f"{self.prefix}:store:{sid}:ext:{platform}"
+        return f"{self.prefix}:{{s:{sid}}}:ext:{platform}"
 
     def external_order_lock(self, sid: str, platform: str, external_id: str) -> str:
         """Lock held while one delivery of a platform's order is applied (deliveries of it come in parallel)."""
-        return f"{self.prefix}:store:{sid}:ext:{platform}:lock:{external_id}"
+        return f"{self.prefix}:{{s:{sid}}}:ext:{platform}:lock:{external_id}"
 
     def geocode(self, digest: str) -> str:
         """A geocoded address (by digest of geocoder + normalized address): [lat, lon], or [] when not found."""

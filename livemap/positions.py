@@ -1,8 +1,15 @@
-"""The hot path: a driver's fixes -> ETA model -> one atomic Redis script (store, index, streams, publish).
+"""The hot path: a driver's fixes -> ETA model -> per-slot scripts (driver, store, geo cell, orders), one round trip.
 
 A driver carries an ordered run of stops. The first live stop is the *active leg*: only its
 customer gets the driver's position. The stops after it get ETAs chained from it (remaining
 distance of the active leg, then each leg between destinations, plus a dwell time per stop).
+
+Storing a message touches several Redis Cluster slots, so it is one script per slot (see
+`livemap/lua/*_fix.lua`), each applying the same rule on its own: a fix counts only when it is newer
+than what that key already has. On one Redis they go as one MULTI/EXEC (one round trip, atomic); on
+a Cluster as one cluster pipeline. A notifiable event's outbox entry goes first (on a Cluster, one
+round trip before); with sharded pub/sub the dispatchers' copies of order events are published
+after their order's script (one more round trip, only for messages that carry such events).
 """
 
 from __future__ import annotations
@@ -16,18 +23,21 @@ from dataclasses import dataclass
 import msgspec
 from geopy.distance import geodesic
 
-from livemap.batcher import ScriptBatcher
+from livemap.db import Batch, Script
 from livemap.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
 from livemap.keys import Keys, cell_of
 from livemap.messages import ArrivingEvent, DelayedEvent, DriverLocationEvent, Fix, LocationEvent, merge_json
 from livemap.routes import Route, cumulative_lengths
-from livemap.store import Order, Store, load_script
+from livemap.store import Order, Store
 
 _encode = msgspec.json.Encoder().encode
 _leg_decoder = msgspec.json.Decoder(LegState)
 _speed_decoder = msgspec.json.Decoder(DriverSpeed)
 #: Events that reach the notification outbox (the notifications worker turns them into messages).
 _NOTIFY = (ArrivingEvent, DelayedEvent)
+_DRIVER_FIX, _STORE_FIX, _GEO_FIX, _ORDER_FIX = (Script(n) for n in ("driver_fix", "store_fix", "geo_fix", "order_fix"))
+#: One item of a stop's events: (fix ts, kind "L" | "E", customer json, dispatcher json, notifiable).
+_Item = tuple[int, str, bytes, bytes, bool]
 
 
 def _num(value: float | None) -> str:
@@ -77,12 +87,6 @@ class Positions:
         self.store = store
         self.model = model
         self.routes = RouteCache()
-        self._ingest = load_script(store.redis, "ingest")
-        self.batcher = ScriptBatcher(store.redis)
-
-    async def aclose(self) -> None:
-        """Answer the ingests still in flight before the Redis client closes."""
-        await self.batcher.aclose()
 
     def session(self, store_id: str, driver_id: str) -> DriverSession:
         return DriverSession(self, store_id, driver_id)
@@ -99,15 +103,17 @@ class DriverSession:
         self._speed = DriverSpeed()
         self._prior: Prior = PRIORS["car"]
         self._last_ts = 0
+        self._cell = ""  # the geo cell of the newest fix this session stored
 
     async def load(self) -> list[Order]:
         """(Re)read the driver and its orders; returns all its orders in run order (its stops)."""
         store, k = self._p.store, self._keys
         async with store.redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(k.driver(self.store_id, self.driver_id), ["ts", "speedmodel", "vehicle"])
+            pipe.hmget(k.driver(self.store_id, self.driver_id), ["ts", "speedmodel", "vehicle", "cell"])
             pipe.zrange(k.driver_orders(self.store_id, self.driver_id), 0, -1)
-            (last_ts, speed, vehicle), tids = await pipe.execute()
+            (last_ts, speed, vehicle, cell), tids = await pipe.execute()
         self._last_ts = int(last_ts or 0)
+        self._cell = cell.decode() if cell else ""
         self._speed = _speed_decoder.decode(speed) if speed else DriverSpeed()
         self._prior = PRIORS.get((vehicle or b"car").decode(), PRIORS["car"])
         orders = await store.orders([t.decode() for t in tids])
@@ -182,70 +188,71 @@ class DriverSession:
 
     async def ingest(self, fixes: list[Fix]) -> tuple[int, int]:
         """Store `fixes` (already validated) in one round trip; returns (accepted, ignored)."""
-        store, k = self._p.store, self._keys
+        store, k, db = self._p.store, self._keys, self._p.store.db
+        sid, did = self.store_id, self.driver_id
         now = int(time.time() * 1000)
-        per_stop: list[list[tuple[int, str, bytes, bytes, bool]]] = [[] for _ in self._stops]
+        per_stop: list[list[_Item]] = [[] for _ in self._stops]
+        newer: list[Fix] = []
         last = self._last_ts
-        for index, fix in enumerate(fixes):
-            if fix.ts <= last:  # mirror the script's acceptance so the model sees only newer fixes
+        for fix in fixes:
+            if fix.ts <= last:  # mirror the scripts' acceptance so the model sees only newer fixes
                 continue
             last = fix.ts
+            newer.append(fix)
             for bucket, fix_items in zip(per_stop, self._fix_items(fix, now), strict=True):
-                bucket += [(index, *item) for item in fix_items]
-        args: list[str | int | bytes] = [
-            len(fixes),
-            len(self._stops),
-            store.stream_maxlen,
-            self.driver_id,
-            k.store_channel(self.store_id),
-            k.geo_prefix(self.store_id),
-            now,
-            _encode(self._speed),
-            k.outbox(),
-            self.store_id,
-        ]
-        for f in fixes:
-            moved = DriverLocationEvent(self.driver_id, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
-            args += [
-                f.ts,
-                cell_of(f.lat, f.lon),
-                repr(f.lon),
-                repr(f.lat),
-                _num(f.speed),
-                _num(f.heading),
-                _num(f.accuracy),
-                _num(f.battery),
-                _encode(moved),
-            ]
-        keys = [k.driver(self.store_id, self.driver_id), k.store_seen(self.store_id), k.last_fix()]
-        for n, (stop, stop_items) in enumerate(zip(self._stops, per_stop, strict=True)):
-            keys += [k.order(stop.tracking_id), k.order_events(stop.tracking_id)]
-            state = stop.state
-            args += [
-                k.order_channel(stop.tracking_id),
-                stop.tracking_id,
-                int(n == 0),
-                _encode(state),
-                state.eta_at,
-                round(state.remaining_m),
-                len(stop_items),
-            ]
-            for index, kind, body, dispatch, notify in stop_items:
-                args += [index, kind, body, dispatch, int(notify)]
-        new_routes = [s for s in self._stops if s.route is not None and s.route_is_new]
-        if new_routes:
-            async with store.redis.pipeline(transaction=False) as pipe:
-                for stop in new_routes:
-                    assert stop.route is not None
-                    okey = k.order(stop.tracking_id)
-                    pipe.hsetnx(okey, "route", _encode(stop.route.points))
-                    pipe.hsetnx(okey, "cum", _encode(stop.route.cum.tolist()))
+                bucket += [(fix.ts, *item) for item in fix_items]
+        # A notifiable event's outbox entry is written first and names a token its event carries: the
+        # worker sends it only once the order's script stored that event (see notify.outbox).
+        tokens = [[store.new_notice() if item[4] else "" for item in items] for items in per_stop]
+        cell = cell_of(newer[-1].lat, newer[-1].lon) if newer else ""
+
+        def announce(b: Batch) -> None:
+            for stop, items, stop_tokens in zip(self._stops, per_stop, tokens, strict=True):
+                for item, token in zip(items, stop_tokens, strict=True):
+                    if token:
+                        store.announce(b, sid, stop.tracking_id, item[3], token)
+
+        def write(b: Batch) -> None:
+            driver_args: list[str | int | bytes] = [len(fixes), now, _encode(self._speed)]
+            for f in fixes:
+                driver_args += [f.ts, cell_of(f.lat, f.lon), repr(f.lon), repr(f.lat)]
+                driver_args += [_num(f.speed), _num(f.heading), _num(f.accuracy), _num(f.battery)]
+            b.script(_DRIVER_FIX, [k.driver(sid, did)], driver_args)  # first: its reply is the ack
+            if not newer:
+                return
+            newest = newer[-1]
+            store_args: list[str | int | bytes] = [did, now, b.publish_command, k.store_channel(sid)]
+            for f in newer:
+                moved = DriverLocationEvent(did, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
+                store_args += [f.ts, _encode(moved)]
+            b.script(_STORE_FIX, [k.store_seen(sid), k.store_lastfix(sid)], store_args)
+            if self._cell and self._cell != cell:
+                b.script(_GEO_FIX, [k.geo(sid, self._cell), k.geo_times(sid, self._cell)], [did, newest.ts, "", ""])
+            geo_args: list[str | int] = [did, newest.ts, repr(newest.lon), repr(newest.lat)]
+            b.script(_GEO_FIX, [k.geo(sid, cell), k.geo_times(sid, cell)], geo_args)
+            schan = "" if db.sharded else k.store_channel(sid)
+            for n, (stop, items, stop_tokens) in enumerate(zip(self._stops, per_stop, tokens, strict=True)):
+                tid, state, route = stop.tracking_id, stop.state, stop.route
+                order_args: list[str | int | bytes] = [did, b.publish_command, k.order_channel(tid), schan]
+                order_args += [store.stream_maxlen, newest.ts, int(n == 0), _encode(state), state.eta_at]
+                order_args.append(round(state.remaining_m))
+                if route is not None and stop.route_is_new:
+                    order_args += [_encode(route.points), _encode(route.cum.tolist())]
                     stop.route_is_new = False
-                await self._p._ingest(keys=keys, args=args, client=pipe)
-                result = (await pipe.execute())[-1]
-        else:
-            # The usual case: one EVALSHA, sharing its round trip with the other drivers' pings.
-            result = await self._p.batcher.call(self._p._ingest, keys, args)
-        accepted, ignored = (int(x) for x in result)
+                else:
+                    order_args += ["", ""]
+                for (ts, kind, body, dispatch, _), token in zip(items, stop_tokens, strict=True):
+                    order_args += [ts, kind, body, dispatch, token]
+                b.script(_ORDER_FIX, [k.order(tid), k.order_events(tid), k.order_notices(tid)], order_args)
+
+        n_notices = sum(1 for stop_tokens in tokens for token in stop_tokens if token)
+        replies = await db.run(announce, write)
+        accepted, ignored = (int(x) for x in replies[n_notices])
         self._last_ts = max(self._last_ts, last)
+        if newer:
+            self._cell = cell
+            if db.sharded:  # the order scripts returned the dispatchers' copies of their events
+                copies = [copy for reply in replies[len(replies) - len(self._stops) :] for copy in reply]
+                if copies:
+                    await store.publish_all(k.store_channel(sid), copies)
         return accepted, ignored

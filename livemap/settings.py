@@ -16,7 +16,8 @@ from starlette.datastructures import Secret
 class Settings:
     """Server settings. `Settings.from_env()` reads them; tests build them directly."""
 
-    #: External Redis (``redis://``, ``rediss://`` or ``unix://``); empty means run the embedded one.
+    #: External Redis (``redis://``, ``rediss://`` or ``unix://``), or a Redis Cluster by any node
+    #: (``redis+cluster://``, ``rediss+cluster://``); empty means run the embedded one.
     redis_url: str = ""
     #: Where the embedded Redis keeps its AOF and where a generated admin token is stored.
     data_dir: Path = Path("var")

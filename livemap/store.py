@@ -1,21 +1,27 @@
-"""The Redis data layer for stores, drivers and orders (everything but the per-fix hot path)."""
+"""The Redis data layer for stores, drivers and orders (everything but the per-fix hot path).
+
+An order's hash is the truth about it; the store's active set and each driver's run are indexes
+in other Redis Cluster slots, kept so that a reader may find an order there that no longer belongs
+(readers check the order) but never misses one that does: a change adds the order to the indexes
+it joins before its order script commits, and removes it from those it leaves after.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, cast
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
 from livemap import security
+from livemap.db import Batch, Db, Script
 from livemap.keys import Keys
 from livemap.messages import Customer, NewOrder, StageEvent, Subscribe
 from livemap.responses import Feedback, HistoryEntry, Subscriptions
@@ -26,15 +32,13 @@ from livemap.storesettings import StoreSettings, masked, merge_patch
 _json = msgspec.json.Encoder()
 _StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 _CAS_RETRIES = 5
+#: Outbox entries kept (approximately).
+OUTBOX_MAXLEN = 100_000
+_ORDER_UPDATE, _EMIT = Script("order_update"), Script("emit")
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def load_script(client: aioredis.Redis, name: str) -> AsyncScript:
-    """Register one of the package's Lua scripts (redis-py re-sends it on NOSCRIPT)."""
-    return client.register_script(resources.files("livemap.lua").joinpath(f"{name}.lua").read_text())
 
 
 class NotFound(LookupError):
@@ -132,15 +136,24 @@ def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
     return {text(k): text(v) for k, v in raw.items()}
 
 
+def is_stop_of(order: Order, did: str) -> bool:
+    """Whether `order` belongs in driver `did`'s run: assigned to it and not final."""
+    return order.driver == did and order.stage not in FINAL
+
+
+def is_active(order: Order) -> bool:
+    """Whether `order` belongs in the dispatcher's list: not final, and live or assigned."""
+    return order.stage not in FINAL and (order.live or bool(order.driver))
+
+
 class Store:
     """All reads and writes of stores, drivers and orders."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, *, stream_maxlen: int) -> None:
-        self.redis = client
+    def __init__(self, db: Db, keys: Keys, *, stream_maxlen: int) -> None:
+        self.db = db
+        self.redis = db.client
         self.keys = keys
         self.stream_maxlen = stream_maxlen
-        self._order_update = load_script(client, "order_update")
-        self._emit = load_script(client, "emit")
 
     # --- credentials -----------------------------------------------------------------------------
 
@@ -166,10 +179,13 @@ class Store:
         sid, api_key = security.new_id("st_", 9), security.new_token("lmk")
         settings = StoreSettings(name=name)
         cred_key, cred_value = self._credential(api_key, Principal("store", sid))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.store(sid), mapping={"settings": _json.encode(settings), "created": now_ms()})
-            pipe.set(cred_key, cred_value)
-            await pipe.execute()
+
+        def store(b: Batch) -> None:
+            b.pipe.hset(self.keys.store(sid), mapping={"settings": _json.encode(settings), "created": now_ms()})
+            b.pipe.sadd(self.keys.stores(), sid)
+
+        # The key last: it never opens a store that is not all there.
+        await self.db.run(store, lambda b: b.pipe.set(cred_key, cred_value))
         return sid, api_key
 
     async def settings(self, sid: str) -> StoreSettings:
@@ -208,10 +224,11 @@ class Store:
         if not await self.redis.hsetnx(self.keys.store_drivers(sid), did, name):
             raise Conflict(f"driver {did} already exists")
         cred_key, cred_value = self._credential(token, Principal("driver", sid, did))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.driver(sid, did), mapping={"name": name, "vehicle": vehicle, "created": now_ms()})
-            pipe.set(cred_key, cred_value)
-            await pipe.execute()
+        driver: dict[FieldT, EncodableT] = {"name": name, "vehicle": vehicle, "created": now_ms()}
+        await self.db.run(
+            lambda b: b.pipe.hset(self.keys.driver(sid, did), mapping=driver),
+            lambda b: b.pipe.set(cred_key, cred_value),  # the token last, like a store's key
+        )
         return did, token
 
     async def driver_exists(self, sid: str, did: str) -> bool:
@@ -347,7 +364,13 @@ class Store:
         raise RuntimeError(f"order {oid} kept changing; try again")
 
     async def _update(self, order: Order, machine: StageMachine, *, stage: str, driver: str, note: str | None) -> bool:
-        """Apply a stage/driver change if the order is still as read; False when it changed meanwhile."""
+        """Apply a stage/driver change if the order is still as read; False when it changed meanwhile.
+
+        Three steps, each in its own slot(s): the indexes the order joins and the change's outbox entry,
+        then the order script (compare-and-set, history, event, customer's channel), then the indexes it
+        leaves and the dispatchers' and drivers' channels. A crash between them leaves an index with an
+        order too many, never one too few, and an outbox entry whose event never came (the worker drops it).
+        """
         k, sid, tid = self.keys, order["store"], order.tracking_id
         live = bool(driver) and machine.is_live(stage)
         final = stage in FINAL
@@ -355,44 +378,77 @@ class Store:
         at = now_ms()
         stage_changed = stage != order.stage
         customer = StageEvent(stage=stage, at=at, note=note, live=live) if stage_changed else None
-        dispatch = StageEvent(
-            stage=stage, at=at, note=note, order_id=order["id"], tracking_id=tid, driver_id=driver or None, live=live
-        )
+        ids = {"order_id": order["id"], "tracking_id": tid, "driver_id": driver or None}
+        dispatch = _json.encode(StageEvent(stage=stage, at=at, note=note, live=live, **ids))
         history = _json.encode(HistoryEntry(stage, at, note)) if stage_changed else b""
         customer_body = _json.encode(customer) if customer else _json.encode({"type": "assigned", "live": live})
-        old, new = order.driver, driver
-        result = await self._order_update(
-            keys=[
-                k.order(tid),
-                k.order_events(tid),
-                k.order_history(tid),
-                k.store_active(sid),
-                k.driver_orders(sid, old) if old else k.order(tid),
-                k.driver_orders(sid, new) if new else k.order(tid),
-            ],
-            args=[
-                order.stage,
-                old,
-                stage,
-                new,
-                int(live),
-                int(active),
-                int(final),
-                tid,
-                self.stream_maxlen,
-                history,
-                customer_body,
-                _json.encode(dispatch),
-                k.order_channel(tid),
-                k.store_channel(sid),
-                k.driver_channel(sid, old) if old else "",
-                k.driver_channel(sid, new) if new else "",
-                k.outbox(),
-                sid,
-                at,
-            ],
-        )
-        return result is not None
+        token = self.new_notice() if stage_changed else ""  # every stage change but the first is notifiable
+
+        def join(b: Batch) -> None:
+            if active:
+                b.pipe.sadd(k.store_active(sid), tid)
+            if driver and not final:
+                # NX: a stop keeps its place in the driver's run; a new one joins at the end.
+                b.pipe.zadd(k.driver_orders(sid, driver), {tid: at}, nx=True)
+            if token:
+                self.announce(b, sid, tid, dispatch, token)
+
+        def commit(b: Batch) -> None:
+            keys = [k.order(tid), k.order_events(tid), k.order_history(tid), k.order_notices(tid)]
+            args: list[EncodableT] = [order.stage, order.driver, stage, driver, int(live), self.stream_maxlen]
+            args += [history, customer_body, b.publish_command, k.order_channel(tid), token]
+            b.script(_ORDER_UPDATE, keys, args)
+
+        replies = await self.db.run(join, commit)
+        offset = replies[-1]
+        if offset is None:
+            if token:  # the announcement of a change that did not happen: the worker would drop it anyway
+                await self.redis.xdel(k.outbox(), replies[-2])
+            return False
+        head = b'{"offset":"' + offset + b'",'
+
+        def notify(b: Batch) -> None:
+            b.publish(k.store_channel(sid), head + dispatch[1:])
+            # The drivers' sessions reload their stops (and whether to send locations to this order).
+            for who in {order.driver, driver} - {""}:
+                b.publish(k.driver_channel(sid, who), '{"type":"orders"}')
+
+        await self._settle_indexes(sid, tid, {order.driver, driver} - {""}, (active, final, driver), notify)
+        return True
+
+    async def _settle_indexes(
+        self, sid: str, tid: str, drivers: set[str], state: tuple[bool, bool, str], notify: Callable[[Batch], None]
+    ) -> None:
+        """Make the indexes match the order's committed state; read it back and repeat if it moved on meanwhile.
+
+        A concurrent change may have added the order to an index this one removes it from (its own
+        additions came before its commit, possibly before our removal): the read-back sees that change
+        and puts the order back, so no index is left missing an order that belongs in it.
+        """
+        for attempt in range(_CAS_RETRIES):
+            settle = functools.partial(self._queue_indexes, sid=sid, tid=tid, drivers=frozenset(drivers), state=state)
+            await self.db.run(settle, *([notify] if attempt == 0 else []))
+            order = await self.order(tid)
+            now = (is_active(order), order.stage in FINAL, order.driver)
+            if now == state:
+                return
+            state = now
+            drivers |= {order.driver} - {""}
+
+    def _queue_indexes(
+        self, b: Batch, *, sid: str, tid: str, drivers: frozenset[str], state: tuple[bool, bool, str]
+    ) -> None:
+        k = self.keys
+        active, final, current = state
+        if active:
+            b.pipe.sadd(k.store_active(sid), tid)
+        else:
+            b.pipe.srem(k.store_active(sid), tid)
+        for did in drivers:
+            if did == current and not final:
+                b.pipe.zadd(k.driver_orders(sid, did), {tid: now_ms()}, nx=True)
+            else:
+                b.pipe.zrem(k.driver_orders(sid, did), tid)
 
     async def rate(self, tid: str, rating: int, comment: str | None) -> Feedback:
         """Keep the customer's rating of order `tid`, replacing an earlier one; NotDelivered before delivery."""
@@ -426,7 +482,7 @@ class Store:
     async def stops(self, sid: str, did: str) -> list[Order]:
         """The driver's orders (assigned, not final) in the order it will deliver them."""
         tids = await self.redis.zrange(self.keys.driver_orders(sid, did), 0, -1)
-        return await self.orders([text(t) for t in cast(list[bytes], tids)])
+        return [o for o in await self.orders([text(t) for t in cast(list[bytes], tids)]) if is_stop_of(o, did)]
 
     async def reorder_stops(self, sid: str, did: str, order_ids: list[str]) -> list[Order]:
         """Set the driver's delivery order; `order_ids` must be exactly its current stops."""
@@ -436,32 +492,50 @@ class Store:
         async with self.redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
-                current = {text(t) for t in cast(list[bytes], await pipe.zrange(key, 0, -1))}
+                listed = [text(t) for t in cast(list[bytes], await pipe.zrange(key, 0, -1))]
+                current = {o.tracking_id for o in await self.orders(listed) if is_stop_of(o, did)}
                 if current != set(wanted) or len(wanted) != len(current):
                     raise ValueError("the list must name each of the driver's current stops exactly once")
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves multi() unannotated
+                stale = set(listed) - current  # left behind by an interrupted change (see _update)
+                if stale:
+                    pipe.zrem(key, *stale)
                 pipe.zadd(key, {tid: i for i, tid in enumerate(wanted, start=1)})
-                # The driver's session reloads its run and recomputes every stop's ETA.
-                pipe.publish(k.driver_channel(sid, did), '{"type":"orders"}')
                 await pipe.execute()
             except aioredis.WatchError:
                 raise ValueError("the driver's stops changed meanwhile; read them again") from None
+        # The driver's session reloads its run and recomputes every stop's ETA.
+        await self.db.publish(k.driver_channel(sid, did), '{"type":"orders"}')
         return await self.stops(sid, did)
 
-    async def emit_event(self, pipe: Pipeline, tid: str, body: bytes, dispatch: bytes, sid: str) -> None:
-        """Queue on `pipe`: append `body` to the order's stream, publish it (and `dispatch` to the store)."""
+    def emit(self, b: Batch, tid: str, did: str, body: bytes) -> None:
+        """Queue: append `body` to the order's stream and publish it, if the order is still live for driver `did`."""
         k = self.keys
-        args: list[EncodableT] = [
-            self.stream_maxlen,
-            k.order_channel(tid),
-            body,
-            k.store_channel(sid),
-            dispatch,
-            "",
-            sid,
-            tid,
-        ]
-        await self._emit(keys=[k.order_events(tid)], args=args, client=pipe)
+        args: list[EncodableT] = [did, self.stream_maxlen, b.publish_command, k.order_channel(tid), body]
+        b.script(_EMIT, [k.order(tid), k.order_events(tid)], args)
+
+    # --- notifications and channels --------------------------------------------------------------
+
+    @staticmethod
+    def new_notice() -> str:
+        """A token tying a notifiable event to the outbox entry that announces it."""
+        return secrets.token_hex(8)
+
+    def announce(self, b: Batch, sid: str, tid: str, dispatch: bytes, token: str) -> None:
+        """Queue the outbox entry of a notifiable event of order `tid`; its event must carry `token`."""
+        entry: dict[FieldT, EncodableT] = {"store": sid, "tracking_id": tid, "data": dispatch, "notice": token}
+        b.pipe.xadd(self.keys.outbox(), entry, maxlen=OUTBOX_MAXLEN, approximate=True)
+
+    async def has_notice(self, tid: str, token: str) -> bool:
+        """Whether order `tid` stored the event that `token` announces."""
+        return bool(await self.redis.sismember(self.keys.order_notices(tid), token))
+
+    async def publish_all(self, channel: str, messages: Sequence[EncodableT]) -> None:
+        def queue(b: Batch) -> None:
+            for message in messages:
+                b.publish(channel, message)
+
+        await self.db.run(queue)
 
     async def events_after(self, tid: str, offset: str) -> list[tuple[str, str]]:
         """Stored events with an id greater than `offset`: (offset, JSON without the offset)."""

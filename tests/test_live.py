@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from websockets.exceptions import ConnectionClosed
 
 from conftest import (
     Server,
     Shop,
+    along,
     connect,
     customer_socket,
     driver_socket,
@@ -231,3 +233,33 @@ async def test_dispatcher_of_another_store_sees_nothing(http: httpx.AsyncClient,
     await dispatcher_b.nothing_within(0.5)
     await driver.close()
     await dispatcher_b.close()
+
+
+async def test_a_full_batch_is_stored_and_reaches_the_customer(shop: Shop, server: Server) -> None:
+    """A batch of LIVEMAP_MAX_BATCH (1,000) fixes is stored from one message, each fix reaching the customer."""
+    order = await shop.live_order("9001", "d9")
+    customer = await customer_socket(server, order)
+    offset = (await customer.recv_type("snapshot"))["offset"]
+    driver = await driver_socket(server, shop.drivers["d9"])
+    t0 = now_ms() - 1_200_000
+    batch = []
+    for i in range(1000):
+        lat, lon = along(i / 1000)
+        batch.append({"lat": round(lat, 6), "lon": round(lon, 6), "ts": t0 + i * 1000})
+    await driver.send(batch)
+    assert await driver.recv_type("ack", timeout=30) == {"type": "ack", "seq": None, "accepted": 1000, "ignored": 0}
+    got: list[int] = []
+    while len(got) < 1000:
+        try:
+            event = await customer.recv_type("location", timeout=30)
+        except ConnectionClosed as closed:  # the burst outran its queue: a slow consumer replays with `since`
+            assert closed.rcvd is not None and closed.rcvd.code == 1013
+            customer = await customer_socket(server, order, since=offset)
+            await customer.recv_type("snapshot")
+            continue
+        got.append(event["ts"])
+        offset = event["offset"]
+    assert got == [t0 + i * 1000 for i in range(1000)]
+    assert (await shop.get("/api/drivers/d9")).json()["position"]["ts"] == t0 + 999_000
+    await driver.close()
+    await customer.close()

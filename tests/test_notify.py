@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 import trustme
 
 from conftest import (
@@ -41,10 +40,13 @@ from conftest import (
     server_env,
     wait,
 )
+from livemap.db import Client
 from livemap.i18n import LANGS
+from livemap.keys import Keys
 from livemap.notify.base import Notice
 from livemap.notify.policy import backoff_s, quiet_until
 from livemap.notify.templates import TEXTS, render
+from livemap.redisconn import connect
 from livemap.settings import Settings
 from livemap.store import Order
 from livemap.storesettings import QuietHours, StoreSettings
@@ -100,8 +102,8 @@ def receiver() -> Iterator[HttpReceiver]:
 
 
 @pytest.fixture
-async def rdb(redis_target: RedisTarget) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_target.url)
+async def rdb(redis_target: RedisTarget) -> AsyncIterator[Client]:
+    client = connect(redis_target.url)
     yield client
     await client.aclose()
 
@@ -240,15 +242,15 @@ async def stage(shop: Shop, oid: str, to: str, note: str | None = None) -> None:
     assert r.status_code == 200, r.text
 
 
-async def settled(rdb: aioredis.Redis, prefix: str, timeout: float = 15, delayed: int = 0) -> None:
+async def settled(rdb: Client, prefix: str, timeout: float = 15, delayed: int = 0) -> None:
     """Wait until the workers read and acknowledged every outbox entry, with `delayed` deliveries scheduled."""
-    outbox = f"{prefix}:outbox"
+    outbox = Keys(prefix).outbox()
     deadline = time.monotonic() + wait(timeout)
     while True:
         last = await rdb.xrevrange(outbox, count=1)
         groups = {g["name"]: g for g in await rdb.xinfo_groups(outbox)} if last else {}
         group = groups.get(b"notify")
-        scheduled = await rdb.zcard(f"{prefix}:outbox:delayed")
+        scheduled = await rdb.zcard(Keys(prefix).outbox_delayed())
         if group and group["pending"] == 0 and group["last-delivered-id"] == last[0][0] and scheduled == delayed:
             return
         if time.monotonic() > deadline:
@@ -256,8 +258,8 @@ async def settled(rdb: aioredis.Redis, prefix: str, timeout: float = 15, delayed
         await asyncio.sleep(0.05)
 
 
-async def dead_letters(rdb: aioredis.Redis, prefix: str, event_id: str) -> list[dict[str, str]]:
-    entries = await rdb.xrange(f"{prefix}:outbox:dead")
+async def dead_letters(rdb: Client, prefix: str, event_id: str) -> list[dict[str, str]]:
+    entries = await rdb.xrange(Keys(prefix).outbox_dead())
     out = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
     return [f for f in out if f["event_id"] == event_id]
 
@@ -270,7 +272,7 @@ async def test_webhook_email_and_sms_reach_real_servers_in_the_customers_languag
     receiver: HttpReceiver,
     smtp: SmtpReceiver,
     start_worker: Start,
-    rdb: aioredis.Redis,
+    rdb: Client,
     prefix: str,
 ) -> None:
     """A signed webhook, an email over STARTTLS with login and an SMS, each in the customer's language with the link."""
@@ -340,7 +342,7 @@ async def test_customers_get_email_and_sms_only_after_opting_in(
     receiver: HttpReceiver,
     smtp: SmtpReceiver,
     start_worker: Start,
-    rdb: aioredis.Redis,
+    rdb: Client,
     prefix: str,
 ) -> None:
     """The store's webhook fires for every event; email and SMS only on the channels the customer opted in to."""
@@ -380,7 +382,7 @@ async def test_customers_get_email_and_sms_only_after_opting_in(
 
 
 async def test_every_notifiable_event_reaches_the_store_webhook(
-    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: aioredis.Redis, prefix: str
+    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: Client, prefix: str
 ) -> None:
     """Stage changes (failed_attempt, delivered too), `delayed` and `arriving` from driver fixes: one webhook each."""
     hook = path()
@@ -404,7 +406,7 @@ async def test_every_notifiable_event_reaches_the_store_webhook(
     await settled(rdb, prefix)
 
     # What the customer's stream recorded as notifiable, the store heard about, in the same order.
-    events = await rdb.xrange(f"{prefix}:{{o:{order['tracking_id']}}}:events")
+    events = await rdb.xrange(Keys(prefix).order_events(order["tracking_id"]))
     recorded = []
     for _, fields in events:
         e = json.loads(fields[b"data"])
@@ -423,7 +425,7 @@ async def test_every_notifiable_event_reaches_the_store_webhook(
 
 
 async def test_receiver_failing_three_times_gets_exactly_one_delivery_after_growing_backoff(
-    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: aioredis.Redis, prefix: str
+    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: Client, prefix: str
 ) -> None:
     """500, 500, 500, then 200: four tries of the same event id, waits growing between them, one 200, no more."""
     hook = path()
@@ -443,12 +445,12 @@ async def test_receiver_failing_three_times_gets_exactly_one_delivery_after_grow
     assert [t.headers["x-livemap-attempt"] for t in tries] == ["1", "2", "3", "4"]
     gaps = [b.at - a.at for a, b in itertools.pairwise(tries)]
     assert gaps[0] < gaps[1] < gaps[2], gaps
-    assert await rdb.exists(f"{prefix}:notify:done:{tries[0].event_id}:webhook")
+    assert await rdb.exists(Keys(prefix).notify_done(tries[0].event_id, "webhook"))
     assert not await dead_letters(rdb, prefix, tries[0].event_id)
 
 
 async def test_worker_killed_mid_delivery_is_finished_by_another(
-    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: aioredis.Redis, prefix: str
+    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: Client, prefix: str
 ) -> None:
     """SIGKILL while the webhook request is in flight: a new worker claims the entry and delivers the same event."""
     hook = path()
@@ -461,7 +463,7 @@ async def test_worker_killed_mid_delivery_is_finished_by_another(
     first.kill()
     assert first.proc.returncode == -signal.SIGKILL
     held.set()  # the receiver answers into a dead connection
-    pending = await rdb.xpending(f"{prefix}:outbox", "notify")
+    pending = await rdb.xpending(Keys(prefix).outbox(), "notify")
     assert pending["pending"] == 1  # read by the dead worker, never acknowledged
 
     second = start_worker("B", claim_idle_ms="300")
@@ -472,11 +474,11 @@ async def test_worker_killed_mid_delivery_is_finished_by_another(
     assert tries[1].event_id == in_flight.event_id and tries[1].body == in_flight.body
     assert tries[1].status == 200 and tries[1].signature_ok
     assert "took over outbox entry" in second.log
-    assert await rdb.exists(f"{prefix}:notify:done:{in_flight.event_id}:webhook")
+    assert await rdb.exists(Keys(prefix).notify_done(in_flight.event_id, "webhook"))
 
 
 async def test_permanently_failing_endpoint_ends_in_the_dead_letter_stream(
-    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: aioredis.Redis, prefix: str
+    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: Client, prefix: str
 ) -> None:
     """A webhook that always answers 503 is tried LIVEMAP_WORKER_MAX_TRIES times, then dead-lettered with its error."""
     hook = path()
@@ -504,7 +506,7 @@ async def test_quiet_hours_hold_email_until_they_end_but_not_the_webhook(
     receiver: HttpReceiver,
     smtp: SmtpReceiver,
     start_worker: Start,
-    rdb: aioredis.Redis,
+    rdb: Client,
     prefix: str,
 ) -> None:
     """Inside the store's quiet hours the webhook goes at once; the email waits for the window's end, then goes."""
@@ -530,7 +532,7 @@ async def test_quiet_hours_hold_email_until_they_end_but_not_the_webhook(
     (webhook,) = await receiver.wait_for(hook, 1)
     await settled(rdb, prefix, delayed=1)
     assert not smtp.to(mail)
-    [(member, due)] = await rdb.zrange(f"{prefix}:outbox:delayed", 0, -1, withscores=True)
+    [(member, due)] = await rdb.zrange(Keys(prefix).outbox_delayed(), 0, -1, withscores=True)
     held = json.loads(member)
     fields = dict(zip(held[::2], held[1::2], strict=True))
     assert fields["channel"] == "email" and fields["event_id"] == webhook.event_id and fields["attempt"] == "0"
@@ -538,7 +540,7 @@ async def test_quiet_hours_hold_email_until_they_end_but_not_the_webhook(
 
     # The window ends: (the store lifts it and) the clock reaches the due time.
     await configure(nshop, {"quiet_hours": None})
-    await rdb.zadd(f"{prefix}:outbox:delayed", {member: now_ms()}, xx=True)
+    await rdb.zadd(Keys(prefix).outbox_delayed(), {member: now_ms()}, xx=True)
     (email,) = await smtp.wait_for(mail, 1)
     assert email.message["X-Livemap-Event-Id"] == webhook.event_id
     await settled(rdb, prefix)

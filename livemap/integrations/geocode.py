@@ -21,10 +21,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
-import redis.asyncio as aioredis
 from geopy.exc import GeopyError
 from geopy.geocoders import get_geocoder_for_service
 
+from livemap.db import Client
 from livemap.keys import Keys
 from livemap.settings import Settings
 
@@ -91,7 +91,7 @@ def make_geocoder(settings: Settings) -> Any | None:
 class Geocoding:
     """Address -> (lat, lon) through the configured geocoder, cached in Redis, one request at a time."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, settings: Settings, geocoder: Any | None) -> None:
+    def __init__(self, client: Client, keys: Keys, settings: Settings, geocoder: Any | None) -> None:
         self.redis, self.keys = client, keys
         self.geocoder = geocoder
         self.service = settings.geocoder.strip().lower() if geocoder is not None else "none"
@@ -102,7 +102,7 @@ class Geocoding:
         self._last_request = 0.0
 
     @classmethod
-    def from_settings(cls, client: aioredis.Redis, keys: Keys, settings: Settings) -> Geocoding:
+    def from_settings(cls, client: Client, keys: Keys, settings: Settings) -> Geocoding:
         return cls(client, keys, settings, make_geocoder(settings))
 
     async def locate(self, address: Address | None) -> tuple[tuple[float, float] | None, GeocodeStatus]:

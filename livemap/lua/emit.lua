@@ -1,12 +1,11 @@
--- Append one event to an order's stream and publish it with its offset (the stream id).
--- KEYS[1] order stream. ARGV[1] stream maxlen, [2] order channel, [3] customer json (no offset),
--- [4] store channel, [5] dispatcher json ('' = none), [6] outbox key ('' = not notifiable),
--- [7] store id, [8] tracking id. Returns the offset.
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[3])
-local head = '{"offset":"' .. id .. '",'
-redis.call('PUBLISH', ARGV[2], head .. string.sub(ARGV[3], 2))
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], head .. string.sub(ARGV[5], 2)) end
-if ARGV[6] ~= '' then
-  redis.call('XADD', ARGV[6], 'MAXLEN', '~', 100000, '*', 'store', ARGV[7], 'tracking_id', ARGV[8], 'data', ARGV[5])
+-- Append one event to an order's stream and publish it with its offset (the stream id), order slot,
+-- only while the order is live for the driver it is about (checked atomically with the append).
+-- KEYS[1] order hash, KEYS[2] order stream. ARGV[1] driver id, ARGV[2] stream maxlen,
+-- ARGV[3] publish command, ARGV[4] order channel, ARGV[5] customer json (no offset).
+-- Returns the offset, or false when the order is not live for that driver.
+if redis.call('HGET', KEYS[1], 'live') ~= '1' or redis.call('HGET', KEYS[1], 'driver') ~= ARGV[1] then
+  return false
 end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[5])
+redis.call(ARGV[3], ARGV[4], '{"offset":"' .. id .. '",' .. string.sub(ARGV[5], 2))
 return id

@@ -1,10 +1,14 @@
 """The outbox as the worker sees it: a Redis Stream read by a consumer group, plus retries and dead letters.
 
-Entry fields. The scripts that store an event (ingest, order_update) append ``store``,
-``tracking_id`` and ``data`` (the event as dispatchers see it) in the same call, and that entry's
-stream id becomes the event's id: the idempotency key. A retry is a new entry with the same fields
-plus ``event_id`` (the original id), ``channel`` (only that channel is tried) and ``attempt``
-(failed tries so far).
+Entry fields. Storing a notifiable event (a stage change, `arriving`, `delayed`) first appends an
+entry with ``store``, ``tracking_id``, ``data`` (the event as dispatchers see it) and ``notice``, a
+token; then the order's script stores the event and records the token in the order's ``notices``
+set. The outbox and the order live in different Redis Cluster slots, so this order makes a crash
+in between leave an entry without its event (the worker waits for the token a little, then drops
+the entry: nothing happened) rather than an event nobody is told about. On one Redis both go in one
+MULTI. The entry's stream id becomes the event's id: the idempotency key. A retry is a new entry
+with the same fields plus ``event_id`` (the original id), ``channel`` (only that channel is tried)
+and ``attempt`` (failed tries so far); a re-check of an unconfirmed entry keeps ``notice``.
 
 Life of an entry: a worker reads it (``XREADGROUP``), tries each channel, then in one script acks it
 and schedules what is left: a failed channel goes into the ``delayed`` sorted set, due after the
@@ -23,6 +27,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from livemap.db import Client
 from livemap.keys import Keys
 from livemap.store import text
 
@@ -92,6 +97,15 @@ class Entry:
     def created_at(self) -> int:
         return int(self.event_id.split("-")[0])
 
+    @property
+    def notice(self) -> str:
+        """The token of the event this entry announces, while unconfirmed ('' once confirmed: retries)."""
+        return self.fields.get("notice", "")
+
+    def recheck(self) -> dict[str, str]:
+        """The fields of a later entry that waits again for this entry's event to be stored."""
+        return self.fields | {"event_id": self.event_id}
+
     def follow_up(self, channel: str, attempt: int, error: str = "") -> dict[str, str]:
         """The fields of a later entry for `channel` of the same event."""
         base = {k: self.fields.get(k, "") for k in ("store", "tracking_id", "data")}
@@ -110,7 +124,7 @@ def _entries(raw: Any) -> list[Entry]:
 class Outbox:
     """Redis operations of one worker (consumer `consumer` of the `notify` group)."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, consumer: str) -> None:
+    def __init__(self, client: Client, keys: Keys, consumer: str) -> None:
         self.redis, self.keys, self.consumer = client, keys, consumer
         self._finish = client.register_script(_FINISH)
         self._promote = client.register_script(_PROMOTE)

@@ -11,6 +11,7 @@ sends it again, with the same event id for the receiver to recognise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import logging.config
 import os
@@ -26,6 +27,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from livemap import tasks
+from livemap.db import Db
 from livemap.keys import Keys
 from livemap.logs import log_config, redact
 from livemap.notify import email as email_channel
@@ -44,7 +46,7 @@ from livemap.notify.policy import (
     tracking_url,
 )
 from livemap.notify.templates import render
-from livemap.redisconn import connect
+from livemap.redisconn import open_db
 from livemap.settings import Settings
 from livemap.store import NotFound, Store
 from livemap.storesettings import Channel
@@ -58,6 +60,10 @@ BATCH = 32
 MAX_BLOCK_MS = 1000
 #: An event first seen this long after it happened is old news (no worker ran meanwhile): it is dropped.
 MAX_AGE_MS = 24 * 3600 * 1000
+#: An entry whose event is not stored this long after the entry was written never will be: it is dropped.
+NOTICE_WAIT_MS = 60_000
+#: Pauses while waiting in place for an entry's event (it usually follows within one round trip).
+_NOTICE_POLL_S = (0.0, 0.05, 0.1, 0.2, 0.4)
 
 _Retry = tuple[int, dict[str, str]]
 
@@ -187,6 +193,12 @@ class Worker:
         if entry.channel is None and now_ms() - entry.created_at > MAX_AGE_MS:
             log.warning("outbox entry %s dropped: the event is more than a day old", entry.id)
             return [], []
+        if entry.notice and not await self._stored(tid, entry.notice):
+            age = now_ms() - entry.created_at
+            if age < NOTICE_WAIT_MS:  # a slow writer: look again later, less and less often
+                return [(now_ms() + max(1000, age), entry.recheck())], []
+            log.warning("outbox entry %s dropped: its event was never stored", entry.id)
+            return [], []
         try:
             data = msgspec.json.decode(entry.fields.get("data", ""), type=dict[str, Any])
             store = await self.store.settings(sid)
@@ -218,6 +230,14 @@ class Worker:
         retries = [r for r, _ in results if r is not None]
         dead = [d for _, d in results if d is not None]
         return retries, dead
+
+    async def _stored(self, tid: str, token: str) -> bool:
+        """Whether the order stored the event an entry announces (written just after the entry)."""
+        for pause in _NOTICE_POLL_S:
+            await asyncio.sleep(pause)
+            if await self.store.has_notice(tid, token):
+                return True
+        return False
 
     async def _channel(
         self, notice: Notice, entry: Entry, channel: Channel
@@ -280,18 +300,32 @@ async def run(settings: Settings) -> None:
     """`livemap worker`: consume the outbox until SIGINT or SIGTERM, then finish what is under way."""
     # Without LIVEMAP_REDIS_URL: the embedded Redis that `livemap serve` runs in the same data dir.
     url = settings.redis_url or f"unix://{(Path(settings.data_dir) / 'redis.sock').resolve()}"
-    client = connect(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    db = await _connect(url, stop)
+    if db is None:
+        return
     try:
-        store = Store(client, Keys(settings.key_prefix), stream_maxlen=settings.stream_maxlen)
+        store = Store(db, Keys(settings.key_prefix), stream_maxlen=settings.stream_maxlen)
         async with Worker(store, settings) as worker:
             print(f"livemap worker started (consumer {worker.consumer})", flush=True)
             await stop.wait()
     finally:
-        await client.aclose()
+        await db.client.aclose()
+
+
+async def _connect(url: str, stop: asyncio.Event) -> Db | None:
+    """Redis at `url`, waiting for it (the server may start after the worker); None if stopped first."""
+    while not stop.is_set():
+        try:
+            return await open_db(url)
+        except (aioredis.RedisError, OSError) as exc:
+            log.warning("notifications worker: Redis unavailable (%s); retrying every second", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1)
+    return None
 
 
 def main(settings: Settings, log_level: str = "info") -> None:

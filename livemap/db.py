@@ -1,0 +1,221 @@
+"""livemap's handle on Redis: one server or a Cluster, and how multi-key work runs on either.
+
+On a Cluster a Lua script or a MULTI may only touch keys of one hash slot, so every write that
+spans slots (a driver's fix reaches its driver hash, its store's indexes, a geo cell and its
+orders) is made of per-slot steps: a script or command per slot, each atomic on its own and each
+correct on its own, so that a crash between two of them loses nothing and shows nobody anything
+wrong. An operation queues its steps in *phases* (functions of a `Batch`), and `run` sends them:
+
+- a Cluster: one cluster pipeline per phase, phases in order (redis-py sends each node its part in
+  parallel), so a step that must be in Redis before another (a notification's outbox entry before
+  the event it announces) is, whatever happens in between;
+- one Redis: everything in one pipeline, in order, and consecutive script steps in one EVALSHA of
+  the *bundle*, a Lua library of the same step scripts that runs them one after the other with all
+  their keys declared: the hot path stays one command and one round trip, atomic as before.
+
+Scripts are loaded on every node at start and sent as EVALSHA: a node that lost them (a restart,
+a failover) answers NOSCRIPT for those commands only, and `run` resends exactly those as EVAL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
+from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
+
+Client = aioredis.Redis | aioredis.RedisCluster
+Pipe = Pipeline | ClusterPipeline
+
+_LUA = resources.files("livemap.lua")
+
+
+class Script:
+    """A Lua script, called by its SHA1: one of the package's (`livemap/lua/NAME.lua`) or generated."""
+
+    def __init__(self, name: str, text: str | None = None) -> None:
+        self.name = name
+        self.text = _LUA.joinpath(f"{name}.lua").read_text() if text is None else text
+        self.sha = hashlib.sha1(self.text.encode()).hexdigest()
+
+
+def package_scripts() -> list[Script]:
+    return sorted((Script(f.name.removesuffix(".lua")) for f in _LUA.iterdir() if f.name.endswith(".lua")), key=_name)
+
+
+def _name(script: Script) -> str:
+    return script.name
+
+
+# The bundle: each package script as a function of its own KEYS and ARGV, then a loop that calls
+# the steps listed in ARGV[1] ("name nkeys nargs " per step, in order), passing each its share of
+# KEYS and of ARGV[2:]. Returns each step's reply (false for none).
+_BUNDLE_CALLS = """
+-- unpack is the fast copy, but Lua's C stack caps what it returns (a batch of 1,000 fixes is 8,000+ args).
+local function slice(t, from, n)
+  if n <= 4000 then return {unpack(t, from, from + n - 1)} end
+  local out = {}
+  for i = 1, n do out[i] = t[from + i - 1] end
+  return out
+end
+local results, k, a = {}, 1, 2
+for name, nk, na in string.gmatch(ARGV[1], '(%S+) (%d+) (%d+)') do
+  nk, na = tonumber(nk), tonumber(na)
+  local keys, args = slice(KEYS, k, nk), slice(ARGV, a, na)
+  k, a = k + nk, a + na
+  local reply = steps[name](keys, args)
+  if reply == nil then reply = false end
+  results[#results + 1] = reply
+end
+return results
+"""
+BUNDLE = Script(
+    "bundle",
+    "local steps = {}\n"
+    + "".join(f"steps[{s.name!r}] = function(KEYS, ARGV)\n{s.text}end\n" for s in package_scripts())
+    + _BUNDLE_CALLS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    script: Script
+    keys: Sequence[str]
+    args: Sequence[EncodableT]
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A script command in the pipeline: one step, or a bundle of `steps` (its reply is theirs, in a list)."""
+
+    call: _Call
+    steps: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """The commands of one round trip, queued by an operation's phase functions."""
+
+    _pipe: Pipe
+    publish_command: str
+    _bundle: bool
+    _pending: list[_Call] = field(default_factory=list)
+    _sent: dict[int, _Sent] = field(default_factory=dict)  # by position in the pipeline
+
+    @property
+    def pipe(self) -> Pipe:
+        """The pipeline, for plain commands (script steps queued before them go first)."""
+        self._flush()
+        return self._pipe
+
+    def script(self, script: Script, keys: Sequence[str], args: Sequence[EncodableT]) -> None:
+        """Queue a step: a call of `script`, every key it touches in `keys`, all in one slot."""
+        call = _Call(script, keys, args)
+        if self._bundle:
+            self._pending.append(call)
+        else:
+            self._send(_Sent(call))
+
+    def publish(self, channel: str, message: EncodableT) -> None:
+        """Queue a publish on `channel`: sharded (SPUBLISH) on a Cluster of Redis 7+, classic otherwise."""
+        self.pipe.execute_command(self.publish_command, channel, message)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if len(pending) == 1:
+            self._send(_Sent(pending[0]))
+        elif pending:
+            args: list[EncodableT] = ["".join(f"{c.script.name} {len(c.keys)} {len(c.args)} " for c in pending)]
+            for call in pending:
+                args += call.args
+            keys = [key for call in pending for key in call.keys]
+            self._send(_Sent(_Call(BUNDLE, keys, args), steps=len(pending)))
+
+    def _send(self, sent: _Sent) -> None:
+        self._sent[len(self._pipe)] = sent
+        call = sent.call
+        # execute_command: ClusterPipeline refuses its own evalsha() method, but routes a raw
+        # EVALSHA by its first key like any other command.
+        self._pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+
+    def replies(self, raw: list[Any]) -> list[Any]:
+        """One reply per queued step or command, in queue order (a bundle's reply spread over its steps)."""
+        out: list[Any] = []
+        for i, reply in enumerate(raw):
+            sent = self._sent.get(i)
+            if sent is not None and sent.steps and not isinstance(reply, Exception):
+                out += reply
+            else:
+                out += [reply] * (sent.steps if sent is not None and sent.steps else 1)
+        return out
+
+
+#: A function that queues one phase of an operation's steps.
+Phase = Callable[[Batch], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Db:
+    """The Redis client plus what livemap must know about the deployment behind it."""
+
+    client: Client
+    #: A Redis Cluster: every script and transaction stays within one hash slot.
+    cluster: bool = False
+    #: Sharded pub/sub (SPUBLISH / SSUBSCRIBE): on a Cluster whose nodes all run Redis 7+.
+    sharded: bool = False
+
+    @property
+    def publish_command(self) -> str:
+        return "SPUBLISH" if self.sharded else "PUBLISH"
+
+    async def run(self, *phases: Phase) -> list[Any]:
+        """Queue and send the phases' steps; returns every step's or command's reply, in queue order.
+
+        One Redis: one pipeline for all phases. A Cluster: one pipeline per phase, in order.
+        Raises the first error a command answered with (after resending those that met NOSCRIPT).
+        """
+        if not self.cluster:
+            async with self.client.pipeline(transaction=False) as pipe:
+                return await self._send(pipe, phases)
+        replies: list[Any] = []
+        for phase in phases:
+            async with self.client.pipeline(transaction=False) as pipe:
+                replies += await self._send(pipe, (phase,))
+        return replies
+
+    async def _send(self, pipe: Pipe, phases: Sequence[Phase]) -> list[Any]:
+        batch = Batch(pipe, self.publish_command, not self.cluster)
+        for phase in phases:
+            phase(batch)
+        if not len(batch.pipe):  # .pipe: queues the last pending steps
+            return []
+        raw = await pipe.execute(raise_on_error=False)
+        missing = {i: sent for i, sent in batch._sent.items() if isinstance(raw[i], NoScriptError)}
+        if missing:
+            # EVAL runs the script and caches it on that node, so the next EVALSHA finds it.
+            async with self.client.pipeline(transaction=False) as again:
+                for sent in missing.values():
+                    call = sent.call
+                    again.execute_command("EVAL", call.script.text, len(call.keys), *call.keys, *call.args)
+                for i, reply in zip(missing, await again.execute(raise_on_error=False), strict=True):
+                    raw[i] = reply
+        replies = batch.replies(list(raw))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def load_scripts(self) -> None:
+        """SCRIPT LOAD every script (on a Cluster: on every primary), so EVALSHA finds them."""
+        for script in (*package_scripts(), BUNDLE):
+            await self.client.script_load(script.text)
+
+    async def publish(self, channel: str, message: EncodableT) -> None:
+        await self.run(lambda b: b.publish(channel, message))

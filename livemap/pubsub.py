@@ -1,0 +1,240 @@
+"""The Redis side of the hub: which connections carry a process's subscriptions.
+
+- `ClassicChannels`: one connection, SUBSCRIBE. On one Redis, and on a Cluster without sharded
+  pub/sub (PUBLISH reaches every node over the cluster bus, so any one node will do).
+- `ShardedChannels`: on a Cluster of Redis 7+, SSUBSCRIBE on the master that owns each channel's
+  slot, where SPUBLISH delivers it: one connection (and listener task) per master in use. When a
+  slot moves, Redis unsubscribes its channels (SUNSUBSCRIBE pushed to us) and answers a late
+  SSUBSCRIBE with MOVED: either way the slot map is reloaded and those channels are lost.
+
+Both report to the hub through `Events`. A channel is *lost* when its connection broke or Redis
+dropped it (its slot moved to another node): what was published meanwhile never reaches this
+process, so the hub drops that channel's subscribers (their clients replay with `since`) and the
+channel is forgotten here; the next subscriber subscribes afresh, on whichever node owns it then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Collection
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterNode
+from redis.exceptions import MovedError, SlotNotCoveredError
+
+from livemap.tasks import cancel
+
+log = logging.getLogger("livemap.hub")
+
+#: Pause before reconnecting a classic connection that broke (Redis restarting, a network blip).
+_RECONNECT_S = 0.5
+
+
+class Events(Protocol):
+    def message(self, channel: bytes, data: bytes) -> None: ...
+
+    def subscribed(self, channel: bytes) -> None: ...
+
+    def lost(self, channels: Collection[bytes]) -> None: ...
+
+
+def node_client(node: ClusterNode) -> aioredis.Redis:
+    """A plain client of one Cluster node, with the node's own connection settings (auth, TLS, timeouts)."""
+    pool = aioredis.ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
+    return aioredis.Redis.from_pool(pool)
+
+
+class ClassicChannels:
+    """All of a process's channels on one connection (SUBSCRIBE).
+
+    `client_for` gives the client to subscribe with, again after each break; `owned`: whether those
+    clients are ours to close (a Cluster node's: any node will do, so a failed one is not retried).
+    """
+
+    def __init__(self, client_for: Callable[[], aioredis.Redis], control: str, events: Events, *, owned: bool) -> None:
+        self._client_for, self._owned = client_for, owned
+        self._control, self._events = control.encode(), events
+        self._client = client_for()
+        self._pubsub: PubSub = self._client.pubsub()
+        self._channels: set[bytes] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # The control subscription opens the connection, so the listener has something to read.
+        await self._pubsub.subscribe(self._control)
+        self._task = asyncio.create_task(self._listen(), name="livemap-hub")
+
+    async def stop(self) -> None:
+        await cancel(self._task)
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+        if self._owned:
+            await self._client.aclose()
+
+    async def subscribe(self, channel: bytes) -> None:
+        self._channels.add(channel)
+        await self._pubsub.subscribe(channel)
+
+    async def unsubscribe(self, channel: bytes) -> None:
+        if channel in self._channels:
+            self._channels.discard(channel)
+            await self._pubsub.unsubscribe(channel)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                msg = await self._pubsub.get_message(timeout=None)
+            except aioredis.RedisError as exc:
+                await self._reconnect(exc)
+                continue
+            if msg is None:
+                continue
+            kind, channel = msg["type"], msg["channel"]
+            if kind == "message":
+                self._events.message(channel, msg["data"])
+            elif kind == "subscribe" and channel != self._control:
+                self._events.subscribed(channel)
+
+    async def _reconnect(self, exc: Exception) -> None:
+        # A fresh PubSub first, so a subscribe arriving meanwhile lands on it and not on the broken one.
+        broken, broken_client = self._pubsub, self._client
+        if self._owned:
+            self._client = self._client_for()
+        self._pubsub = self._client.pubsub()
+        lost, self._channels = self._channels, set()
+        log.warning("pub/sub connection lost (%s); dropping %d channels' subscribers", exc, len(lost))
+        self._events.lost(lost)
+        with contextlib.suppress(aioredis.RedisError, OSError):
+            await broken.aclose()  # type: ignore[no-untyped-call]
+            if self._owned:
+                await broken_client.aclose()
+        while True:
+            await asyncio.sleep(_RECONNECT_S)
+            try:
+                await self._pubsub.subscribe(self._control)
+                return
+            except aioredis.RedisError as again:
+                log.warning("pub/sub connection: %s; retrying", again)
+
+
+class _Shard:
+    """One master's connection and its listener."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.pubsub: PubSub = client.pubsub()
+        self.channels: set[bytes] = set()
+        self.leaving: set[bytes] = set()  # SUNSUBSCRIBEs we sent, whose confirmation is still to come
+        self.task: asyncio.Task[None] | None = None
+
+
+class ShardedChannels:
+    """Each channel on the connection to the master that owns its slot (SSUBSCRIBE)."""
+
+    def __init__(self, cluster: aioredis.RedisCluster, events: Events) -> None:
+        self._cluster, self._events = cluster, events
+        self._shards: dict[str, _Shard] = {}  # by node name (host:port)
+        self._home: dict[bytes, _Shard] = {}  # channel -> its shard
+        self._opening = asyncio.Lock()  # one connection per master, even when its first subscribers come together
+        self._refreshing: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        pass  # a master's connection opens with its first channel
+
+    async def stop(self) -> None:
+        for name in list(self._shards):
+            await self._close(name)
+
+    async def subscribe(self, channel: bytes) -> None:
+        node = self._cluster.get_node_from_key(channel.decode())
+        if node is None:
+            raise SlotNotCoveredError(f"no node serves the slot of {channel!r}")
+        shard = self._shards.get(node.name) or await self._open(node)
+        shard.channels.add(channel)
+        self._home[channel] = shard
+        await shard.pubsub.ssubscribe(channel)
+
+    async def _open(self, node: ClusterNode) -> _Shard:
+        async with self._opening:
+            shard = self._shards.get(node.name)
+            if shard is None:
+                shard = _Shard(node_client(node))
+                try:
+                    await shard.pubsub.connect()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+                except BaseException:
+                    await shard.client.aclose()
+                    raise
+                shard.task = asyncio.create_task(self._listen(node.name, shard), name=f"livemap-hub-{node.name}")
+                self._shards[node.name] = shard
+            return shard
+
+    async def unsubscribe(self, channel: bytes) -> None:
+        shard = self._home.pop(channel, None)
+        if shard is not None:
+            shard.channels.discard(channel)
+            shard.leaving.add(channel)
+            await shard.pubsub.sunsubscribe(channel)
+
+    async def _listen(self, name: str, shard: _Shard) -> None:
+        while True:
+            try:
+                msg: dict[str, Any] | None = await shard.pubsub.get_message(timeout=None)
+            except MovedError as exc:  # an SSUBSCRIBE reached this node after its slot had moved on
+                await self._refresh()
+                self._forget(shard, [c for c in shard.channels if self._cluster.keyslot(c) == exc.slot_id])
+                continue
+            except aioredis.RedisError as exc:
+                # The connection broke: this master's channels are lost, whatever was published meanwhile too.
+                log.warning("sharded pub/sub connection to %s lost (%s)", name, exc)
+                await self._close(name)
+                return
+            if msg is None:
+                continue
+            kind, channel = msg["type"], msg["channel"]
+            if kind == "smessage":
+                self._events.message(channel, msg["data"])
+            elif kind == "ssubscribe":
+                self._events.subscribed(channel)
+            elif kind == "sunsubscribe":
+                if channel in shard.leaving:
+                    shard.leaving.discard(channel)
+                elif channel in shard.channels:
+                    # Redis dropped it: its slot moved to another master. Learn where before anyone
+                    # subscribes again, so that subscription goes to the new owner.
+                    await self._refresh()
+                    self._forget(shard, [channel])
+
+    def _forget(self, shard: _Shard, channels: list[bytes]) -> None:
+        for channel in channels:
+            shard.channels.discard(channel)
+            self._home.pop(channel, None)
+            shard.pubsub.shard_channels.pop(channel, None)  # so a reconnect does not subscribe it again
+        if channels:
+            self._events.lost(channels)
+
+    async def _refresh(self) -> None:
+        """Reload the Cluster's slot map (a slot moved); one reload at a time, however many channels it moved."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self._cluster.nodes_manager.initialize())
+        try:
+            await asyncio.shield(self._refreshing)
+        except aioredis.RedisError as exc:
+            log.warning("could not reload the Cluster's slot map: %s", exc)
+
+    async def _close(self, name: str) -> None:
+        shard = self._shards.pop(name, None)
+        if shard is None:
+            return
+        for channel in shard.channels:
+            self._home.pop(channel, None)
+        if shard.channels:
+            log.warning("dropping %d channels' subscribers of %s", len(shard.channels), name)
+            self._events.lost(shard.channels)
+        if shard.task is not None and shard.task is not asyncio.current_task():
+            await cancel(shard.task)
+        with contextlib.suppress(aioredis.RedisError, OSError):
+            await shard.pubsub.aclose()  # type: ignore[no-untyped-call]
+        await shard.client.aclose()
