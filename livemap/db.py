@@ -19,6 +19,7 @@ a failover) answers NOSCRIPT for those commands only, and `run` resends exactly 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,13 +108,22 @@ class Batch:
     publish_command: str
     _bundle: bool
     _pending: list[_Call] = field(default_factory=list)
-    _sent: dict[int, _Sent] = field(default_factory=dict)  # by position in the pipeline
+    _sent: dict[int, _Sent] = field(default_factory=dict)  # by position, counted from `_base`
+    #: Where this batch's commands start in the pipeline (operations of several callers may share one).
+    _base: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self._base = len(self._pipe)
 
     @property
     def pipe(self) -> Pipe:
         """The pipeline, for plain commands (script steps queued before them go first)."""
         self._flush()
         return self._pipe
+
+    def close(self) -> int:
+        """Queue the last pending steps; returns how many commands this batch put in the pipeline."""
+        return len(self.pipe) - self._base
 
     def script(self, script: Script, keys: Sequence[str], args: Sequence[EncodableT]) -> None:
         """Queue a step: a call of `script`, every key it touches in `keys`, all in one slot."""
@@ -139,14 +149,15 @@ class Batch:
             self._send(_Sent(_Call(BUNDLE, keys, args), steps=len(pending)))
 
     def _send(self, sent: _Sent) -> None:
-        self._sent[len(self._pipe)] = sent
+        self._sent[len(self._pipe) - self._base] = sent
         call = sent.call
         # execute_command: ClusterPipeline refuses its own evalsha() method, but routes a raw
         # EVALSHA by its first key like any other command.
         self._pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
 
     def replies(self, raw: list[Any]) -> list[Any]:
-        """One reply per queued step or command, in queue order (a bundle's reply spread over its steps)."""
+        """One reply per queued step or command, in queue order (a bundle's reply spread over its steps).
+        `raw`: the pipeline's replies to this batch's commands only."""
         out: list[Any] = []
         for i, reply in enumerate(raw):
             sent = self._sent.get(i)
@@ -161,6 +172,61 @@ class Batch:
 Phase = Callable[[Batch], object]
 
 
+class _SharedTrips:
+    """One Redis: the operations that callers start in one turn of the event loop (the pings that
+    many drivers' sockets received together) share one pipeline, so one write, one read and one
+    pass through redis-py's per-execute overhead, which otherwise costs more CPU than the work.
+    Each operation keeps its own scripts and its own replies; only the trip is shared."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[Sequence[Phase], asyncio.Future[list[Any]]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def run(self, db: Db, phases: Sequence[Phase]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self._waiting.append((phases, future))
+        if len(self._waiting) == 1:
+            # Once the loop has run every callback ready now, the other sockets' messages included.
+            loop.call_soon(self._flush, db)
+        elif len(self._waiting) >= _MAX_SHARED:
+            self._flush(db)
+        return await future
+
+    def _flush(self, db: Db) -> None:
+        waiting, self._waiting = self._waiting, []
+        if waiting:
+            task = asyncio.create_task(self._send(db, waiting), name="livemap-redis-trip")
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, db: Db, waiting: list[tuple[Sequence[Phase], asyncio.Future[list[Any]]]]) -> None:
+        outcomes: list[list[Any] | BaseException]
+        try:
+            async with db.client.pipeline(transaction=False) as pipe:
+                batches = []
+                for phases, _ in waiting:
+                    batch = Batch(pipe, db.publish_command, True)
+                    for phase in phases:
+                        phase(batch)
+                    batches.append((batch, batch.close()))
+                raw = await pipe.execute(raise_on_error=False) if len(pipe) else []
+            outcomes = await db.replies(batches, list(raw))
+        except Exception as exc:  # the connection failed: every operation in the trip gets the error
+            outcomes = [exc] * len(waiting)
+        for (_, future), outcome in zip(waiting, outcomes, strict=True):
+            if future.done():  # its caller went away (a socket closed) while Redis worked
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+
+#: At most this many operations share one pipeline (a burst is sent in several).
+_MAX_SHARED = 256
+
+
 @dataclass(frozen=True, slots=True)
 class Db:
     """The Redis client plus what livemap must know about the deployment behind it."""
@@ -170,6 +236,7 @@ class Db:
     cluster: bool = False
     #: Sharded pub/sub (SPUBLISH / SSUBSCRIBE): on a Cluster whose nodes all run Redis 7+.
     sharded: bool = False
+    _trips: _SharedTrips = field(default_factory=_SharedTrips, compare=False, repr=False)
 
     @property
     def publish_command(self) -> str:
@@ -178,26 +245,33 @@ class Db:
     async def run(self, *phases: Phase) -> list[Any]:
         """Queue and send the phases' steps; returns every step's or command's reply, in queue order.
 
-        One Redis: one pipeline for all phases. A Cluster: one pipeline per phase, in order.
+        One Redis: all phases in one pipeline, shared with the operations other callers start in
+        the same turn of the event loop. A Cluster: one pipeline per phase, in order.
         Raises the first error a command answered with (after resending those that met NOSCRIPT).
         """
         if not self.cluster:
-            async with self.client.pipeline(transaction=False) as pipe:
-                return await self._send(pipe, phases)
+            return await self._trips.run(self, phases)
         replies: list[Any] = []
         for phase in phases:
             async with self.client.pipeline(transaction=False) as pipe:
-                replies += await self._send(pipe, (phase,))
+                batch = Batch(pipe, self.publish_command, False)
+                phase(batch)
+                size = batch.close()
+                raw = await pipe.execute(raise_on_error=False) if size else []
+            (outcome,) = await self.replies([(batch, size)], list(raw))
+            if isinstance(outcome, BaseException):
+                raise outcome
+            replies += outcome
         return replies
 
-    async def _send(self, pipe: Pipe, phases: Sequence[Phase]) -> list[Any]:
-        batch = Batch(pipe, self.publish_command, not self.cluster)
-        for phase in phases:
-            phase(batch)
-        if not len(batch.pipe):  # .pipe: queues the last pending steps
-            return []
-        raw = await pipe.execute(raise_on_error=False)
-        missing = {i: sent for i, sent in batch._sent.items() if isinstance(raw[i], NoScriptError)}
+    async def replies(self, batches: list[tuple[Batch, int]], raw: list[Any]) -> list[list[Any] | BaseException]:
+        """Each batch's replies (or its first error) from a pipeline's `raw` replies; batches hold
+        `size` commands each, in order. Script commands that met NOSCRIPT are resent first, as EVAL."""
+        missing: dict[int, _Sent] = {}
+        at = 0
+        for batch, size in batches:
+            missing |= {at + i: sent for i, sent in batch._sent.items() if isinstance(raw[at + i], NoScriptError)}
+            at += size
         if missing:
             # EVAL runs the script and caches it on that node, so the next EVALSHA finds it.
             async with self.client.pipeline(transaction=False) as again:
@@ -206,11 +280,14 @@ class Db:
                     again.execute_command("EVAL", call.script.text, len(call.keys), *call.keys, *call.args)
                 for i, reply in zip(missing, await again.execute(raise_on_error=False), strict=True):
                     raw[i] = reply
-        replies = batch.replies(list(raw))
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies
+        outcomes: list[list[Any] | BaseException] = []
+        at = 0
+        for batch, size in batches:
+            replies = batch.replies(raw[at : at + size])
+            at += size
+            error = next((r for r in replies if isinstance(r, Exception)), None)
+            outcomes.append(replies if error is None else error)
+        return outcomes
 
     async def load_scripts(self) -> None:
         """SCRIPT LOAD every script (on a Cluster: on every primary), so EVALSHA finds them."""
