@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -55,34 +56,47 @@ def _name(script: Script) -> str:
     return script.name
 
 
-# The bundle: each package script as a function of its own KEYS and ARGV, then a loop that calls
-# the steps listed in ARGV[1] ("name nkeys nargs " per step, in order), passing each its share of
-# KEYS and of ARGV[2:]. Returns each step's reply (false for none).
+# The bundle: one function running any package script by name, each reading its own share of the
+# bundle's KEYS and ARGV at offsets (`KEYS[i]` becomes `KEYS[koff + i]`, `#ARGV` its own count
+# `acount`: no step copies its arguments; an if-chain, not a table of functions: no closures made per
+# call), then a loop calling the steps listed in ARGV[1] ("name nkeys nargs " per step, in order)
+# over ARGV[2:]. Returns each step's reply (false for none).
 _BUNDLE_CALLS = """
--- unpack is the fast copy, but Lua's C stack caps what it returns (a batch of 1,000 fixes is 8,000+ args).
-local function slice(t, from, n)
-  if n <= 4000 then return {unpack(t, from, from + n - 1)} end
-  local out = {}
-  for i = 1, n do out[i] = t[from + i - 1] end
-  return out
-end
-local results, k, a = {}, 1, 2
+local results, koff, aoff = {}, 0, 1
 for name, nk, na in string.gmatch(ARGV[1], '(%S+) (%d+) (%d+)') do
-  nk, na = tonumber(nk), tonumber(na)
-  local keys, args = slice(KEYS, k, nk), slice(ARGV, a, na)
-  k, a = k + nk, a + na
-  local reply = steps[name](keys, args)
+  local reply = step(name, koff, aoff, tonumber(na))
   if reply == nil then reply = false end
   results[#results + 1] = reply
+  koff, aoff = koff + tonumber(nk), aoff + tonumber(na)
 end
 return results
 """
-BUNDLE = Script(
-    "bundle",
-    "local steps = {}\n"
-    + "".join(f"steps[{s.name!r}] = function(KEYS, ARGV)\n{s.text}end\n" for s in package_scripts())
-    + _BUNDLE_CALLS,
-)
+_ARG = re.compile(r"#ARGV|\b(KEYS|ARGV)\b(\[)?")
+
+
+def _offset(script: Script) -> str:
+    """`script`'s body reading its keys and args at the bundle's offsets; raises on any other use of KEYS/ARGV."""
+
+    def shift(m: re.Match[str]) -> str:
+        if m[0] == "#ARGV":
+            return "acount"
+        if m[2] is None:
+            raise ValueError(f"{script.name}.lua uses {m[1]} as a whole: the bundle cannot run it")
+        return f"{m[1]}[{'koff' if m[1] == 'KEYS' else 'aoff'} + "
+
+    code = "\n".join(line for line in script.text.splitlines() if not line.lstrip().startswith("--"))
+    if re.search(r"\b(koff|aoff|acount)\b", code):
+        raise ValueError(f"{script.name}.lua uses a name the bundle's offsets need")
+    return _ARG.sub(shift, code)
+
+
+def _bundle(scripts: list[Script]) -> Script:
+    branches = "else".join(f"if name == {s.name!r} then\n{_offset(s)}\n" for s in scripts)
+    step = f"local function step(name, koff, aoff, acount)\n{branches}end\nend\n"
+    return Script("bundle", step + _BUNDLE_CALLS)
+
+
+BUNDLE = _bundle(package_scripts())
 
 
 @dataclass(frozen=True, slots=True)
