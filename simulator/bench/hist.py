@@ -30,7 +30,7 @@ class Histogram(msgspec.Struct):
         return sum(self.bins.values())
 
     def quantile_ms(self, q: float) -> float | None:
-        """The `q` quantile in milliseconds (bin midpoint), None without samples."""
+        """The `q` quantile in milliseconds (bin midpoint, but never above the exact maximum), None without samples."""
         total = self.count
         if total == 0:
             return None
@@ -39,7 +39,7 @@ class Histogram(msgspec.Struct):
         for b in sorted(self.bins):
             seen += self.bins[b]
             if seen > rank:
-                return round((b + 0.5) * _BIN_S * 1e3, 1)
+                return round(min((b + 0.5) * _BIN_S, self.max_s) * 1e3, 1)
         raise AssertionError("unreachable")
 
     def summary(self) -> dict[str, float | int | None]:
