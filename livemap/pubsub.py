@@ -32,6 +32,8 @@ log = logging.getLogger("livemap.hub")
 
 #: Pause before reconnecting a classic connection that broke (Redis restarting, a network blip).
 _RECONNECT_S = 0.5
+#: Longest a subscriber waits for a broken classic connection to be back.
+_UP_TIMEOUT_S = 10.0
 
 
 class Events(Protocol):
@@ -61,11 +63,15 @@ class ClassicChannels:
         self._client = client_for()
         self._pubsub: PubSub = self._client.pubsub()
         self._channels: set[bytes] = set()
+        # Set while the connection is up; subscribers wait for it after a break, so that none lands
+        # on a connection still being made (redis-py would open a second one, which nobody reads).
+        self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # The control subscription opens the connection, so the listener has something to read.
         await self._pubsub.subscribe(self._control)
+        self._up.set()
         self._task = asyncio.create_task(self._listen(), name="livemap-hub")
 
     async def stop(self) -> None:
@@ -75,6 +81,7 @@ class ClassicChannels:
             await self._client.aclose()
 
     async def subscribe(self, channel: bytes) -> None:
+        await asyncio.wait_for(self._up.wait(), _UP_TIMEOUT_S)
         self._channels.add(channel)
         await self._pubsub.subscribe(channel)
 
@@ -99,25 +106,30 @@ class ClassicChannels:
                 self._events.subscribed(channel)
 
     async def _reconnect(self, exc: Exception) -> None:
-        # A fresh PubSub first, so a subscribe arriving meanwhile lands on it and not on the broken one.
-        broken, broken_client = self._pubsub, self._client
-        if self._owned:
-            self._client = self._client_for()
-        self._pubsub = self._client.pubsub()
+        self._up.clear()
         lost, self._channels = self._channels, set()
         log.warning("pub/sub connection lost (%s); dropping %d channels' subscribers", exc, len(lost))
         self._events.lost(lost)
-        with contextlib.suppress(aioredis.RedisError, OSError):
-            await broken.aclose()  # type: ignore[no-untyped-call]
-            if self._owned:
-                await broken_client.aclose()
+        await self._discard(self._client, self._pubsub)
         while True:
             await asyncio.sleep(_RECONNECT_S)
+            client = self._client_for() if self._owned else self._client
+            pubsub = client.pubsub()
             try:
-                await self._pubsub.subscribe(self._control)
-                return
+                await pubsub.subscribe(self._control)
             except aioredis.RedisError as again:
                 log.warning("pub/sub connection: %s; retrying", again)
+                await self._discard(client, pubsub)
+                continue
+            self._client, self._pubsub = client, pubsub
+            self._up.set()
+            return
+
+    async def _discard(self, client: aioredis.Redis, pubsub: PubSub) -> None:
+        with contextlib.suppress(aioredis.RedisError, OSError):
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if self._owned:
+                await client.aclose()
 
 
 class _Shard:
@@ -156,6 +168,10 @@ class ShardedChannels:
         shard.channels.add(channel)
         self._home[channel] = shard
         await shard.pubsub.ssubscribe(channel)
+        if self._shards.get(node.name) is not shard and channel in shard.channels:
+            # It broke before we added the channel (when it broke after, it reported the channel lost).
+            self._home.pop(channel, None)
+            self._events.lost((channel,))
 
     async def _open(self, node: ClusterNode) -> _Shard:
         async with self._opening:
@@ -228,11 +244,12 @@ class ShardedChannels:
         shard = self._shards.pop(name, None)
         if shard is None:
             return
-        for channel in shard.channels:
+        lost, shard.channels = shard.channels, set()
+        for channel in lost:
             self._home.pop(channel, None)
-        if shard.channels:
-            log.warning("dropping %d channels' subscribers of %s", len(shard.channels), name)
-            self._events.lost(shard.channels)
+        if lost:
+            log.warning("dropping %d channels' subscribers of %s", len(lost), name)
+            self._events.lost(lost)
         if shard.task is not None and shard.task is not asyncio.current_task():
             await cancel(shard.task)
         with contextlib.suppress(aioredis.RedisError, OSError):

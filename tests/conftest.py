@@ -441,7 +441,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """On a failure, attach the servers' recent output to the report: the other half of the story."""
     report = yield
     if report.failed and call.when == "call":
-        for srv in getattr(item, "funcargs", {}).values():
-            if isinstance(srv, Server):
-                report.sections.append((f"livemap {srv.name} output", "".join(srv.output[-60:])))
+        for value in getattr(item, "funcargs", {}).values():
+            for srv in value if isinstance(value, tuple | list) else (value,):
+                if isinstance(srv, Server):
+                    report.sections.append((f"livemap {srv.name} output", "".join(srv.output[-60:])))
     return report
