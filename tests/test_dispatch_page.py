@@ -309,10 +309,11 @@ async def test_a_silent_driver_shows_stale(browser: Browser, site: Server, http:
     """A driver that stops sending fixes is marked stale in the driver panel and greyed on the map."""
     shop = await new_shop(http, site)
     await shop.live_order("S1", "quiet")
+    page = await signed_in(browser, site, shop.key)
+    # The fix only once the page is up: a slow sign-in (a busy machine) must not eat the 3 s of "online".
     driver = await driver_socket(site, shop.drivers["quiet"])
     await driver.send(fix(0.5, now_ms(), battery=41))
     await driver.recv_type("ack")
-    page = await signed_in(browser, site, shop.key)
     row = '#dp-drivers tr[data-driver="quiet"]'
     await page.wait_for_selector(f"{row} .dp-st-online", timeout=wait(5) * 1000)
     assert "41%" in await page.inner_text(row)
