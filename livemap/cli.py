@@ -23,6 +23,7 @@ from livemap.logs import log_config
 from livemap.notify import worker as notify_worker
 from livemap.settings import Settings
 from livemap.wsdirect import DirectSockets
+from livemap.wsprotocol import LeanWebSocketProtocol
 
 # The application answers frames up to LIVEMAP_MAX_FRAME_BYTES with a typed error and keeps the
 # socket; the transport closes anything above this with 1009 before it is buffered whole.
@@ -49,6 +50,7 @@ def make_server(settings: Settings, log_level: str = "info", osmand_port: int | 
         lifespan="on",
         ws_max_size=WS_MAX_SIZE,
         ws_per_message_deflate=False,
+        ws=LeanWebSocketProtocol,
         proxy_headers=True,
         server_header=False,
     )

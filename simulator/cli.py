@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .accuracy import BASELINE_MPS
-from .bench import BenchOptions, run_bench
+from .bench import STEPS, BenchOptions, run_bench
 from .etabench import EtaOptions, run_eta_accuracy
 from .floor import EVERY as FLOOR_EVERY
 from .floor import FUTURES as FLOOR_FUTURES
@@ -176,6 +176,8 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     arg("--drain", type=_non_negative_float, default=3.0, metavar="S",
         help="how long after a window a delivery still counts as received, not lost (default: %(default)s)")
     arg("--seed", type=int, default=1, help="same seed, same routes and driver phases (default: %(default)s)")
+    arg("--only", type=_steps, default=(), metavar="STEP[,STEP]",
+        help=f"run only these measurements ({', '.join(STEPS)}); the results go to a timestamped file only")
     # fmt: on
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     p.set_defaults(handler=_bench, command_parser=p)
@@ -202,6 +204,7 @@ def _bench(args: argparse.Namespace) -> int:
         warmup_s=args.warmup,
         drain_s=args.drain,
         seed=args.seed,
+        only=args.only,
     )
     return asyncio.run(run_bench(options))
 
@@ -268,6 +271,14 @@ def _command_names(parser: argparse.ArgumentParser) -> set[str]:
         if isinstance(action, argparse._SubParsersAction):
             return set(action.choices)
     return set()
+
+
+def _steps(text: str) -> tuple[str, ...]:
+    steps = tuple(step.strip() for step in text.split(",") if step.strip())
+    unknown = [step for step in steps if step not in STEPS]
+    if unknown or not steps:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown) or 'nothing'}: choose from {', '.join(STEPS)}")
+    return steps
 
 
 def _positive_int(text: str) -> int:

@@ -7,6 +7,6 @@ bare server); see the harness for what is measured and how.
 from __future__ import annotations
 
 from .harness import run_bench
-from .plan import BenchOptions
+from .plan import STEPS, BenchOptions
 
-__all__ = ["BenchOptions", "run_bench"]
+__all__ = ["STEPS", "BenchOptions", "run_bench"]

@@ -116,10 +116,12 @@ async def _run(options: BenchOptions) -> int:
                  lambda: bench.livemap_ingest(2)),
             ]  # fmt: skip
             for key, what, step in steps:
+                if options.only and key not in options.only:
+                    continue
                 say(what)
                 results[key] = await _attempt(step, say)
                 say("  " + headline(key, results[key]))
-            if options.peers_dir is not None:
+            if options.peers_dir is not None and (not options.only or "peers" in options.only):
                 try:
                     results["peers"] = await run_peers(options.peers_dir, work_dir, options.out_dir, stamp, bench)
                 except (PeersError, ChildError, OSError) as exc:
@@ -135,9 +137,10 @@ async def _run(options: BenchOptions) -> int:
     text = table(document)
     print("\n" + text)
     document["table"] = text.splitlines()
-    for name in ("latest.json", f"bench-{stamp}.json"):
+    names = [f"bench-{stamp}.json"] if options.only else ["latest.json", f"bench-{stamp}.json"]
+    for name in names:
         (options.out_dir / name).write_text(json.dumps(document, indent=1) + "\n")
-    say(f"wrote {options.out_dir / 'latest.json'} and bench-{stamp}.json in {say.elapsed_s:.0f} s (logs: {log_dir})")
+    say(f"wrote {' and '.join(str(options.out_dir / n) for n in names)} in {say.elapsed_s:.0f} s (logs: {log_dir})")
     failed = [k for k, v in results.items() if isinstance(v, dict) and "error" in v]
     return 1 if failed else 0
 

@@ -14,6 +14,10 @@ from pathlib import Path
 DRIVER_MSGS_PER_S = 1_000_000
 
 
+#: The bench's measurements, in the order a run takes them (`--only` picks some).
+STEPS = ("bare_ingest", "livemap_ingest", "fanout", "fanout_large", "idle", "scaleout", "peers")
+
+
 @dataclass(frozen=True)
 class BenchOptions:
     """Everything the harness needs; the CLI fills it from flags."""
@@ -31,6 +35,9 @@ class BenchOptions:
     warmup_s: float | None = None
     drain_s: float = 3.0
     seed: int = 1
+    #: Run only these measurements (of STEPS); empty runs them all. A partial run does not
+    #: replace latest.json.
+    only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

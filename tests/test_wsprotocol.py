@@ -1,0 +1,62 @@
+"""The lean websocket protocol's stand-ins for asyncio.Queue and asyncio.Event keep their semantics.
+
+Every websocket test of the suite runs through the protocol itself (`livemap serve` uses it); these
+pin the two small classes' behaviour where a socket test would only see a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from livemap.wsprotocol import _Flag, _Inbox
+
+
+async def test_inbox_hands_out_messages_in_order_and_waits_when_empty() -> None:
+    inbox = _Inbox()
+    inbox.put_nowait("a")
+    inbox.put_nowait("b")
+    assert not inbox.empty()
+    assert [await inbox.get(), await inbox.get()] == ["a", "b"]
+    assert inbox.empty()
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0.01)
+    assert not reader.done()
+    inbox.put_nowait("c")
+    assert await asyncio.wait_for(reader, 1) == "c"
+
+
+async def test_inbox_refuses_a_second_concurrent_reader() -> None:
+    inbox = _Inbox()
+    first = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="two receivers"):
+        await inbox.get()
+    inbox.put_nowait("x")
+    assert await asyncio.wait_for(first, 1) == "x"
+
+
+async def test_inbox_survives_a_cancelled_reader() -> None:
+    inbox = _Inbox()
+    reader = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    inbox.put_nowait("after")
+    assert await asyncio.wait_for(inbox.get(), 1) == "after"
+
+
+async def test_flag_blocks_writers_while_cleared_and_wakes_them_all() -> None:
+    flag = _Flag()
+    assert flag.is_set()
+    await asyncio.wait_for(flag.wait(), 1)  # set: no wait at all
+    flag.clear()
+    writers = [asyncio.create_task(flag.wait()) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    assert not any(w.done() for w in writers)
+    flag.set()
+    flag.clear()  # cleared again at once: the writers woken by set() still go on, as with asyncio.Event
+    await asyncio.wait_for(asyncio.gather(*writers), 1)
+    assert not flag.is_set()
