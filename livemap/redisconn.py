@@ -26,6 +26,7 @@ from redis.asyncio.cluster import ClusterPipeline
 from redis.typing import EncodableT
 
 from livemap.db import Client, Db
+from livemap.resp import fast_packing
 
 log = logging.getLogger("livemap.redis")
 
@@ -218,6 +219,7 @@ def connect(url: str, *, max_connections: int = 64) -> Client:
     if plain is not None:
         return _WaitingCluster.from_url(plain, limit=max_connections, max_connections=2 * max_connections)
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10)
+    pool.connection_class = fast_packing(pool.connection_class)
     return aioredis.Redis.from_pool(pool)  # from_pool: closing the client closes the pool too
 
 
