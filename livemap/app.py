@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from livemap import api, dispatchers, driverapi, integrations, security
 from livemap.dispatchpage import dispatch_page, sign_out
+from livemap.dispatchview import EtaBoard
 from livemap.dispatchws import dispatch_socket
 from livemap.driverpage import driver_page
 from livemap.driverws import driver_socket
@@ -94,7 +95,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
             worker = Worker(store, resolved) if settings.worker_inline else contextlib.nullcontext()
             async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:
-                app.state.services = Services(resolved, store, Positions(store, EtaModel(settings)), hub, url)
+                positions = Positions(store, EtaModel(settings))
+                app.state.services = Services(resolved, store, positions, hub, url, EtaBoard(store))
                 app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)
                 settle_garbage_collector()
                 kind = "cluster, sharded pub/sub" if db.sharded else "cluster" if db.cluster else "single"

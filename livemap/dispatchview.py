@@ -7,6 +7,7 @@ of a 2,000-driver fleet reads only the drivers there.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import cast
@@ -146,3 +147,25 @@ async def order_etas(store: Store, sid: str) -> dict[str, DispatchEtaEvent]:
         if live == "1" and eta_at:
             etas[tid] = DispatchEtaEvent(oid, tid, driver or None, int(eta_at), round(float(remaining or 0)))
     return etas
+
+
+class EtaBoard:
+    """Each store's order ETAs, read once for all of this process's dispatchers of that store.
+
+    Dispatchers refresh their ETAs on the same wall-clock ticks (see dispatchws), so their reads
+    coincide: the first one reads, the others within `max_age_s` share its answer (or its error).
+    """
+
+    def __init__(self, store: Store, max_age_s: float = 1.0) -> None:
+        self._store, self._max_age_s = store, max_age_s
+        self._reads: dict[str, tuple[float, asyncio.Future[dict[str, DispatchEtaEvent]]]] = {}
+
+    async def etas(self, sid: str) -> dict[str, DispatchEtaEvent]:
+        now = time.monotonic()
+        entry = self._reads.get(sid)
+        if entry is None or now - entry[0] > self._max_age_s:
+            # Forget the stores whose reads nobody shares any more, so the board stays their size.
+            self._reads = {k: v for k, v in self._reads.items() if now - v[0] <= self._max_age_s}
+            entry = self._reads[sid] = (now, asyncio.ensure_future(order_etas(self._store, sid)))
+        # Shielded: one dispatcher leaving does not cancel the read the others wait for.
+        return await asyncio.shield(entry[1])

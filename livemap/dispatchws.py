@@ -10,17 +10,18 @@ each live order whose ETA changed.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import msgspec
 from starlette.websockets import WebSocket
 
 from livemap import auth
 from livemap.coalesce import LatestLocations
-from livemap.dispatchview import BBox, dispatch_snapshot, inside, order_etas
+from livemap.dispatchview import BBox, dispatch_snapshot, inside
 from livemap.errors import ApiError
 from livemap.messages import Error, Viewport, describe
 from livemap.services import Services, services
-from livemap.sockets import Forwarder, deny, drain_client, run_until_disconnect
+from livemap.sockets import Forwarder, deny, drain_client, run_until_disconnect, send_texts
 
 #: Locations go out in one pass per this many seconds: at most one per driver per pass.
 FLUSH_S = 1.0
@@ -62,6 +63,7 @@ class _Desk:
         while True:
             await asyncio.sleep(FLUSH_S)
             async with self._in_order:
+                batch = []
                 for where, data in self.sub.take_latest():
                     if inside(where.lat, where.lon, self.bbox):
                         self._shown.add(where.driver_id)
@@ -69,15 +71,19 @@ class _Desk:
                         self._shown.discard(where.driver_id)  # once more, so its marker does not freeze at the edge
                     else:
                         continue
-                    await self.ws.send_text(data)
+                    batch.append(data)
+                await send_texts(self.ws, batch)
 
     async def refresh_etas(self) -> None:
         while True:
-            await asyncio.sleep(ETA_REFRESH_S)
-            for tid, eta in (await order_etas(self.svc.store, self.store_id)).items():
+            # On the wall clock's ticks: all of a process's dispatchers of a store share one read.
+            await asyncio.sleep(ETA_REFRESH_S - time.time() % ETA_REFRESH_S)
+            changed = []
+            for tid, eta in (await self.svc.etas.etas(self.store_id)).items():
                 if self._etas.get(tid) != eta.eta_at:
                     self._etas[tid] = eta.eta_at
-                    await self.ws.send_text(_encode(eta).decode())
+                    changed.append(_encode(eta).decode())
+            await send_texts(self.ws, changed)
 
 
 async def dispatch_socket(ws: WebSocket) -> None:

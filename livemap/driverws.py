@@ -17,7 +17,7 @@ from livemap.messages import Ack, Error, Fix, Rejected, describe
 from livemap.positions import DriverSession
 from livemap.responses import StopsPush
 from livemap.services import Services, services
-from livemap.sockets import CLOSE_SLOW_CONSUMER, deny, drain_client, run_until_disconnect
+from livemap.sockets import CLOSE_SLOW_CONSUMER, deny, drain_client, run_until_disconnect, send_json
 from livemap.stages import StageMachine
 from livemap.store import Order
 from livemap.subscription import Subscription
@@ -77,8 +77,7 @@ class _Connection:
         except Exception:  # a bug must cost one reply, never the driver's connection
             log.exception("unexpected error handling a driver message")
             reply = Error("internal_error", "the server failed on this message; it was not stored")
-        async with self.lock:
-            await self.send(_encode(reply))
+        await send_json(self.ws, _encode(reply), self.lock)
 
     async def handle(self, data: bytes) -> Ack | Error:
         settings = self.svc.settings

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from livemap.dispatchview import EtaBoard
 from livemap.hub import Hub
 from livemap.positions import Positions
 from livemap.settings import Settings
@@ -19,6 +20,7 @@ class Services:
     positions: Positions
     hub: Hub
     redis_url: str
+    etas: EtaBoard
 
     def base_url(self, conn: HTTPConnection) -> str:
         """Origin for links livemap hands out: LIVEMAP_PUBLIC_URL, else the request's own."""

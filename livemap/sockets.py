@@ -10,6 +10,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from livemap.errors import ApiError, error_response
 from livemap.subscription import Subscription
+from livemap.wsprotocol import frame, sender_of, text_frame
 
 #: Close code for a slow consumer: "try again later" (RFC 6455 registry), then replay with `since`.
 CLOSE_SLOW_CONSUMER = 1013
@@ -50,18 +51,41 @@ async def drain_client(ws: WebSocket, on_message: Callable[[str | bytes], Awaita
             await on_message(data)
 
 
+async def send_texts(ws: WebSocket, messages: list[str]) -> None:
+    """Send `messages` in order: in one write when the socket takes them now (a dispatcher's second of
+    locations is one system call, not thousands), else one by one as the socket drains."""
+    sender = sender_of(ws)
+    if sender is not None and sender.write_now(b"".join(map(text_frame, messages))):
+        return
+    for message in messages:
+        await ws.send_text(message)
+
+
+async def send_json(ws: WebSocket, payload: bytes, lock: asyncio.Lock) -> None:
+    """Send one encoded JSON message: written at once when the socket takes it and no sender holding
+    `lock` is waiting on it, else through ASGI under `lock`."""
+    sender = sender_of(ws)
+    if sender is not None and not lock.locked() and sender.write_now(frame(payload)):
+        return
+    async with lock:
+        await ws.send_text(payload.decode())
+
+
 class Forwarder:
-    """Sends a subscription's messages to its socket, in order, from a task that exists only while
-    there is something to send: an idle socket (most customers, most of the time) costs no task.
+    """Sends a subscription's messages to its socket, in order: written at once, from the hub's
+    delivery, while the socket takes them without waiting (no task at all); else from a task that
+    exists only while there is something to send. An idle socket (most customers, most of the time)
+    costs no task.
 
     Start it once the socket may receive live messages (after a snapshot and replay); what arrived
     before is sent first. A dropped (slow) subscriber's socket is closed with 1013.
     """
 
-    __slots__ = ("_keep", "_sub", "_task", "_ws")
+    __slots__ = ("_keep", "_sender", "_sub", "_task", "_ws")
 
     def __init__(self, ws: WebSocket, sub: Subscription, keep: Callable[[str], bool] | None = None) -> None:
         self._ws, self._sub, self._keep = ws, sub, keep
+        self._sender = sender_of(ws)
         self._task: asyncio.Task[None] | None = None
         sub.on_ready = self._wake
         self._wake()
@@ -74,15 +98,24 @@ class Forwarder:
                 await self._task
 
     def _wake(self) -> None:
-        if self._task is None and (self._sub.dropped or self._sub.pending):
-            self._task = asyncio.create_task(self._send())
-            self._task.add_done_callback(self._sent)
+        if self._task is not None or not (self._sub.dropped or self._sub.pending):
+            return
+        batch: list[str] = []
+        if not self._sub.dropped:
+            batch = self._kept(self._sub.take())
+            if not batch or (self._sender is not None and self._sender.write_now(b"".join(map(text_frame, batch)))):
+                return
+        self._task = asyncio.create_task(self._send(batch))
+        self._task.add_done_callback(self._sent)
 
-    async def _send(self) -> None:
-        while batch := self._sub.take():
+    def _kept(self, batch: list[str]) -> list[str]:
+        return batch if self._keep is None else [data for data in batch if self._keep(data)]
+
+    async def _send(self, batch: list[str]) -> None:
+        while batch:
             for data in batch:
-                if self._keep is None or self._keep(data):
-                    await self._ws.send_text(data)
+                await self._ws.send_text(data)
+            batch = self._kept(self._sub.take())
         if self._sub.dropped:
             self._sub.on_ready = None  # closed once; nothing more to send
             await self._ws.close(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect with since")

@@ -6,14 +6,54 @@ before any message arrives), an `asyncio.Event` (one more deque) and keeps the h
 and response, with their headers, for the socket's whole life (~2 KB). This subclass swaps in a
 receive queue and a writable flag that allocate only while someone waits, and drops the handshake
 once it is answered. Everything else (framing, keep-alive pings, closing) is uvicorn's.
+
+It also offers the app a way past the ASGI `send` for the hot paths (see `write_now`): a message
+that the socket can take at once is written at once, already framed, without a task, an ASGI
+message dict and the three layers of checks each `send` goes through; the frame of a message
+many customers get is built once. A process sends tens of thousands of messages a second, most
+to sockets with nothing queued, so this is most of the cost of a send.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import struct
+from functools import lru_cache
+from typing import Any, Protocol
 
+from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+#: The ASGI extension (in the socket's scope) under which the protocol offers `write_now`.
+SENDER = "livemap.sender"
+
+
+class Sender(Protocol):
+    def write_now(self, frames: bytes) -> bool: ...
+
+
+def sender_of(ws: WebSocket) -> Sender | None:
+    """The socket's direct writer, when the server is livemap's (`livemap serve`); else None."""
+    sender: Sender | None = ws.scope.get("extensions", {}).get(SENDER)
+    return sender
+
+
+def frame(payload: bytes) -> bytes:
+    """`payload` as one unmasked, final text frame (RFC 6455 5.2; a server never masks)."""
+    size = len(payload)
+    if size < 126:
+        return b"\x81" + bytes((size,)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
+@lru_cache(maxsize=1024)
+def text_frame(message: str) -> bytes:
+    """`message`'s frame, built once for all the sockets it goes to (the hub hands every subscriber
+    of a channel the same str object, whose hash is cached: a hit costs an identity compare)."""
+    return frame(message.encode())
 
 
 class _Inbox:
@@ -89,6 +129,21 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         # Duck-typed stand-ins: uvicorn only calls the methods these implement.
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = _Flag()  # type: ignore[assignment]
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        if self.handshake_initiated and not self.handshake_complete:  # a scope for the app was made
+            self.scope["extensions"][SENDER] = self  # type: ignore[assignment]  # ASGI types extension values as dicts
+
+    def write_now(self, frames: bytes) -> bool:
+        """Write complete frames (see `frame`) now if the socket takes them without waiting: open, not
+        closing, its transport below the high-water mark. False (nothing written) otherwise: the caller
+        then sends through ASGI, which waits. A caller must not mix the two for one stream of messages
+        while an ASGI send of it is still waiting, or that one would go out after this."""
+        if self.close_sent or self.disconnected or not self.writable.is_set() or self.conn.state is not State.OPEN:
+            return False
+        self.transport.write(frames)
+        return True
 
     async def send(self, message: Any) -> None:
         await super().send(message)

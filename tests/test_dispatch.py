@@ -31,6 +31,7 @@ from conftest import (
     wait,
 )
 from livemap import dispatchview
+from livemap.dispatchview import EtaBoard
 from livemap.dispatchws import ETA_REFRESH_S
 from livemap.keys import Keys
 from livemap.redisconn import open_db
@@ -487,3 +488,24 @@ async def test_two_thousand_drivers_at_1_hz(load_server: Server, redis_target: R
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "dispatch-load.json").write_text(json.dumps(report, indent=2) + "\n")
     await asyncio.gather(*(p.close() for p in phones), whole.sock.close(), area.sock.close())
+
+
+async def test_a_stores_dispatchers_share_one_eta_read(shop: Shop, server: Server, redis_target: RedisTarget) -> None:
+    """Dispatchers refreshing together get one read's answer; a later tick reads again; one leaving
+    (cancelled) does not cancel the read the others wait for."""
+    order = await shop.live_order("eta-share", "es1")
+    driver = await driver_socket(server, shop.drivers["es1"])
+    await driver.send(fix(0.2, now_ms()))
+    await driver.recv_type("ack")
+    db = await open_db(redis_target.url)
+    board = EtaBoard(Store(db, Keys(redis_target.prefix), stream_maxlen=10), max_age_s=0.5)
+    leaving = asyncio.create_task(board.etas(shop.id))
+    await asyncio.sleep(0)
+    first, second = await asyncio.gather(board.etas(shop.id), board.etas(shop.id))
+    leaving.cancel()
+    assert first is second  # one read
+    assert first[order["tracking_id"]].order_id == "eta-share"
+    await asyncio.sleep(0.6)
+    assert await board.etas(shop.id) is not first  # past max_age: read again
+    await driver.close()
+    await db.client.aclose()

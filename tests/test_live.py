@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Iterator
 
 import httpx
+import pytest
 from websockets.exceptions import ConnectionClosed
 
 from conftest import (
+    RedisTarget,
     Server,
     Shop,
     along,
@@ -17,6 +21,7 @@ from conftest import (
     fix,
     new_shop,
     now_ms,
+    server_env,
 )
 
 
@@ -261,5 +266,54 @@ async def test_a_full_batch_is_stored_and_reaches_the_customer(shop: Shop, serve
         offset = event["offset"]
     assert got == [t0 + i * 1000 for i in range(1000)]
     assert (await shop.get("/api/drivers/d9")).json()["position"]["ts"] == t0 + 999_000
+    await driver.close()
+    await customer.close()
+
+
+@pytest.fixture(scope="module")
+def deep_server(redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Streams long enough to replay a whole burst; small per-socket queues, so overflow comes soon."""
+    env = server_env(redis_target, tmp_path_factory.mktemp("deep"), LIVEMAP_STREAM_MAXLEN="60000")
+    srv = Server(env | {"LIVEMAP_CLIENT_QUEUE": "16"}, "deep")
+    yield srv
+    srv.stop()
+
+
+async def test_a_customer_who_stops_reading_is_dropped_then_replays_everything(
+    http: httpx.AsyncClient, deep_server: Server
+) -> None:
+    """A customer whose app stops reading: the server's socket stops being writable, messages wait in
+    its queue, the queue overflows, the socket is closed with 1013 (never stalling anyone else), and a
+    reconnect with `since` gets every location after the last one it had, in order."""
+    shop = await new_shop(http, deep_server)
+    order = await shop.live_order("slow-1", "slow-d")
+    host, port = deep_server.ws_url.removeprefix("ws://").split(":")
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the phone's buffers fill at once
+    raw.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(raw, (host, int(port)))
+    url = f"{deep_server.ws_url}/ws/track/{order['tracking_id']}?t={order['tracking_token']}"
+    customer = await connect(url, sock=raw, max_queue=1)
+    offset = (await customer.recv_type("snapshot"))["offset"]
+    driver = await driver_socket(deep_server, shop.drivers["slow-d"])
+    t0 = now_ms() - 13 * 3600_000
+    stamps = [t0 + i * 1000 for i in range(40_000)]  # ~10 MB of locations, past every buffer on the way
+    for start in range(0, len(stamps), 500):  # 500 fixes: a message under the 64 KiB frame limit
+        chunk = stamps[start : start + 500]
+        await driver.send([fix(0.5, ts) for ts in chunk])
+        assert (await driver.recv_type("ack", timeout=60))["accepted"] == len(chunk)
+    got: list[int] = []
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            event = await customer.recv_type("location", timeout=30)
+            got.append(event["ts"])
+            offset = event["offset"]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    assert len(got) < len(stamps)
+    customer = await customer_socket(deep_server, order, since=offset)
+    await customer.recv_type("snapshot")
+    while len(got) < len(stamps):
+        got.append((await customer.recv_type("location", timeout=30))["ts"])
+    assert got == stamps
     await driver.close()
     await customer.close()
