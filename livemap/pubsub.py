@@ -93,7 +93,13 @@ class ClassicChannels:
     async def _listen(self) -> None:
         while True:
             try:
-                msg = await self._pubsub.get_message(timeout=None)
+                reply = await self._pubsub.parse_response(block=True)
+                if type(reply) is list and reply[0] == b"message":
+                    # Thousands a second: handed on as Redis sent them, not made into redis-py's dict.
+                    self._events.message(reply[1], reply[2])
+                    continue
+                # Subscribe confirmations and the rest: redis-py tracks its subscriptions from them.
+                msg = await self._pubsub.handle_message(reply)  # type: ignore[no-untyped-call]
             except aioredis.RedisError as exc:
                 await self._reconnect(exc)
                 continue

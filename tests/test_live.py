@@ -22,7 +22,9 @@ from conftest import (
     new_shop,
     now_ms,
     server_env,
+    sync_client,
 )
+from livemap.redisconn import cluster_url
 
 
 async def test_pings_reach_customer_in_order_with_falling_eta(shop: Shop, server: Server) -> None:
@@ -314,6 +316,40 @@ async def test_a_customer_who_stops_reading_is_dropped_then_replays_everything(
     await customer.recv_type("snapshot")
     while len(got) < len(stamps):
         got.append((await customer.recv_type("location", timeout=30))["ts"])
+    assert got == stamps
+    await driver.close()
+    await customer.close()
+
+
+async def test_fixes_sent_while_redis_drops_the_servers_connections_are_stored_or_refused(
+    shop: Shop, server: Server, redis_target: RedisTarget
+) -> None:
+    """Redis closes every client connection (a restart, a proxy failover): each fix sent meanwhile is
+    either acked as stored or refused as `unavailable` and stored on resend; none is acked and lost."""
+    if cluster_url(redis_target.url):
+        pytest.skip("one server's connections: a Cluster's nodes are killed one by one in test_cluster")
+    order = await shop.live_order("kill-1", "kill-d")
+    customer = await customer_socket(server, order)
+    await customer.recv_type("snapshot")
+    driver = await driver_socket(server, shop.drivers["kill-d"])
+    t0 = now_ms() - 60_000
+    stamps = [t0 + i * 1000 for i in range(30)]
+    refused = killed = 0
+    with sync_client(redis_target.url) as admin:
+        for i, ts in enumerate(stamps):
+            if i % 5 == 2:
+                killed += int(admin.client_kill_filter(_type="normal", skipme=True))
+            while True:
+                await driver.send(fix(i / 40, ts, seq=i))
+                reply = await driver.recv(10)
+                if reply["type"] == "ack":
+                    assert reply == {"type": "ack", "seq": i, "accepted": 1, "ignored": 0}
+                    break
+                assert reply["type"] == "error" and reply["code"] == "unavailable", reply
+                refused += 1
+                assert refused < 30, "the server never got its connection back"
+    assert killed >= 6  # the server's connections, each time
+    got = [(await customer.recv_type("location", timeout=10))["ts"] for _ in stamps]
     assert got == stamps
     await driver.close()
     await customer.close()
