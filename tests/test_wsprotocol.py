@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
 
-from livemap.wsprotocol import _Flag, _Inbox
+from livemap.wsprotocol import _Flag, _Inbox, frame, text_frame
 
 
 async def test_inbox_hands_out_messages_in_order_and_waits_when_empty() -> None:
@@ -60,3 +62,25 @@ async def test_flag_blocks_writers_while_cleared_and_wakes_them_all() -> None:
     flag.clear()  # cleared again at once: the writers woken by set() still go on, as with asyncio.Event
     await asyncio.wait_for(asyncio.gather(*writers), 1)
     assert not flag.is_set()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65_535, 65_536, 300_000])
+def test_frames_parse_as_websockets_reads_them(size: int) -> None:
+    """Each length encoding (7-bit, 16-bit, 64-bit), read back by websockets' own client-side parser."""
+    payload = (b"ab" * size)[:size]
+    reader = StreamReader()
+    reader.feed_data(frame(payload) + frame(b"next"))
+    parser = Frame.parse(reader.read_exact, mask=False)
+    with pytest.raises(StopIteration) as done:
+        next(parser)
+    first: Frame = done.value.value
+    assert (first.opcode, first.fin, bytes(first.data)) == (Opcode.TEXT, True, payload)
+    with pytest.raises(StopIteration) as done:
+        next(Frame.parse(reader.read_exact, mask=False))
+    assert bytes(done.value.value.data) == b"next"  # the frame ended exactly where it said
+
+
+def test_a_message_is_framed_once() -> None:
+    message = '{"type":"location","lat":1.5}'
+    assert text_frame(message) is text_frame(message)
+    assert text_frame(message) == frame(message.encode())
