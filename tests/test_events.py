@@ -266,8 +266,10 @@ async def test_stale_then_offline_once_each_across_processes(quick_servers: list
         assert snap["driver"]["stale"] is True
         # A new fix, then silence again: announced again, once.
         await drive(driver, [(*along(0.11), 10.0)], now_ms())
-        await asyncio.sleep(wait(2))
-        again = [m["type"] for m in await drain(customer, 1) if m["type"] in ("stale", "offline")]
+        # Between the stale line (1 s) and the offline one (3 s): not scaled, it is a moment, not a timeout.
+        await asyncio.sleep(2)
+        again = [m["type"] for m in await drain(customer, 0.3) if m["type"] in ("stale", "offline")]
         assert again == ["stale"]
+        await customer.recv_type("offline", 5)
         for s in (driver, customer, desk):
             await s.close()
