@@ -23,6 +23,8 @@ from typing import IO, Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterPipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.typing import EncodableT
 
 from livemap.db import Client, Db
@@ -218,7 +220,11 @@ def connect(url: str, *, max_connections: int = 64) -> Client:
     plain = cluster_url(url)
     if plain is not None:
         return _WaitingCluster.from_url(plain, limit=max_connections, max_connections=2 * max_connections)
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10)
+    # A pooled connection Redis closed while idle (a restart, a failover, CLIENT KILL) fails its next
+    # command; retried on a fresh connection, a request does not turn into a 500. (A pool made this
+    # way gets no retries by default.) The hot path's trips are not retried: see db._send_plain.
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.02), 3)
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10, retry=retry)
     pool.connection_class = fast_packing(pool.connection_class)
     return aioredis.Redis.from_pool(pool)  # from_pool: closing the client closes the pool too
 
