@@ -11,6 +11,7 @@ anything else (memoryview, bool) through redis-py's own encoder, which accepts o
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
 from redis.typing import EncodableT
@@ -23,6 +24,11 @@ _CRLF = b"\r\n"
 class _FastPacking(AbstractConnection):
     """Mixed in before a redis-py connection class: replaces its `pack_command(s)` only."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # str arguments are encoded with str.encode() when the connection's encoding is UTF-8.
+        self._utf8 = self.encoder.encoding.lower().replace("-", "") == "utf8"
+
     def pack_command(self, *args: EncodableT) -> list[bytes]:
         first = args[0]
         # A command name may carry literal arguments ("CONFIG GET"): Redis expects them separately.
@@ -30,7 +36,7 @@ class _FastPacking(AbstractConnection):
             args = (*first.encode().split(), *args[1:])
         elif isinstance(first, bytes) and b" " in first:
             args = (*first.split(), *args[1:])
-        utf8 = self.encoder.encoding.lower().replace("-", "") == "utf8"
+        utf8 = self._utf8
         encode = self.encoder.encode
         out: list[bytes | bytearray | memoryview] = [b"*%d\r\n" % len(args)]
         add = out.append

@@ -10,7 +10,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from livemap.errors import ApiError, error_response
 from livemap.subscription import Subscription
-from livemap.wsprotocol import frame, sender_of, text_frame
+from livemap.wsprotocol import Sender, frame, sender_of, text_frame
 
 #: Close code for a slow consumer: "try again later" (RFC 6455 registry), then replay with `since`.
 CLOSE_SLOW_CONSUMER = 1013
@@ -51,11 +51,15 @@ async def drain_client(ws: WebSocket, on_message: Callable[[str | bytes], Awaita
             await on_message(data)
 
 
+def _written_now(sender: Sender | None, messages: list[str]) -> bool:
+    """Whether `messages` went out at once, framed, in one write (see `Sender.write_now`)."""
+    return sender is not None and sender.write_now(b"".join(map(text_frame, messages)))
+
+
 async def send_texts(ws: WebSocket, messages: list[str]) -> None:
     """Send `messages` in order: in one write when the socket takes them now (a dispatcher's second of
     locations is one system call, not thousands), else one by one as the socket drains."""
-    sender = sender_of(ws)
-    if sender is not None and sender.write_now(b"".join(map(text_frame, messages))):
+    if _written_now(sender_of(ws), messages):
         return
     for message in messages:
         await ws.send_text(message)
@@ -103,7 +107,7 @@ class Forwarder:
         batch: list[str] = []
         if not self._sub.dropped:
             batch = self._kept(self._sub.take())
-            if not batch or (self._sender is not None and self._sender.write_now(b"".join(map(text_frame, batch)))):
+            if not batch or _written_now(self._sender, batch):
                 return
         self._task = asyncio.create_task(self._send(batch))
         self._task.add_done_callback(self._sent)
