@@ -21,9 +21,11 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import MovedError, SlotNotCoveredError
 
 from livemap.tasks import cancel
@@ -34,6 +36,8 @@ log = logging.getLogger("livemap.hub")
 _RECONNECT_S = 0.5
 #: Longest a subscriber waits for a broken classic connection to be back.
 _UP_TIMEOUT_S = 10.0
+#: Most bytes read from the pub/sub socket at once (a burst of messages is parsed in one go).
+_CHUNK = 1 << 16
 
 
 class Events(Protocol):
@@ -53,87 +57,118 @@ def node_client(node: ClusterNode) -> aioredis.Redis:
 class ClassicChannels:
     """All of a process's channels on one connection (SUBSCRIBE).
 
-    `client_for` gives the client to subscribe with, again after each break; `owned`: whether those
-    clients are ours to close (a Cluster node's: any node will do, so a failed one is not retried).
+    `client_for` gives the client whose settings (address, auth, TLS) the connection is made with,
+    again after each break; `owned`: whether those clients are ours to close (a Cluster node's: any
+    node will do, so a failed one is not retried).
+
+    The connection is redis-py's (so every connection setting applies), but its replies are read
+    here: each chunk the socket gives is fed to one hiredis reader and every message in it handed
+    to the hub at once. redis-py's pub/sub reads one reply per await through five layers (a retry
+    wrapper, the connection, the parser, its push handler, the message dict), ~20 us of a core per
+    message; a process receives one message per driver fix and order event.
     """
 
     def __init__(self, client_for: Callable[[], aioredis.Redis], control: str, events: Events, *, owned: bool) -> None:
         self._client_for, self._owned = client_for, owned
         self._control, self._events = control.encode(), events
         self._client = client_for()
-        self._pubsub: PubSub = self._client.pubsub()
+        self._conn: AbstractConnection | None = None
         self._channels: set[bytes] = set()
-        # Set while the connection is up; subscribers wait for it after a break, so that none lands
-        # on a connection still being made (redis-py would open a second one, which nobody reads).
+        # Set while the connection is up; subscribers wait for it after a break, so that none
+        # subscribes on a connection that nobody will read.
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        # The control subscription opens the connection, so the listener has something to read.
-        await self._pubsub.subscribe(self._control)
+        self._conn = await self._open(self._client)
         self._up.set()
         self._task = asyncio.create_task(self._listen(), name="livemap-hub")
 
     async def stop(self) -> None:
         await cancel(self._task)
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+        if self._conn is not None:
+            await self._conn.disconnect()
         if self._owned:
             await self._client.aclose()
 
+    # check_health=False below: a health check would read the connection's reply itself, and the
+    # replies here belong to `_listen`.
     async def subscribe(self, channel: bytes) -> None:
         await asyncio.wait_for(self._up.wait(), _UP_TIMEOUT_S)
+        assert self._conn is not None
         self._channels.add(channel)
-        await self._pubsub.subscribe(channel)
+        await self._conn.send_command("SUBSCRIBE", channel, check_health=False)
 
     async def unsubscribe(self, channel: bytes) -> None:
-        if channel in self._channels:
+        if channel in self._channels and self._conn is not None:
             self._channels.discard(channel)
-            await self._pubsub.unsubscribe(channel)
+            await self._conn.send_command("UNSUBSCRIBE", channel, check_health=False)
+
+    async def _open(self, client: aioredis.Redis) -> AbstractConnection:
+        """A new connection with `client`'s settings, subscribed to the control channel (so that it
+        has a subscription from the start and Redis treats it as a subscriber)."""
+        pool = client.connection_pool
+        conn: AbstractConnection = pool.connection_class(**pool.connection_kwargs)
+        try:
+            await conn.connect()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+            await conn.send_command("SUBSCRIBE", self._control, check_health=False)
+        except BaseException:
+            await conn.disconnect()
+            raise
+        return conn
 
     async def _listen(self) -> None:
         while True:
+            assert self._conn is not None
+            stream = self._conn._reader  # the connection's socket, read here (see the class doc)
+            replies = hiredis.Reader()
             try:
-                reply = await self._pubsub.parse_response(block=True)
-                if type(reply) is list and reply[0] == b"message":
-                    # Thousands a second: handed on as Redis sent them, not made into redis-py's dict.
-                    self._events.message(reply[1], reply[2])
-                    continue
-                # Subscribe confirmations and the rest: redis-py tracks its subscriptions from them.
-                msg = await self._pubsub.handle_message(reply)  # type: ignore[no-untyped-call]
-            except aioredis.RedisError as exc:
+                if stream is None:
+                    raise ConnectionError("not connected")
+                while chunk := await stream.read(_CHUNK):
+                    replies.feed(chunk)
+                    while (reply := replies.gets()) is not False:
+                        self._handle(reply)
+                raise ConnectionError("Redis closed the connection")
+            except (OSError, aioredis.RedisError, hiredis.ProtocolError) as exc:
                 await self._reconnect(exc)
-                continue
-            if msg is None:
-                continue
-            kind, channel = msg["type"], msg["channel"]
-            if kind == "message":
-                self._events.message(channel, msg["data"])
-            elif kind == "subscribe" and channel != self._control:
-                self._events.subscribed(channel)
+
+    def _handle(self, reply: Any) -> None:
+        # A list in RESP2, a push (a list subclass) when the connection speaks RESP3.
+        if not isinstance(reply, list) or len(reply) < 2:
+            log.warning("unexpected reply on the pub/sub connection: %r", reply)
+            return
+        kind, channel = reply[0], reply[1]
+        if kind == b"message":
+            # Thousands a second: handed on as Redis sent them.
+            self._events.message(channel, reply[2])
+        elif kind == b"subscribe" and channel != self._control:
+            self._events.subscribed(channel)
 
     async def _reconnect(self, exc: Exception) -> None:
         self._up.clear()
         lost, self._channels = self._channels, set()
         log.warning("pub/sub connection lost (%s); dropping %d channels' subscribers", exc, len(lost))
         self._events.lost(lost)
-        await self._discard(self._client, self._pubsub)
+        await self._discard(self._client, self._conn)
+        self._conn = None
         while True:
             await asyncio.sleep(_RECONNECT_S)
             client = self._client_for() if self._owned else self._client
-            pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(self._control)
-            except aioredis.RedisError as again:
+                conn = await self._open(client)
+            except (OSError, aioredis.RedisError) as again:
                 log.warning("pub/sub connection: %s; retrying", again)
-                await self._discard(client, pubsub)
+                await self._discard(client, None)
                 continue
-            self._client, self._pubsub = client, pubsub
+            self._client, self._conn = client, conn
             self._up.set()
             return
 
-    async def _discard(self, client: aioredis.Redis, pubsub: PubSub) -> None:
+    async def _discard(self, client: aioredis.Redis, conn: AbstractConnection | None) -> None:
         with contextlib.suppress(aioredis.RedisError, OSError):
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if conn is not None:
+                await conn.disconnect()
             if self._owned:
                 await client.aclose()
 

@@ -357,3 +357,38 @@ async def test_fixes_sent_while_redis_drops_the_servers_connections_are_stored_o
     assert got == stamps
     await driver.close()
     await customer.close()
+
+
+async def test_a_broken_pub_sub_connection_drops_its_customers_who_replay(
+    shop: Shop, server: Server, redis_target: RedisTarget
+) -> None:
+    """One Redis closing the hub's connection closes the customer's socket with 1013; the hub
+    reconnects, `since` recovers what was published meanwhile and live messages flow again. Twice:
+    the reconnected connection is read like the first. (Drivers' sockets, which follow their stops on
+    the same connection, are closed alike; a new one is opened after each break.)"""
+    if cluster_url(redis_target.url):
+        pytest.skip("a Cluster's pub/sub connections: test_cluster")
+    order = await shop.live_order("ps-1", "ps-d")
+    t0 = now_ms() - 60_000
+    customer = await customer_socket(server, order)
+    offset = (await customer.recv_type("snapshot"))["offset"]
+    for n in range(2):
+        with sync_client(redis_target.url) as admin:
+            assert admin.client_kill_filter(_type="pubsub", skipme=True) >= 1
+        with pytest.raises(ConnectionClosed) as closed:
+            await customer.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        driver = await driver_socket(server, shop.drivers["ps-d"])
+        missed, live = t0 + n * 10_000, t0 + n * 10_000 + 2000
+        await driver.send(fix(0.1 + n / 10, missed, seq=2 * n))
+        await driver.recv_type("ack")
+        customer = await customer_socket(server, order, since=offset)
+        await customer.recv_type("snapshot")
+        assert (await customer.recv_type("location"))["ts"] == missed  # published while away: replayed
+        await driver.send(fix(0.15 + n / 10, live, seq=2 * n + 1))
+        await driver.recv_type("ack")
+        event = await customer.recv_type("location")
+        assert event["ts"] == live  # and live again
+        offset = event["offset"]
+        await driver.close()
+    await customer.close()
