@@ -10,9 +10,11 @@ each live order whose ETA changed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import msgspec
+import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
 from livemap import auth
@@ -22,6 +24,8 @@ from livemap.errors import ApiError
 from livemap.messages import Error, Viewport, describe
 from livemap.services import Services, services
 from livemap.sockets import Forwarder, deny, drain_client, run_until_disconnect, send_texts
+
+log = logging.getLogger("livemap.dispatch")
 
 #: Locations go out in one pass per this many seconds: at most one per driver per pass.
 FLUSH_S = 1.0
@@ -78,11 +82,17 @@ class _Desk:
         while True:
             # On the wall clock's ticks: all of a process's dispatchers of a store share one read.
             await asyncio.sleep(ETA_REFRESH_S - time.time() % ETA_REFRESH_S)
+            try:
+                etas = await self.svc.etas.etas(self.store_id)
+            except aioredis.RedisError as exc:
+                # One refresh missed, not the dispatcher's socket: the next tick reads again.
+                log.warning("refreshing dispatchers' ETAs failed: %s", exc)
+                continue
             changed = []
-            for tid, eta in (await self.svc.etas.etas(self.store_id)).items():
-                if self._etas.get(tid) != eta.eta_at:
-                    self._etas[tid] = eta.eta_at
-                    changed.append(_encode(eta).decode())
+            for tid, eta in etas.items():
+                if self._etas.get(tid) != eta.event.eta_at:
+                    self._etas[tid] = eta.event.eta_at
+                    changed.append(eta.text)
             await send_texts(self.ws, changed)
 
 

@@ -28,6 +28,7 @@ from conftest import (
     new_shop,
     now_ms,
     server_env,
+    sync_client,
     wait,
 )
 from livemap import dispatchview
@@ -317,6 +318,34 @@ async def test_snapshot_lists_driver_runs_and_eta_refreshes(shop: Shop, server: 
     await desk.close()
 
 
+async def test_an_eta_refresh_redis_refuses_is_missed_not_the_dispatchers_socket(
+    shop: Shop, server: Server, redis_target: RedisTarget
+) -> None:
+    """A refresh whose read fails (here Redis answers WRONGTYPE for an order key that is not a hash)
+    sends nothing; the dispatcher's socket stays open and the refresh after it sends the new ETA."""
+    await shipped(shop, "W1", "wrongtype", promised_by=now_ms() + 3_600_000)
+    driver = await driver_socket(server, shop.drivers["wrongtype"])
+    await driver.send(fix(0.1, now_ms() - 2000))
+    await driver.recv_type("ack")
+    desk = await connect(f"{server.ws_url}/ws/dispatch?token={shop.key}")
+    first = {o["order_id"]: o["eta_at"] for o in (await desk.recv_type("snapshot"))["orders"]}
+    keys = Keys(redis_target.prefix)
+    with sync_client(redis_target.url) as admin:
+        admin.sadd(keys.store_active(shop.id), "not-a-hash")
+        admin.set(keys.order("not-a-hash"), "x")
+        await driver.send(fix(0.6, now_ms()))  # much nearer: a new ETA, for the refresh to send
+        await driver.recv_type("ack")
+        await asyncio.sleep(ETA_REFRESH_S - time.time() % ETA_REFRESH_S + 1.0)  # past one failed refresh
+        admin.srem(keys.store_active(shop.id), "not-a-hash")
+        admin.delete(keys.order("not-a-hash"))
+    eta = await desk.recv_type("eta", timeout=ETA_REFRESH_S + 5)
+    while eta.get("order_id") != "W1" or "offset" in eta:
+        eta = await desk.recv_type("eta", timeout=ETA_REFRESH_S + 5)
+    assert eta["eta_at"] != first["W1"]
+    await driver.close()
+    await desk.close()
+
+
 # --- 2,000 drivers at 1 Hz -------------------------------------------------------------------------
 
 DRIVERS = 2000
@@ -504,7 +533,7 @@ async def test_a_stores_dispatchers_share_one_eta_read(shop: Shop, server: Serve
     first, second = await asyncio.gather(board.etas(shop.id), board.etas(shop.id))
     leaving.cancel()
     assert first is second  # one read
-    assert first[order["tracking_id"]].order_id == "eta-share"
+    assert first[order["tracking_id"]].event.order_id == "eta-share"
     await asyncio.sleep(0.6)
     assert await board.etas(shop.id) is not first  # past max_age: read again
     await driver.close()
