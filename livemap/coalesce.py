@@ -11,6 +11,8 @@ of fix time; this adds the per-dispatcher bound in wall-clock time that bursts n
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import msgspec
 
 from livemap.subscription import Subscription
@@ -18,8 +20,8 @@ from livemap.subscription import Subscription
 _LOCATION = '{"type":"location"'  # msgspec writes a struct's tag first
 
 
-class Where(msgspec.Struct):
-    """The part of a dispatcher `location` event that coalescing and the viewport need."""
+class Where(msgspec.Struct, frozen=True):
+    """The part of a dispatcher `location` event that coalescing and the viewport need (shared: frozen)."""
 
     driver_id: str
     lat: float
@@ -27,7 +29,14 @@ class Where(msgspec.Struct):
     ts: int
 
 
-_where = msgspec.json.Decoder(Where)
+_decode_where = msgspec.json.Decoder(Where).decode
+
+
+@lru_cache(maxsize=64)
+def _where(data: str) -> Where:
+    """`data`'s driver, position and time, decoded once for all of a process's dispatchers of its store
+    (the hub hands each the same str object, whose hash is cached: a hit costs an identity compare)."""
+    return _decode_where(data)
 
 
 class LatestLocations(Subscription):
@@ -44,7 +53,7 @@ class LatestLocations(Subscription):
         if self.dropped:
             return
         try:
-            where = _where.decode(data)
+            where = _where(data)
         except msgspec.DecodeError:  # ValidationError included; not ours to judge: pass it on as it came
             super().put(data)
             return

@@ -56,6 +56,9 @@ class Stop:
     state: LegState
     leg_m: float = 0.0  # metres from the previous stop's destination (queued stops)
     route_is_new: bool = False  # built here from the first fix: to be stored with the order
+    #: The order's keys its script touches (hash, events, notices) and its channel, named once.
+    keys: tuple[str, str, str] = ("", "", "")
+    channel: str = ""
 
 
 class RouteCache:
@@ -104,12 +107,16 @@ class DriverSession:
         self._prior: Prior = PRIORS["car"]
         self._last_ts = 0
         self._cell = ""  # the geo cell of the newest fix this session stored
+        # Key names the hot path writes on every fix, named once per connection.
+        self._driver_key = self._keys.driver(store_id, driver_id)
+        self._store_keys = [self._keys.store_seen(store_id), self._keys.store_lastfix(store_id)]
+        self._store_channel = self._keys.store_channel(store_id)
 
     async def load(self) -> list[Order]:
         """(Re)read the driver and its orders; returns all its orders in run order (its stops)."""
         store, k = self._p.store, self._keys
         async with store.redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(k.driver(self.store_id, self.driver_id), ["ts", "speedmodel", "vehicle", "cell"])
+            pipe.hmget(self._driver_key, ["ts", "speedmodel", "vehicle", "cell"])
             pipe.zrange(k.driver_orders(self.store_id, self.driver_id), 0, -1)
             (last_ts, speed, vehicle, cell), tids = await pipe.execute()
         self._last_ts = int(last_ts or 0)
@@ -131,6 +138,12 @@ class DriverSession:
                         self._p.routes.get(order),
                         order.optional_int("promised_by"),
                         state,
+                        keys=(
+                            k.order(order.tracking_id),
+                            k.order_events(order.tracking_id),
+                            k.order_notices(order.tracking_id),
+                        ),
+                        channel=k.order_channel(order.tracking_id),
                     )
                 )
         # Legs between consecutive destinations: geodesic once per reload, never per fix.
@@ -189,7 +202,7 @@ class DriverSession:
     async def ingest(self, fixes: list[Fix]) -> tuple[int, int]:
         """Store `fixes` (already validated) in one round trip; returns (accepted, ignored)."""
         store, k, db = self._p.store, self._keys, self._p.store.db
-        sid, did = self.store_id, self.driver_id
+        sid, did, channel = self.store_id, self.driver_id, self._store_channel
         now = int(time.time() * 1000)
         per_stop: list[list[_Item]] = [[] for _ in self._stops]
         newer: list[Fix] = []
@@ -217,23 +230,23 @@ class DriverSession:
             for f in fixes:
                 driver_args += [f.ts, cell_of(f.lat, f.lon), repr(f.lon), repr(f.lat)]
                 driver_args += [_num(f.speed), _num(f.heading), _num(f.accuracy), _num(f.battery)]
-            b.script(_DRIVER_FIX, [k.driver(sid, did)], driver_args)  # first: its reply is the ack
+            b.script(_DRIVER_FIX, [self._driver_key], driver_args)  # first: its reply is the ack
             if not newer:
                 return
             newest = newer[-1]
-            store_args: list[str | int | bytes] = [did, now, b.publish_command, k.store_channel(sid)]
+            store_args: list[str | int | bytes] = [did, now, b.publish_command, channel]
             for f in newer:
                 moved = DriverLocationEvent(did, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
                 store_args += [f.ts, _encode(moved)]
-            b.script(_STORE_FIX, [k.store_seen(sid), k.store_lastfix(sid)], store_args)
+            b.script(_STORE_FIX, self._store_keys, store_args)
             if self._cell and self._cell != cell:
                 b.script(_GEO_FIX, [k.geo(sid, self._cell), k.geo_times(sid, self._cell)], [did, newest.ts, "", ""])
             geo_args: list[str | int] = [did, newest.ts, repr(newest.lon), repr(newest.lat)]
             b.script(_GEO_FIX, [k.geo(sid, cell), k.geo_times(sid, cell)], geo_args)
-            schan = "" if db.sharded else k.store_channel(sid)
+            schan = "" if db.sharded else channel
             for n, (stop, items, stop_tokens) in enumerate(zip(self._stops, per_stop, tokens, strict=True)):
-                tid, state, route = stop.tracking_id, stop.state, stop.route
-                order_args: list[str | int | bytes] = [did, b.publish_command, k.order_channel(tid), schan]
+                state, route = stop.state, stop.route
+                order_args: list[str | int | bytes] = [did, b.publish_command, stop.channel, schan]
                 order_args += [store.stream_maxlen, newest.ts, int(n == 0), _encode(state), state.eta_at]
                 order_args.append(round(state.remaining_m))
                 if route is not None and stop.route_is_new:
@@ -243,7 +256,7 @@ class DriverSession:
                     order_args += ["", ""]
                 for (ts, kind, body, dispatch, _), token in zip(items, stop_tokens, strict=True):
                     order_args += [ts, kind, body, dispatch, token]
-                b.script(_ORDER_FIX, [k.order(tid), k.order_events(tid), k.order_notices(tid)], order_args)
+                b.script(_ORDER_FIX, stop.keys, order_args)
 
         n_notices = sum(1 for stop_tokens in tokens for token in stop_tokens if token)
         replies = await db.run(announce, write)
@@ -254,5 +267,5 @@ class DriverSession:
             if db.sharded:  # the order scripts returned the dispatchers' copies of their events
                 copies = [copy for reply in replies[len(replies) - len(self._stops) :] for copy in reply]
                 if copies:
-                    await store.publish_all(k.store_channel(sid), copies)
+                    await store.publish_all(channel, copies)
         return accepted, ignored

@@ -50,3 +50,11 @@ def test_keeps_the_connection_kind() -> None:
     unix = fast_packing(UnixDomainSocketConnection)
     assert issubclass(unix, UnixDomainSocketConnection)
     assert fast_packing(UnixDomainSocketConnection) is unix
+
+
+def test_keeps_a_connection_s_own_encoding() -> None:
+    """A connection set to another encoding than UTF-8 packs its str arguments in that encoding."""
+    command = ("SET", "clé", "été")
+    ours, theirs = fast_packing(Connection)(encoding="latin-1"), Connection(encoding="latin-1")
+    assert ours.pack_command(*command) == [b"".join(theirs.pack_command(*command))]
+    assert b"cl\xe9" in ours.pack_command(*command)[0]
