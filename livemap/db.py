@@ -245,18 +245,17 @@ class _SharedTrips:
 #: At most this many operations share one pipeline (a burst is sent in several).
 _MAX_SHARED = 256
 #: Commands whose replies redis-py passes through as Redis sent them (no response callback).
-_PLAIN_REPLIES = frozenset({"EVALSHA", "PUBLISH", "HMGET"})
+_PLAIN_REPLIES = frozenset({"EVALSHA", "PUBLISH"})
 
 
 async def _send_plain(client: aioredis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Send `commands` in one write and read their replies in order (errors as values, like a
     pipeline's `raise_on_error=False`), on one of the pool's connections.
 
-    The hot path's trips are all EVALSHA and PUBLISH (a dispatchers' ETA refresh's, HMGET), whose
-    replies need no conversion: this skips what redis-py's pipeline does per command around the same
-    write and reads (a retry wrapper, response callbacks, per-command bookkeeping), a fifth of a
-    fix's CPU. A connection error is not retried: it reaches the callers, whose devices resend
-    (nothing was acknowledged) and whose dispatchers read again on the next refresh.
+    The hot path's trips are all EVALSHA and PUBLISH, whose replies need no conversion: this skips
+    what redis-py's pipeline does per command around the same write and reads (a retry wrapper,
+    response callbacks, per-command bookkeeping), a fifth of a fix's CPU. A connection error is
+    not retried: it reaches the callers, whose devices resend (nothing was acknowledged).
     """
     pool = client.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # unannotated in redis-py
