@@ -54,11 +54,11 @@ class Stop:
     route: Route | None
     promised_by: int | None
     state: LegState
+    #: The order's keys its script touches (hash, events, notices) and its channel, named once.
+    keys: tuple[str, str, str]
+    channel: str
     leg_m: float = 0.0  # metres from the previous stop's destination (queued stops)
     route_is_new: bool = False  # built here from the first fix: to be stored with the order
-    #: The order's keys its script touches (hash, events, notices) and its channel, named once.
-    keys: tuple[str, str, str] = ("", "", "")
-    channel: str = ""
 
 
 class RouteCache:
@@ -138,12 +138,12 @@ class DriverSession:
                         self._p.routes.get(order),
                         order.optional_int("promised_by"),
                         state,
-                        keys=(
+                        (
                             k.order(order.tracking_id),
                             k.order_events(order.tracking_id),
                             k.order_notices(order.tracking_id),
                         ),
-                        channel=k.order_channel(order.tracking_id),
+                        k.order_channel(order.tracking_id),
                     )
                 )
         # Legs between consecutive destinations: geodesic once per reload, never per fix.

@@ -6,7 +6,7 @@ generic encoder. A driver's fix is one EVALSHA of the script bundle with ~50 arg
 it cost more CPU than anything else livemap does per fix (66 us). Here hiredis packs it, in C (4 us;
 the Python packer below, 7.5 us, takes what hiredis refuses). Same wire format, same argument
 rules: bytes as they are, str as UTF-8 (or the connection's encoding), int and float by repr, and
-anything else (bool) through redis-py's own encoder, which accepts or refuses it as before.
+anything else (bytearray, bool) through redis-py's own encoder, which accepts or refuses it as before.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class _FastPacking(AbstractConnection):
         if utf8:
             try:
                 return [hiredis.pack_command(args)]  # type: ignore[arg-type]  # stub: a 1-tuple, not tuple[..., ...]
-            except TypeError:  # an argument hiredis does not take (bool): redis-py's encoder judges it
+            except TypeError:  # an argument hiredis does not take (bytearray, bool): packed or refused below
                 pass
         encode = self.encoder.encode
         out: list[bytes | bytearray | memoryview] = [b"*%d\r\n" % len(args)]
