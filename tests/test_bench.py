@@ -53,3 +53,20 @@ def test_bench_tiny_run_writes_every_figure(tmp_path: Path) -> None:
     assert scale["ratio"] == round(scale["livemap_ingest_pps"] / doc["livemap_ingest_pps"], 3)
     assert "peers" not in doc
     assert "transport ceiling" in proc.stdout and "livemap ingest" in proc.stdout  # the table
+
+
+def test_a_partial_runs_table_names_only_what_it_measured() -> None:
+    """`--only fanout_large` leaves the ingest steps (and the event loops they report) unmeasured:
+    the table shows them as not measured, not as "None"."""
+    from simulator.bench.report import table
+
+    doc = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
+    doc["details"].update(bare_ingest=None, livemap_ingest=None, idle=None)
+    doc["settings"].update(livemap_loop=None, bare_loop=None)
+    doc.update(bare_ingest_pps=None, livemap_ingest_pps=None, ingest_ratio=None, fanout=None, idle_conn_bytes=None)
+    doc["scaleout"].update(livemap_ingest_pps=None, ratio=None)
+    doc.pop("peers", None)
+    text = table(doc)
+    assert "None" not in text, text
+    assert "- drivers, ack-paced" in text and "fan-out large" in text and "livemap on" not in text
+    assert "2000 drv x 1 Hz" in table(json.loads((ROOT / "bench" / "results" / "latest.json").read_text()))

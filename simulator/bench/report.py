@@ -165,7 +165,7 @@ def _fan_load(r: Any) -> str:
 def _rows(doc: Doc) -> list[Row]:
     d = doc["details"]
     bare, ingest, idle, scale = d["bare_ingest"] or {}, d["livemap_ingest"] or {}, d["idle"] or {}, doc["scaleout"]
-    drivers = f"{ingest.get('drivers', bare.get('drivers'))} drivers, ack-paced"
+    drivers = f"{ingest.get('drivers') or bare.get('drivers') or '-'} drivers, ack-paced"
     peers = doc.get("peers") or {}
     ratios = peers.get("ratios", {})
     node_x = _x(ratios.get("fanout_p99_vs_node"), "Node p99")
@@ -222,6 +222,13 @@ def _peer_rows(peers: Doc, ratios: Doc) -> list[Row]:
     return rows
 
 
+def _loops(settings: Doc) -> str:
+    # A partial run (--only) may not have run the ingest steps that report their event loops.
+    loops = [f"{name} on {settings[key]}" for name, key in (("livemap", "livemap_loop"), ("bare", "bare_loop"))
+             if settings.get(key)]  # fmt: skip
+    return ", ".join(loops) + "; " if loops else ""
+
+
 def table(doc: Doc) -> str:
     rows = [_HEADER, *_rows(doc)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER) - 1)]
@@ -230,8 +237,8 @@ def table(doc: Doc) -> str:
     lines.append(f"machine: {m['cores']} cores, {m['cpu']}, kernel {m['kernel']}, Python {m['python']}; {doc['redis']}")
     lines.append(
         f"windows {doc['settings']['window_s']:g} s after {doc['settings']['warmup_s']:g} s warm-up, "
-        f"{doc['settings']['loadgen_processes']} loadgen processes; livemap on {doc['settings']['livemap_loop']}, "
-        f"bare on {doc['settings']['bare_loop']}; LIVEMAP_DRIVER_MSGS_PER_S={DRIVER_MSGS_PER_S} (default 50)"
+        f"{doc['settings']['loadgen_processes']} loadgen processes; {_loops(doc['settings'])}"
+        f"LIVEMAP_DRIVER_MSGS_PER_S={DRIVER_MSGS_PER_S} (default 50)"
     )
     return "\n".join(lines)
 
