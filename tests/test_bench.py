@@ -52,6 +52,10 @@ def test_bench_tiny_run_writes_every_figure(tmp_path: Path) -> None:
     assert scale["processes"] == 2 and scale["livemap_ingest_pps"] > 0
     assert scale["ratio"] == round(scale["livemap_ingest_pps"] / doc["livemap_ingest_pps"], 3)
     assert "peers" not in doc
+    for key in ("fanout", "fanout_large"):  # every window says what else took the CPU, the hypervisor included
+        assert doc[key]["cpu_pct"].keys() >= {"server", "redis", "loadgen", "others", "steal"}, doc[key]
+        assert all(v >= 0 for v in doc[key]["cpu_pct"].values()), doc[key]
+    assert doc["machine"]["steal_before_pct"] >= 0
     assert "transport ceiling" in proc.stdout and "livemap ingest" in proc.stdout  # the table
 
 

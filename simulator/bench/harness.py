@@ -53,12 +53,14 @@ class Progress:
         return time.monotonic() - self.t0
 
 
-async def _machine_load() -> int:
-    """Percent of one core the machine spends busy over one second (before we start anything)."""
+async def _machine_load() -> tuple[int, int]:
+    """Percent of one core the machine spends busy, and the hypervisor steals, over one second
+    (before we start anything)."""
     meter = CpuMeter({})
     meter.start()
     await asyncio.sleep(1.0)
-    return meter.stop()["machine"]
+    cpu = meter.stop()
+    return cpu["machine"], cpu["steal"]
 
 
 def raise_file_limit() -> int:
@@ -92,10 +94,13 @@ async def _run(options: BenchOptions) -> int:
     say(f"scale {options.scale:g}: windows of {plan.window_s:g} s after {plan.warmup_s:g} s of warm-up; "
         f"livemap started with LIVEMAP_DRIVER_MSGS_PER_S={DRIVER_MSGS_PER_S} (default 50/s would cap the "
         f"closed loop); open-files limit {files}; logs in {work_dir / 'logs'}")  # fmt: skip
-    busy = await _machine_load()
+    busy, steal = await _machine_load()
     if busy > _BUSY_PCT:
         say(f"WARNING: the machine is already busy ({busy}% of one core before the bench started): other jobs "
             "will lower the figures (each measurement's cpu_pct.others says how much they took)")  # fmt: skip
+    if steal > _BUSY_PCT:
+        say(f"WARNING: the hypervisor is already taking {steal}% of one core from this machine: its other guests "
+            "will lower the figures (each measurement's cpu_pct.steal says how much they took)")  # fmt: skip
     results: dict[str, Any] = {}
     log_dir = work_dir / "logs"
     log_dir.mkdir()
@@ -131,9 +136,8 @@ async def _run(options: BenchOptions) -> int:
             redis_text = db.describe()
     finally:
         _tidy(work_dir)
-    document = summarize(
-        results, options, plan, describe_machine() | {"busy_before_pct": busy}, redis_text, say.elapsed_s
-    )
+    machine = describe_machine() | {"busy_before_pct": busy, "steal_before_pct": steal}
+    document = summarize(results, options, plan, machine, redis_text, say.elapsed_s)
     text = table(document)
     print("\n" + text)
     document["table"] = text.splitlines()

@@ -26,19 +26,21 @@ def rss_bytes(pid: int) -> int:
     raise ValueError(f"no VmRSS for pid {pid}")
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores have spent busy (not idle, not waiting on I/O) since boot."""
+def machine_seconds() -> tuple[float, float]:
+    """CPU seconds since boot, over all cores: busy (not idle, not waiting on I/O) and stolen (this
+    virtual machine wanted to run, the hypervisor ran another guest)."""
     with open("/proc/stat") as f:
-        ticks = [int(x) for x in f.readline().split()[1:8]]  # user nice system idle iowait irq softirq
-    return (sum(ticks) - ticks[3] - ticks[4]) / _TICK
+        ticks = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks[:7]) - ticks[3] - ticks[4]) / _TICK, ticks[7] / _TICK
 
 
 class CpuMeter:
     """Percent of one core used by each named group of pids between `start()` and `stop()`.
 
-    Also ``machine`` (every core, whoever used it) and ``others``: what the rest of the machine
-    took meanwhile. On a shared box another job's load shows there instead of silently lowering
-    the figures.
+    Also ``machine`` (every core, whoever used it), ``others``: what the rest of the machine took
+    meanwhile, and ``steal``: what the hypervisor gave other guests while this one wanted the CPU.
+    On a shared box another job's load shows in one of them instead of silently lowering the
+    figures (a cloud VM's neighbours show only as steal).
     """
 
     def __init__(self, groups: dict[str, list[int]]) -> None:
@@ -47,8 +49,10 @@ class CpuMeter:
         self._c0: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
+        busy, steal = machine_seconds()
         return {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.groups.items()} | {
-            "machine": machine_busy_seconds()
+            "machine": busy,
+            "steal": steal,
         }
 
     def start(self) -> None:
@@ -59,4 +63,5 @@ class CpuMeter:
         c1 = self._now()
         out = {name: round(100 * (c1[name] - self._c0[name]) / dt) for name in c1}
         out["others"] = max(0, out["machine"] - sum(out[name] for name in self.groups))
+        out["steal"] = out.pop("steal")  # after others, so the table's columns read in this order
         return out

@@ -97,7 +97,7 @@ def _peer_ratios(doc: Doc, peers: Doc) -> Doc:
 # --- table ---------------------------------------------------------------------------------------
 
 Row = tuple[str, str, str, str, str, str, str]
-_HEADER: Row = ("figure", "load", "value", "unit", "ratio", "CPU% srv/redis/gen/other", "notes")
+_HEADER: Row = ("figure", "load", "value", "unit", "ratio", "CPU% srv/redis/gen/other/steal", "notes")
 
 
 def _n(x: Any) -> str:
@@ -114,7 +114,7 @@ def _cpu(r: Any) -> str:
     c = _get(r, "cpu_pct")
     if not isinstance(c, dict):
         return ""
-    return "/".join(str(c.get(k, "-")) for k in ("server", "redis", "loadgen", "others") if k in c)
+    return "/".join(str(c.get(k, "-")) for k in ("server", "redis", "loadgen", "others", "steal") if k in c)
 
 
 def _trouble(r: Any) -> str:
@@ -248,7 +248,7 @@ def headline(key: str, r: dict[str, Any]) -> str:
     if "error" in r:
         return f"{key}: ERROR {r['error']}"
     if "pps" in r:
-        return f"{key}: {r['pps']:,} pings/s (CPU% srv/redis/gen/other {_cpu(r)}) {_trouble(r)}"
+        return f"{key}: {r['pps']:,} pings/s (CPU% srv/redis/gen/other/steal {_cpu(r)}) {_trouble(r)}"
     if "p99_ms" in r:
         return f"{key}: p50/p99/max {_fan_value(r)} ms; {_fan_notes(r, True)}"
     return f"{key}: {r.get('bytes_per_conn'):,} bytes per idle socket ({r.get('connections')} sockets)"
