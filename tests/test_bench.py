@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ROOT, wait
+from simulator.bench.report import table
 
 _FANOUT_KEYS = {"drivers", "hz", "customers", "dispatchers", "p50_ms", "p99_ms", "max_ms", "sent", "received", "lost"}
 
@@ -62,9 +63,8 @@ def test_bench_tiny_run_writes_every_figure(tmp_path: Path) -> None:
 def test_a_partial_runs_table_names_only_what_it_measured() -> None:
     """`--only fanout_large` leaves the ingest steps (and the event loops they report) unmeasured:
     the table shows them as not measured, not as "None"."""
-    from simulator.bench.report import table
-
-    doc = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
+    full = (ROOT / "bench" / "results" / "latest.json").read_text()
+    doc = json.loads(full)
     doc["details"].update(bare_ingest=None, livemap_ingest=None, idle=None)
     doc["settings"].update(livemap_loop=None, bare_loop=None)
     doc.update(bare_ingest_pps=None, livemap_ingest_pps=None, ingest_ratio=None, fanout=None, idle_conn_bytes=None)
@@ -73,4 +73,4 @@ def test_a_partial_runs_table_names_only_what_it_measured() -> None:
     text = table(doc)
     assert "None" not in text, text
     assert "- drivers, ack-paced" in text and "fan-out large" in text and "livemap on" not in text
-    assert "2000 drv x 1 Hz" in table(json.loads((ROOT / "bench" / "results" / "latest.json").read_text()))
+    assert "2000 drv x 1 Hz" in table(json.loads(full))

@@ -63,5 +63,4 @@ class CpuMeter:
         c1 = self._now()
         out = {name: round(100 * (c1[name] - self._c0[name]) / dt) for name in c1}
         out["others"] = max(0, out["machine"] - sum(out[name] for name in self.groups))
-        out["steal"] = out.pop("steal")  # after others, so the table's columns read in this order
         return out

@@ -97,7 +97,10 @@ def _peer_ratios(doc: Doc, peers: Doc) -> Doc:
 # --- table ---------------------------------------------------------------------------------------
 
 Row = tuple[str, str, str, str, str, str, str]
-_HEADER: Row = ("figure", "load", "value", "unit", "ratio", "CPU% srv/redis/gen/other/steal", "notes")
+#: A window's CPU figures (percent of one core), in the order the table and the progress lines show them.
+_CPU_KEYS = ("server", "redis", "loadgen", "others", "steal")
+_CPU_LABEL = "CPU% srv/redis/gen/other/steal"
+_HEADER: Row = ("figure", "load", "value", "unit", "ratio", _CPU_LABEL, "notes")
 
 
 def _n(x: Any) -> str:
@@ -114,7 +117,7 @@ def _cpu(r: Any) -> str:
     c = _get(r, "cpu_pct")
     if not isinstance(c, dict):
         return ""
-    return "/".join(str(c.get(k, "-")) for k in ("server", "redis", "loadgen", "others", "steal") if k in c)
+    return "/".join(str(c[k]) for k in _CPU_KEYS if k in c)
 
 
 def _trouble(r: Any) -> str:
@@ -248,7 +251,7 @@ def headline(key: str, r: dict[str, Any]) -> str:
     if "error" in r:
         return f"{key}: ERROR {r['error']}"
     if "pps" in r:
-        return f"{key}: {r['pps']:,} pings/s (CPU% srv/redis/gen/other/steal {_cpu(r)}) {_trouble(r)}"
+        return f"{key}: {r['pps']:,} pings/s ({_CPU_LABEL} {_cpu(r)}) {_trouble(r)}"
     if "p99_ms" in r:
         return f"{key}: p50/p99/max {_fan_value(r)} ms; {_fan_notes(r, True)}"
     return f"{key}: {r.get('bytes_per_conn'):,} bytes per idle socket ({r.get('connections')} sockets)"
