@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check bench-eta bench clean
+.PHONY: run test fuzz check bench-eta bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,fuzz,bench]'
 	@touch $(STAMP)
 
 ## run: start livemap on an embedded Redis with simulated drivers (Ctrl-C stops everything)
@@ -19,6 +19,10 @@ run: $(STAMP)
 ## test: run the test suite (embedded Redis; LIVEMAP_TEST_REDIS_URL=redis://... for another, =cluster for a local Redis Cluster)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## fuzz: send 20,000+ schema-driven requests (schemathesis, from /openapi.json) to every endpoint; any 5xx fails (~10 min)
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -m fuzz -s tests/test_fuzz.py
 
 ## bench-eta: score livemap's ETAs against the simulator's true arrival times (own server; ~5 min)
 bench-eta: $(STAMP)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livemap import auth, security, views
+from livemap import auth, bodies, security, views
 from livemap.errors import ApiError, json_response, not_found
 from livemap.messages import (
     Assign,
@@ -30,29 +30,15 @@ from livemap.responses import DriverCreated, DriverStatus, FixCounts, Health, St
 from livemap.services import services
 from livemap.stages import IllegalTransition, UnknownStage
 from livemap.store import Conflict, NoContact, NotDelivered, NotFound
+from livemap.storesettings import MAX_PATCH_DEPTH, too_deep
 
 log = logging.getLogger("livemap.api")
-T = TypeVar("T")
-_MAX_BODY = 1024 * 1024
 _READY_TIMEOUT = 2.0
-
-
-async def _body(request: Request, kind: type[T]) -> T:
-    """Decode and validate the JSON body; 400 when it is not JSON, 422 naming the bad field."""
-    raw = await request.body()
-    if len(raw) > _MAX_BODY:
-        raise ApiError(413, "body_too_large", f"request body over {_MAX_BODY} bytes")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        raise ApiError(422, "invalid_field", describe(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "invalid_json", describe(exc)) from None
 
 
 async def create_store(request: Request) -> Response:
     auth.require_admin(request)
-    body = await _body(request, CreateStore)
+    body = await bodies.json(request, CreateStore)
     sid, api_key = await services(request).store.create_store(body.name)
     return json_response(StoreCreated(sid, body.name, api_key), 201)
 
@@ -65,7 +51,9 @@ async def get_store(request: Request) -> Response:
 
 async def patch_store(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    patch = await _body(request, dict[str, Any])
+    patch = await bodies.json(request, dict[str, Any])
+    if too_deep(patch):
+        raise ApiError(422, "invalid_field", f"settings nest at most {MAX_PATCH_DEPTH} levels deep")
     try:
         settings = await services(request).store.patch_settings(principal.store_id, patch)
     except msgspec.ValidationError as exc:
@@ -75,7 +63,7 @@ async def patch_store(request: Request) -> Response:
 
 async def create_driver(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    body = await _body(request, CreateDriver)
+    body = await bodies.json(request, CreateDriver)
     try:
         did, token = await services(request).store.create_driver(principal.store_id, body.name, body.id, body.vehicle)
     except Conflict as exc:
@@ -109,7 +97,7 @@ async def get_stops(request: Request) -> Response:
 
 async def put_stops(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    body = await _body(request, StopOrder)
+    body = await bodies.json(request, StopOrder)
     did = await _known_driver(request, principal.store_id)
     store = services(request).store
     try:
@@ -130,7 +118,7 @@ async def get_devices(request: Request) -> Response:
 async def put_devices(request: Request) -> Response:
     """Register the tracker apps' device ids that send this driver's position (replaces the list)."""
     principal = await auth.require(request, "store")
-    body = await _body(request, Devices)
+    body = await bodies.json(request, Devices)
     did = await _known_driver(request, principal.store_id)
     store = services(request).store
     await store.set_devices(principal.store_id, did, body.devices)
@@ -146,7 +134,7 @@ async def _order_response(request: Request, store_id: str, oid: str, status: int
 
 async def create_order(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    body = await _body(request, CreateOrder)
+    body = await bodies.json(request, CreateOrder)
     try:
         order = await services(request).store.create_order(principal.store_id, body)
     except Conflict as exc:
@@ -164,7 +152,7 @@ async def get_order(request: Request) -> Response:
 
 async def assign_order(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    body = await _body(request, Assign)
+    body = await bodies.json(request, Assign)
     oid = request.path_params["order_id"]
     try:
         await services(request).store.assign(principal.store_id, oid, body.driver_id)
@@ -177,7 +165,7 @@ async def assign_order(request: Request) -> Response:
 
 async def change_stage(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    body = await _body(request, StageChange)
+    body = await bodies.json(request, StageChange)
     oid = request.path_params["order_id"]
     try:
         await services(request).store.change_stage(principal.store_id, oid, body.stage, body.note)
@@ -216,7 +204,7 @@ async def rate_delivery(request: Request) -> Response:
     """`POST /api/track/{tracking_id}/feedback`: the customer rates a delivered order (a new rating replaces it)."""
     tid = request.path_params["tracking_id"]
     await authorize_tracking(request, tid)
-    body = await _body(request, RateDelivery)
+    body = await bodies.json(request, RateDelivery)
     try:
         feedback = await services(request).store.rate(tid, body.rating, body.comment)
     except NotDelivered as exc:
@@ -231,7 +219,7 @@ async def subscribe(request: Request) -> Response:
     """`POST /api/track/{tracking_id}/subscriptions`: the customer opts in to or out of updates per channel."""
     tid = request.path_params["tracking_id"]
     await authorize_tracking(request, tid)
-    body = await _body(request, Subscribe)
+    body = await bodies.json(request, Subscribe)
     try:
         subscriptions = await services(request).store.subscribe(tid, body)
     except NoContact as exc:

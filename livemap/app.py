@@ -26,6 +26,7 @@ from livemap.driverpage import driver_page
 from livemap.driverws import driver_socket
 from livemap.errors import ApiError, handle_api_error, handle_http_error
 from livemap.eta import EtaModel
+from livemap.failsafe import CatchAll
 from livemap.hub import Hub
 from livemap.ingest import endpoints as ingest_endpoints
 from livemap.keys import Keys
@@ -124,6 +125,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+        middleware=[Middleware(CatchAll), Middleware(GZipMiddleware, minimum_size=1024)],
         exception_handlers={ApiError: handle_api_error, HTTPException: handle_http_error},
     )

@@ -6,8 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livemap import accounts, auth
-from livemap.api import _body as json_body  # the API's one body decoder: same limits, same 400/413/422
+from livemap import accounts, auth, bodies
 from livemap.errors import ApiError, json_response, not_found
 from livemap.messages import CreateDispatcher
 from livemap.responses import Dispatchers
@@ -17,7 +16,7 @@ from livemap.store import Conflict, NotFound
 
 async def create_dispatcher(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    body = await json_body(request, CreateDispatcher)
+    body = await bodies.json(request, CreateDispatcher)
     try:
         created = await accounts.create(services(request).store, principal.store_id, body.name, body.password)
     except Conflict as exc:

@@ -9,7 +9,6 @@ cookie and acts through the store's own REST API with the session's CSRF token.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
 import folium
 import msgspec
@@ -18,7 +17,7 @@ from jinja2 import Template
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from livemap import accounts, security, sessions
+from livemap import accounts, bodies, security, sessions
 from livemap.pages import TrackingMap, render
 from livemap.services import services
 from livemap.stages import FINAL
@@ -26,7 +25,6 @@ from livemap.store import Store, decode_hash
 
 FAILED_SIGNINS = 20  # per client address...
 WINDOW_S = 600  # ...in this many seconds; then 429 until the window ends
-_MAX_FORM = 8 * 1024
 _encode = msgspec.json.Encoder().encode
 
 _SIGNIN = Template(
@@ -215,12 +213,6 @@ async def dispatch_page(request: Request) -> Response:
     return await _dashboard(request, session)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    raw = await request.body()
-    fields = parse_qs(raw[:_MAX_FORM].decode(errors="replace"))
-    return {name: values[0].strip() for name, values in fields.items()}
-
-
 async def _open_session(store: Store, form: dict[str, str], ttl_s: float) -> str | None:
     """A session's cookie value for a right key, or a right account name and password; else None."""
     key = form.get("key", "")
@@ -239,7 +231,7 @@ async def _open_session(store: Store, form: dict[str, str], ttl_s: float) -> str
 
 async def _sign_in(request: Request) -> Response:
     svc = services(request)
-    form = await _form(request)
+    form = await bodies.form(request)
     store_id = form.get("store", "")
     # Browsers send Origin with every form post: another site must not sign people in (login CSRF).
     if "origin" in request.headers and not sessions.same_origin(request):
@@ -265,7 +257,7 @@ async def sign_out(request: Request) -> Response:
     store = services(request).store
     token = request.cookies.get(sessions.COOKIE, "")
     session = await sessions.load(store, token)
-    given = (await _form(request)).get("csrf", "")
+    given = (await bodies.form(request)).get("csrf", "")
     response = RedirectResponse("/dispatch", status_code=303)
     # Without the page's CSRF token another site could sign the dispatcher out: then nothing happens.
     if session is None or security.same_secret(given, session.csrf):

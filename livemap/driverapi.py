@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livemap import auth, proofs
-from livemap.api import _body as json_body  # the API's one body decoder: same limits, same 400/413/422
+from livemap import auth, bodies, proofs
 from livemap.api import authorize_tracking
 from livemap.errors import ApiError, json_response, not_found
 from livemap.messages import DriverStageChange, ProofRecipient
@@ -83,7 +82,7 @@ async def driver_run(request: Request) -> Response:
 async def mark_stop(request: Request) -> Response:
     """`POST /api/driver/stops/{tracking_id}/stage`: picked up (`shipped`), `delivered` or `failed_attempt`."""
     principal = await auth.require(request, "driver")
-    body = await json_body(request, DriverStageChange)
+    body = await bodies.json(request, DriverStageChange)
     store = services(request).store
     order = await _own_order(request, principal)
     machine = await _machine(store, principal.store_id)
@@ -105,20 +104,10 @@ async def mark_stop(request: Request) -> Response:
 
 async def _image(request: Request, media_type: str) -> bytes:
     """The request body, at most MAX_PHOTO_BYTES (413 past it), if its first bytes are a `media_type` image."""
-    limit = proofs.MAX_PHOTO_BYTES
-    too_large = ApiError(413, "body_too_large", f"a photo may be at most {limit} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise too_large
-    sniffed = proofs.sniff(bytes(data))
-    if sniffed != media_type:
+    data = await bodies.read(request, proofs.MAX_PHOTO_BYTES)
+    if proofs.sniff(data) != media_type:
         raise ApiError(422, "invalid_image", f"the body is not a {media_type} image")
-    return bytes(data)
+    return data
 
 
 async def upload_proof(request: Request) -> Response:
@@ -132,7 +121,7 @@ async def upload_proof(request: Request) -> Response:
     if media_type in proofs.IMAGE_TYPES:
         await proofs.set_photo(store, order.tracking_id, await _image(request, media_type), media_type)
     elif media_type == "application/json":
-        recipient = (await json_body(request, ProofRecipient)).recipient.strip()
+        recipient = (await bodies.json(request, ProofRecipient)).recipient.strip()
         if not recipient:
             raise ApiError(422, "invalid_field", "recipient: must not be blank")
         await proofs.set_recipient(store, order.tracking_id, recipient)

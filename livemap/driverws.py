@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket
 from livemap import auth
 from livemap.driverapi import driver_stops
 from livemap.errors import ApiError
-from livemap.messages import Ack, Error, Fix, Rejected, describe
+from livemap.messages import MAX_SAFE_INT, Ack, Error, Fix, Rejected, describe
 from livemap.positions import DriverSession
 from livemap.responses import StopsPush
 from livemap.services import Services, services
@@ -54,7 +54,8 @@ def _stops(orders: list[Order], machine: StageMachine) -> bytes:
 def _seq_of(value: object) -> int | None:
     if isinstance(value, dict):
         seq = value.get("seq")
-        return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+        valid = isinstance(seq, int) and not isinstance(seq, bool) and -MAX_SAFE_INT <= seq <= MAX_SAFE_INT
+        return seq if valid else None
     if isinstance(value, list):  # a batch answers with its last seq
         return next((s for s in map(_seq_of, reversed(value)) if s is not None), None)
     return None

@@ -7,7 +7,6 @@ be used to learn which order numbers exist; attempts are rate limited per client
 from __future__ import annotations
 
 import hmac
-from urllib.parse import parse_qs
 
 import msgspec
 from branca.element import Element
@@ -15,6 +14,7 @@ from jinja2 import Template
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from livemap import bodies
 from livemap.i18n import STRINGS, Lang, negotiate
 from livemap.messages import Customer
 from livemap.pages import figure, render
@@ -72,9 +72,9 @@ async def lookup_form(request: Request) -> Response:
         _, attempts = await pipe.execute()
     if attempts > ATTEMPTS:
         return _page(lang, store_name, store_id, s["lookup_limited"], status=429)
-    form = parse_qs((await request.body()).decode(errors="replace"))
-    number = (form.get("number") or [""])[0].strip()[:64]
-    contact = (form.get("contact") or [""])[0].strip().lower()[:254]
+    form = await bodies.form(request)
+    number = form.get("number", "")[:64]
+    contact = form.get("contact", "").lower()[:254]
     url = await _match(request, store_id, number, contact) if store_name and number and contact else None
     if url is None:
         return _page(lang, store_name, store_id, s["lookup_failed"], number=number)

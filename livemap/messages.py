@@ -20,6 +20,20 @@ from livemap.i18n import Lang
 # 2001 is a unit bug (seconds instead of milliseconds) or garbage.
 _MIN_TS_MS = 978_307_200_000  # 2001-01-01
 _MAX_FUTURE_MS = 10 * 60 * 1000
+# A promised delivery time is epoch ms before 2100: later is a unit bug, and the ETA does arithmetic on it.
+_MAX_PROMISE_MS = 4_102_444_800_000  # 2100-01-01
+#: Redis GEO indexes latitudes within Web Mercator's square only: a fix beyond it would pass a -90..90
+#: check and then fail to store. Every coordinate livemap stores is held to it (a query's bbox is not).
+MAX_LAT = 85.05112878
+#: Sequence numbers are echoed in replies: integers a JavaScript client reads exactly.
+MAX_SAFE_INT = 2**53 - 1
+
+# Bounds msgspec shows in the OpenAPI document; `__post_init__` checks them (with a sentence naming
+# the field), so structs built in Python, not only decoded ones, are held to them as well.
+Lat = Annotated[float, msgspec.Meta(extra_json_schema={"minimum": -MAX_LAT, "maximum": MAX_LAT})]
+Lon = Annotated[float, msgspec.Meta(extra_json_schema={"minimum": -180, "maximum": 180})]
+Seq = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)]
+EpochMs = Annotated[int, msgspec.Meta(extra_json_schema={"minimum": _MIN_TS_MS, "maximum": _MAX_PROMISE_MS})]
 
 # Patterns end in \Z, not $: msgspec matches with re.search, where $ also matches before a final "\n".
 Str200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -28,11 +42,11 @@ Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Z
 
 def _finite(name: str, value: float | None, lo: float, hi: float) -> None:
     if value is not None and not (lo <= value <= hi):  # NaN fails every comparison, so it lands here
-        raise ValueError(f"{name} must be within {lo:g}..{hi:g}")
+        raise ValueError(f"{name} must be within {lo:.10g}..{hi:.10g}")
 
 
-def _check_lat_lon(lat: float, lon: float) -> None:
-    _finite("lat", lat, -90, 90)
+def _check_lat_lon(lat: float, lon: float, max_lat: float = MAX_LAT) -> None:
+    _finite("lat", lat, -max_lat, max_lat)
     _finite("lon", lon, -180, 180)
 
 
@@ -42,14 +56,14 @@ def _check_lat_lon(lat: float, lon: float) -> None:
 class Fix(msgspec.Struct, forbid_unknown_fields=False):
     """One GPS fix from a driver's device. `ts` is the fix time in epoch milliseconds."""
 
-    lat: float
-    lon: float
+    lat: Lat
+    lon: Lon
     ts: int
     speed: float | None = None
     heading: float | None = None
     accuracy: float | None = None
     battery: float | None = None
-    seq: int | None = None
+    seq: Seq | None = None
 
     def __post_init__(self) -> None:
         _check_lat_lon(self.lat, self.lon)
@@ -98,8 +112,8 @@ class Error(msgspec.Struct, tag="error", tag_field="type"):
 
 
 class Point(msgspec.Struct):
-    lat: float
-    lon: float
+    lat: Lat
+    lon: Lon
 
     def __post_init__(self) -> None:
         _check_lat_lon(self.lat, self.lon)
@@ -132,8 +146,8 @@ class NewOrder(msgspec.Struct):
     destination: Point | None = None
     address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     origin: Point | None = None
-    route: Annotated[list[tuple[float, float]], msgspec.Meta(min_length=2, max_length=5000)] | None = None
-    promised_by: int | None = None
+    route: Annotated[list[tuple[Lat, Lon]], msgspec.Meta(min_length=2, max_length=5000)] | None = None
+    promised_by: EpochMs | None = None
     tracking_number: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     carrier: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     #: The customer's language for notifications (default: the store's `locale`).
@@ -145,8 +159,8 @@ class NewOrder(msgspec.Struct):
                 _check_lat_lon(lat, lon)
             except ValueError as exc:
                 raise ValueError(f"route[{i}]: {exc}") from None
-        if self.promised_by is not None and self.promised_by < _MIN_TS_MS:
-            raise ValueError("promised_by must be epoch milliseconds")
+        if self.promised_by is not None and not _MIN_TS_MS <= self.promised_by < _MAX_PROMISE_MS:
+            raise ValueError("promised_by must be epoch milliseconds between 2001 and 2100")
 
 
 class CreateOrder(NewOrder):
@@ -340,8 +354,8 @@ class Viewport(msgspec.Struct, tag="viewport", tag_field="type"):
     def __post_init__(self) -> None:
         min_lon, min_lat, max_lon, max_lat = self.bbox
         try:
-            _check_lat_lon(min_lat, min_lon)
-            _check_lat_lon(max_lat, max_lon)
+            _check_lat_lon(min_lat, min_lon, 90)
+            _check_lat_lon(max_lat, max_lon, 90)
         except ValueError as exc:
             raise ValueError(f"bbox: {exc}") from None
         if min_lat > max_lat or min_lon > max_lon:

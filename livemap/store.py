@@ -500,7 +500,8 @@ class Store:
                 stale = set(listed) - current  # left behind by an interrupted change (see _update)
                 if stale:
                     pipe.zrem(key, *stale)
-                pipe.zadd(key, {tid: i for i, tid in enumerate(wanted, start=1)})
+                if wanted:  # no stops: nothing to order (ZADD refuses an empty mapping)
+                    pipe.zadd(key, {tid: i for i, tid in enumerate(wanted, start=1)})
                 await pipe.execute()
             except aioredis.WatchError:
                 raise ValueError("the driver's stops changed meanwhile; read them again") from None

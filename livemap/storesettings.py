@@ -56,7 +56,7 @@ class Webhook(msgspec.Struct):
 
 class Email(msgspec.Struct, rename={"sender": "from"}):
     host: str | None = None
-    port: int = 587
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
     starttls: bool = True
     username: str | None = None
     password: str | None = None
@@ -123,6 +123,26 @@ class StoreSettings(msgspec.Struct):
         return StageMachine(
             [CustomStage(c.id, c.after, c.live, {str(k): v for k, v in c.labels.items()}) for c in self.stages.custom]
         )
+
+
+#: The settings document nests five levels (notifications.sms.body.<field>); a deeper patch is
+#: refused before `merge_patch` recurses into it.
+MAX_PATCH_DEPTH = 8
+
+
+def too_deep(doc: Any, limit: int = MAX_PATCH_DEPTH) -> bool:
+    """Whether decoded JSON nests more than `limit` objects/arrays deep (walked without recursion)."""
+    level: list[Any] = [doc]
+    for _ in range(limit + 1):
+        level = [
+            v
+            for node in level
+            if isinstance(node, dict | list)
+            for v in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return False
+    return True
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -114,6 +114,7 @@ class Server:
             text=True,
         )
         self.output: list[str] = []
+        self._printed = threading.Condition()
         self.url = self._wait_for_url()
         self.ws_url = self.url.replace("http://", "ws://")
         # Keep draining the output so a chatty server never blocks on a full pipe.
@@ -136,7 +137,17 @@ class Server:
     def _drain(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.output.append(line)
+            with self._printed:
+                self.output.append(line)
+                self._printed.notify_all()
+
+    def wait_for_output(self, text: str, timeout: float) -> str:
+        """The server's output from the first line containing `text`, waiting up to `timeout` s for it (blocking)."""
+        with self._printed:
+            found = self._printed.wait_for(lambda: any(text in line for line in self.output), wait(timeout))
+            assert found, f"server {self.name} never printed {text!r}"
+            at = next(i for i, line in enumerate(self.output) if text in line)
+            return "".join(self.output[at:])
 
     def stop(self) -> None:
         if self.proc.poll() is None:

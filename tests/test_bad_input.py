@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 import websockets
 
-from conftest import Server, Shop, connect, customer_socket, driver_socket, fix, now_ms
+from conftest import (
+    RedisTarget,
+    Server,
+    Shop,
+    connect,
+    customer_socket,
+    driver_socket,
+    fix,
+    now_ms,
+    sync_client,
+)
+from livemap.keys import Keys
 
 
 async def test_driver_socket_survives_bad_messages_and_keeps_acked_fixes(shop: Shop, server: Server) -> None:
@@ -165,3 +177,100 @@ async def test_invalid_since_and_viewport_get_typed_errors(shop: Shop, server: S
     await dispatcher.send({"type": "viewport", "bbox": [-58, -26, -57, -25]})
     assert (await dispatcher.recv_type("snapshot"))["type"] == "snapshot"
     await dispatcher.close()
+
+
+# --- numbers, depth and coordinates that validation must catch before anything is written ----------
+
+
+async def test_out_of_range_numbers_are_refused_and_store_nothing(shop: Shop, server: Server) -> None:
+    """Integers too large for their field get a 422 naming it, and the refused order does not exist afterwards."""
+    huge = "9" * 400
+    body = '{"id":"N1","customer":{"name":"A"},"destination":{"lat":1,"lon":1},"promised_by":' + huge + "}"
+    r = await shop.http.post(f"{server.url}/api/orders", content=body, headers=shop.auth)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field"
+    assert "promised_by" in r.json()["error"]["message"]
+    assert (await shop.get("/api/orders/N1")).status_code == 404
+    assert (await shop.stage("N1", "shipped")).status_code == 404
+    year_2200 = 7_258_118_400_000
+    r = await shop.post(
+        "/api/orders",
+        {"id": "N1", "customer": {"name": "A"}, "destination": {"lat": 1, "lon": 1}, "promised_by": year_2200},
+    )
+    assert r.status_code == 422 and "promised_by" in r.json()["error"]["message"]
+    r = await shop.http.patch(
+        f"{server.url}/api/store", json={"notifications": {"email": {"port": 10**30}}}, headers=shop.auth
+    )
+    assert r.status_code == 422 and "port" in r.json()["error"]["message"]
+    driver = await driver_socket(server, await shop.driver("n1"))
+    await driver.send('{"lat":1,"lon":1,"ts":' + str(now_ms()) + ',"seq":' + huge + "}")
+    reply = await driver.recv_type("error")
+    assert reply["code"] == "invalid_fix" and "seq" in reply["message"] and reply["seq"] is None
+    await driver.close()
+    assert (await shop.get("/api/drivers/n1")).json()["fixes"] == {"accepted": 0, "ignored": 0}
+
+
+async def test_deeply_nested_json_is_a_typed_400_and_changes_nothing(shop: Shop, server: Server) -> None:
+    """JSON nested thousands of levels deep (a RecursionError in the decoder) is a 400; settings stay as they were."""
+    before = (await shop.get("/api/store")).json()
+    deep = '{"name":' + "[" * 5000 + "]" * 5000 + "}"
+    r = await shop.http.patch(f"{server.url}/api/store", content=deep, headers=shop.auth)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    nested = '{"branding":' + '{"x":' * 100 + "1" + "}" * 101  # decodable, but deeper than any setting
+    r = await shop.http.patch(f"{server.url}/api/store", content=nested, headers=shop.auth)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field"
+    assert (await shop.get("/api/store")).json() == before
+    token = await shop.driver("n2")
+    r = await shop.http.post(f"{server.url}/ingest/owntracks?token={token}", content="[" * 5000 + "]" * 5000)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    r = await shop.http.post(f"{server.url}/api/orders", content="[" * 5000 + "]" * 5000, headers=shop.auth)
+    assert r.status_code == 422
+
+
+async def test_positions_beyond_what_redis_geo_indexes_are_invalid(shop: Shop, server: Server) -> None:
+    """A fix at a latitude Redis GEO cannot index is `invalid_fix` naming lat; the driver's acked fixes stay."""
+    order = await shop.live_order("N3", "n3")
+    driver = await driver_socket(server, shop.drivers["n3"])
+    t = now_ms() - 5000
+    await driver.send(fix(0.1, t, seq=1))
+    assert (await driver.recv_type("ack"))["accepted"] == 1
+    await driver.send({"lat": 85.1, "lon": 10, "ts": t + 1000, "seq": 2})
+    reply = await driver.recv_type("error")
+    assert reply["code"] == "invalid_fix" and reply["message"].startswith("lat") and reply["seq"] == 2
+    await driver.send([fix(0.2, t + 2000, seq=3), {"lat": -89, "lon": 10, "ts": t + 3000, "seq": 4}])
+    ack = await driver.recv_type("ack")
+    assert ack["accepted"] == 1 and [(x["index"], x["code"]) for x in ack["rejected"]] == [(1, "invalid_fix")]
+    await driver.close()
+    customer = await customer_socket(server, order)
+    snapshot = await customer.recv_type("snapshot")
+    assert snapshot["driver"]["ts"] == t + 2000
+    await customer.close()
+    r = await shop.post("/api/orders", {"id": "N4", "customer": {"name": "A"}, "destination": {"lat": 86, "lon": 0}})
+    assert r.status_code == 422 and r.json()["error"]["message"].startswith("destination: lat")
+    assert (await shop.get("/api/orders/N4")).status_code == 404
+    r = await shop.http.get(f"{server.url}/ingest/osmand?token={shop.drivers['n3']}&id=n3&lat=88&lon=1")
+    assert r.status_code == 400 and "lat" in r.json()["error"]["message"]
+
+
+async def test_empty_stop_list_of_a_driver_without_stops(shop: Shop, server: Server) -> None:
+    """`PUT .../stops {"orders": []}` on a driver with no stops is that (empty) run, not a 500."""
+    await shop.driver("n5")
+    r = await shop.http.put(f"{server.url}/api/drivers/n5/stops", json={"orders": []}, headers=shop.auth)
+    assert r.status_code == 200 and r.json() == {"driver_id": "n5", "stops": []}
+
+
+async def test_an_unexpected_error_is_a_typed_500_with_an_id_in_the_log(
+    shop: Shop, server: Server, redis_target: RedisTarget
+) -> None:
+    """An error no endpoint expects (Redis answers WRONGTYPE) is a JSON 500 with an error id, no traceback;
+    the server's log has the traceback under that id."""
+    await shop.driver("n6")
+    with sync_client(redis_target.url) as admin:
+        admin.delete(Keys(redis_target.prefix).driver(shop.id, "n6"))
+        admin.set(Keys(redis_target.prefix).driver(shop.id, "n6"), "not a hash")
+    r = await shop.get("/api/drivers/n6")
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    error = r.json()["error"]
+    assert error["code"] == "internal_error" and error["error_id"] in error["message"]
+    assert "Traceback" not in r.text and "WRONGTYPE" not in r.text
+    logged = await asyncio.to_thread(server.wait_for_output, f"internal error {error['error_id']}", 5)
+    assert "GET /api/drivers/n6" in logged.splitlines()[0] and "WRONGTYPE" in logged

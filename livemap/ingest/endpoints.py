@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from livemap import bodies
 from livemap.errors import ApiError, json_response
 from livemap.ingest import osmand, owntracks
 from livemap.ingest.device import DeviceFix
@@ -91,13 +92,12 @@ async def _store(svc: Services, principal: Principal, fixes: list[DeviceFix]) ->
 
 
 async def _body(request: Request) -> bytes:
-    body = await request.body()
-    if len(body) > _MAX_BODY:
-        raise ApiError(413, "body_too_large", f"the body is {len(body)} bytes; the limit is {_MAX_BODY}")
-    return body
+    return await bodies.read(request, _MAX_BODY)
 
 
-def _bad(exc: BadField | msgspec.DecodeError) -> ApiError:
+def _bad(exc: BadField | msgspec.DecodeError | RecursionError) -> ApiError:
+    if isinstance(exc, RecursionError):  # untyped JSON: msgspec stops at Python's recursion limit
+        return ApiError(400, "invalid_json", "JSON nested too deeply")
     return ApiError(400, "invalid_fix", str(exc))
 
 
@@ -125,7 +125,7 @@ def _params_endpoint(speed_unit_mps: float) -> Callable[[Request], Awaitable[Res
                 if set(params) <= {"token"} and body:  # the reference server reads the body only without a query
                     params = dict(_form(body))
                 fixes, unknown_status = [osmand.parse_params(params, speed_unit_mps=speed_unit_mps)], 400
-        except (BadField, msgspec.DecodeError) as exc:
+        except (BadField, msgspec.DecodeError, RecursionError) as exc:
             raise _bad(exc) from None
         for f in fixes:
             if not await _bound(svc, principal, (f.device_id,)):
@@ -155,7 +155,7 @@ async def owntracks_endpoint(request: Request) -> Response:
         topic = message.get("topic") if isinstance(message, dict) else None
         names = [user, device, f"{user}/{device}" if user and device else None, topic]
         fix = owntracks.parse(message, next((n for n in names if n), "") or "")
-    except (BadField, msgspec.DecodeError) as exc:
+    except (BadField, msgspec.DecodeError, RecursionError) as exc:
         raise _bad(exc) from None
     if fix is None:
         return json_response([])

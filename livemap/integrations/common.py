@@ -21,13 +21,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from redis.exceptions import LockError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from livemap import bodies
 from livemap.errors import ApiError, json_response, not_found
 from livemap.integrations.geocode import Address, Geocoding
 from livemap.messages import Customer, NewOrder, Point
@@ -85,17 +86,7 @@ def respond(result: IntegrationResult) -> Response:
 
 async def read_body(request: Request) -> bytes:
     """The raw body (the signature covers its exact bytes), at most MAX_BODY (413 beyond)."""
-    too_large = ApiError(413, "body_too_large", f"request body over {MAX_BODY} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await bodies.read(request, MAX_BODY)
 
 
 async def store_settings(request: Request) -> tuple[str, StoreSettings]:
@@ -142,6 +133,10 @@ def decode(body: bytes, kind: type[S]) -> S:
 
 def clean(value: str | None) -> str:
     return _SPACES.sub(" ", value or "").strip()
+
+
+#: The platforms' numeric ids are 64-bit database keys; a larger number is not one of theirs.
+PlatformId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
 def order_id(number: str, fallback: str) -> str:

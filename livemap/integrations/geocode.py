@@ -26,6 +26,7 @@ from geopy.geocoders import get_geocoder_for_service
 
 from livemap.db import Client
 from livemap.keys import Keys
+from livemap.messages import MAX_LAT
 from livemap.settings import Settings
 
 log = logging.getLogger("livemap.geocode")
@@ -148,6 +149,6 @@ class Geocoding:
         if location is None:
             return None
         lat, lon = float(location.latitude), float(location.longitude)
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        if not (-MAX_LAT <= lat <= MAX_LAT and -180 <= lon <= 180):  # what Redis GEO can index
             return None
         return lat, lon

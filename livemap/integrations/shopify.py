@@ -15,6 +15,7 @@ from starlette.responses import Response
 from livemap.integrations.common import (
     Incoming,
     IntegrationResult,
+    PlatformId,
     Targets,
     apply,
     check_signature,
@@ -29,6 +30,7 @@ from livemap.integrations.common import (
     store_settings,
 )
 from livemap.integrations.geocode import Address
+from livemap.messages import MAX_LAT
 from livemap.stages import Stage
 
 PLATFORM = "shopify"
@@ -100,7 +102,12 @@ class ShopifyAddress(msgspec.Struct):
 
     def address(self) -> Address:
         lat, lon = _coordinate(self.latitude), _coordinate(self.longitude)
-        if lat is None or lon is None or (lat == 0 and lon == 0) or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        if (
+            lat is None
+            or lon is None
+            or (lat == 0 and lon == 0)
+            or not (-MAX_LAT <= lat <= MAX_LAT and -180 <= lon <= 180)
+        ):
             lat = lon = None  # 0,0 is Shopify's "not geocoded"
         return Address(
             street=tuple(s for s in (clean(self.address1), clean(self.address2)) if s),
@@ -130,8 +137,8 @@ class ShopifyCustomer(msgspec.Struct):
 class ShopifyFulfillment(msgspec.Struct):
     """A fulfillment (a shipment of some of an order's items), as `fulfillments/*` deliver it."""
 
-    id: int
-    order_id: int
+    id: PlatformId
+    order_id: PlatformId
     status: str | None = None  # pending, open, success, cancelled, error, failure
     shipment_status: str | None = None  # the carrier's: in_transit, out_for_delivery, delivered, ...
     tracking_company: str | None = None
@@ -152,9 +159,9 @@ class ShopifyFulfillment(msgspec.Struct):
 class ShopifyOrder(msgspec.Struct):
     """A Shopify order as `orders/*` webhooks deliver it (the fields livemap reads)."""
 
-    id: int
+    id: PlatformId
     name: str | None = None  # "#1001"
-    order_number: int | None = None  # 1001
+    order_number: PlatformId | None = None  # 1001
     email: str | None = None
     contact_email: str | None = None
     phone: str | None = None

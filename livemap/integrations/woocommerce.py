@@ -17,6 +17,7 @@ from starlette.responses import Response
 from livemap.integrations.common import (
     Incoming,
     IntegrationResult,
+    PlatformId,
     Targets,
     apply,
     check_signature,
@@ -82,8 +83,8 @@ class WcAddress(msgspec.Struct):
 class WcOrder(msgspec.Struct):
     """A WooCommerce order as its webhooks deliver it (the REST API's order; the fields livemap reads)."""
 
-    id: int
-    number: str | int | None = None
+    id: PlatformId
+    number: str | PlatformId | None = None
     status: str = ""
     billing: WcAddress = msgspec.field(default_factory=WcAddress)
     shipping: WcAddress = msgspec.field(default_factory=WcAddress)
