@@ -35,6 +35,7 @@ from livemap.notify import Worker
 from livemap.openapi import openapi
 from livemap.pages import STATIC_DIR, tracking_page
 from livemap.positions import Positions
+from livemap.ratelimit import RateLimits
 from livemap.redisconn import open_redis
 from livemap.services import Services
 from livemap.settings import Settings
@@ -97,7 +98,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             worker = Worker(store, resolved) if settings.worker_inline else contextlib.nullcontext()
             async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:
                 positions = Positions(store, EtaModel(settings))
-                app.state.services = Services(resolved, store, positions, hub, url, EtaBoard(store))
+                limits = RateLimits(settings.driver_msgs_per_s)
+                app.state.services = Services(resolved, store, positions, hub, url, EtaBoard(store), limits)
                 app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)
                 settle_garbage_collector()
                 kind = "cluster, sharded pub/sub" if db.sharded else "cluster" if db.cluster else "single"

@@ -17,7 +17,7 @@ from jinja2 import Template
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from livemap import accounts, bodies, security, sessions
+from livemap import accounts, attempts, bodies, security, sessions
 from livemap.pages import TrackingMap, render
 from livemap.services import services
 from livemap.stages import FINAL
@@ -238,15 +238,14 @@ async def _sign_in(request: Request) -> Response:
         return _signin_page("Sign in from this site's own page.", store_id, 403)
     client = request.client.host if request.client else "-"
     failures = svc.store.keys.signin_failures(client)
-    if int(await svc.store.redis.get(failures) or 0) >= FAILED_SIGNINS:
+    # Counted as a failure before the password is checked, given back if it is right: a burst of
+    # guesses gets at most FAILED_SIGNINS checks, however many arrive at once.
+    if await attempts.take(svc.store.redis, failures, WINDOW_S) > FAILED_SIGNINS:
         return _signin_page("Too many failed sign-ins: try again in a few minutes.", store_id, 429)
     token = await _open_session(svc.store, form, svc.settings.session_ttl_s)
     if token is None:
-        async with svc.store.redis.pipeline(transaction=True) as pipe:
-            pipe.set(failures, 0, ex=WINDOW_S, nx=True)  # the window starts at the first failure
-            pipe.incr(failures)
-            await pipe.execute()
         return _signin_page("That key, name or password is not right.", store_id, 401)
+    await attempts.give_back(svc.store.redis, failures)
     response = RedirectResponse("/dispatch", status_code=303)
     sessions.set_cookie(response, request, token, svc.settings.session_ttl_s)
     return response

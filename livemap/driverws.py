@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import msgspec
 import redis.asyncio as aioredis
@@ -29,23 +28,6 @@ _decode_fast = msgspec.json.Decoder(Fix | list[Fix])
 _decode_any = msgspec.json.Decoder()
 
 
-class _RateLimit:
-    """Token bucket: `rate` messages a second on average, bursts up to twice that."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate, self.capacity = rate, 2 * rate
-        self.tokens, self.at = self.capacity, time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
 def _stops(orders: list[Order], machine: StageMachine) -> bytes:
     """The driver's stops, pushed on connect and whenever the store changes them."""
     return _encode(StopsPush(driver_stops(orders, machine)))
@@ -66,7 +48,7 @@ class _Connection:
 
     def __init__(self, ws: WebSocket, svc: Services, session: DriverSession) -> None:
         self.ws, self.svc, self.session = ws, svc, session
-        self.limit = _RateLimit(svc.settings.driver_msgs_per_s)
+        self.driver = (session.store_id, session.driver_id)
         self.lock = asyncio.Lock()  # one reply at a time, and stop reloads never interleave an ingest
 
     async def send(self, payload: bytes) -> None:
@@ -84,7 +66,7 @@ class _Connection:
         settings = self.svc.settings
         if len(data) > settings.max_frame_bytes:
             return Error("frame_too_large", f"message is {len(data)} bytes; the limit is {settings.max_frame_bytes}")
-        if not self.limit.allow():
+        if not self.svc.driver_limits.allow(self.driver):  # shared with the driver's other sockets
             return Error("rate_limited", f"more than {settings.driver_msgs_per_s:g} messages a second; slow down")
         try:
             parsed = _decode_fast.decode(data)

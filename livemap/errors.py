@@ -28,10 +28,11 @@ def json_response(content: Any, status: int = 200) -> Response:
 
 
 def error_response(err: ApiError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
     response = json_response(err.body(), err.status)
-    if headers:
-        response.headers.update(headers)
+    if err.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    elif err.status == 429:  # limits here are per second: a client that waits one is under again
+        response.headers["Retry-After"] = "1"
     return response
 
 

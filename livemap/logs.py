@@ -5,13 +5,21 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
-_SECRET_PARAM = re.compile(r"(?<=[?&])(token|t|key|api_key)=[^&\s\"]*", re.IGNORECASE)
+_SECRET_NAMES = frozenset({"token", "t", "key", "api_key"})
+_PARAM = re.compile(r"(?<=[?&])([^=&\s\"]+)=[^&\s\"]*")
 
 
 def redact(text: str) -> str:
-    """`/ws/driver?token=abc&x=1` -> `/ws/driver?token=[redacted]&x=1`."""
-    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=[redacted]", text)
+    """`/ws/driver?token=abc&x=1` -> `/ws/driver?token=[redacted]&x=1`.
+
+    A parameter's name is percent-decoded first, exactly as Starlette's `query_params` (and so
+    authentication) decodes it: `?%74=TOKEN` authenticates as `t`, so it is redacted as `t`.
+    """
+    return _PARAM.sub(
+        lambda m: f"{m.group(1)}=[redacted]" if unquote_plus(m.group(1)).lower() in _SECRET_NAMES else m.group(0), text
+    )
 
 
 class RedactSecrets(logging.Filter):

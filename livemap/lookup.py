@@ -14,7 +14,7 @@ from jinja2 import Template
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from livemap import bodies
+from livemap import attempts, bodies
 from livemap.i18n import STRINGS, Lang, negotiate
 from livemap.messages import Customer
 from livemap.pages import figure, render
@@ -65,12 +65,7 @@ async def lookup_form(request: Request) -> Response:
         return _page(lang, store_name, store_id)
     s = STRINGS[lang]
     client = request.client.host if request.client else "-"
-    key = svc.store.keys.lookup_attempts(store_id, client)
-    async with svc.store.redis.pipeline(transaction=True) as pipe:
-        pipe.set(key, 0, ex=WINDOW_S, nx=True)  # the window starts at the first attempt (Redis 6.2: no EXPIRE NX)
-        pipe.incr(key)
-        _, attempts = await pipe.execute()
-    if attempts > ATTEMPTS:
+    if await attempts.take(svc.store.redis, svc.store.keys.lookup_attempts(store_id, client), WINDOW_S) > ATTEMPTS:
         return _page(lang, store_name, store_id, s["lookup_limited"], status=429)
     form = await bodies.form(request)
     number = form.get("number", "")[:64]

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from livemap.dispatchview import EtaBoard
 from livemap.hub import Hub
 from livemap.positions import Positions
+from livemap.ratelimit import RateLimits
 from livemap.settings import Settings
 from livemap.store import Store
 
@@ -21,6 +22,8 @@ class Services:
     hub: Hub
     redis_url: str
     etas: EtaBoard
+    #: Each driver's message budget (LIVEMAP_DRIVER_MSGS_PER_S), across its sockets and tracker requests.
+    driver_limits: RateLimits
 
     def base_url(self, conn: HTTPConnection) -> str:
         """Origin for links livemap hands out: LIVEMAP_PUBLIC_URL, else the request's own."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
+import time
 
 import httpx
 import pytest
 import websockets
 
-from conftest import ADMIN, Server, Shop, connect, customer_socket, driver_socket, fix, new_shop, now_ms
+from conftest import ADMIN, Server, Shop, Socket, connect, customer_socket, driver_socket, fix, new_shop, now_ms
 
 
 async def refused(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
@@ -107,3 +110,48 @@ async def test_secrets_are_redacted_from_logs(shop: Shop, server: Server) -> Non
     log = "".join(server.output)
     assert "/ws/driver?token=[redacted]" in log  # the access log is on, so the check below means something
     assert token not in log and order["tracking_token"] not in log and shop.key not in log
+
+
+async def test_a_drivers_rate_budget_is_shared_by_its_sockets_and_tracker_requests(shop: Shop, server: Server) -> None:
+    """Ten sockets with one driver token get one budget (50/s, bursts of 100), not ten; the tracker
+    endpoint draws on the same budget and answers 429 `rate_limited` once it is spent."""
+    token = await shop.driver("rl1")
+    sockets = [await driver_socket(server, token) for _ in range(10)]
+    t = now_ms() - 600_000
+    started = time.monotonic()
+
+    async def flood(s: Socket, offset: int) -> list[str]:
+        for i in range(40):
+            await s.send({"lat": 1, "lon": 1, "ts": t + offset * 40 + i})
+        return [(await s.recv()).get("code", "ack") for _ in range(40)]
+
+    replies = [code for codes in await asyncio.gather(*(flood(s, n) for n, s in enumerate(sockets))) for code in codes]
+    elapsed = time.monotonic() - started
+    served = len(replies) - replies.count("rate_limited")
+    assert served <= 100 + 50 * elapsed + 1, (served, elapsed)  # per socket it was 10 x 40 = 400
+    assert replies.count("rate_limited") > 0
+    answers = [
+        await shop.http.get(f"{server.url}/ingest/osmand", params={"id": "rl1", "lat": 1, "lon": 1, "token": token})
+        for _ in range(60)
+    ]
+    limited = [r for r in answers if r.status_code == 429]
+    assert limited and limited[0].json()["error"]["code"] == "rate_limited" and limited[0].headers["retry-after"]
+    for s in sockets:
+        await s.close()
+
+
+async def test_a_burst_of_sign_ins_gets_at_most_the_limit_of_password_checks(shop: Shop, server: Server) -> None:
+    """200 wrong sign-ins at once from one address: at most 20 are checked (401), the rest 429."""
+    address = {"X-Forwarded-For": f"198.51.100.{random.randint(1, 254)}", "Origin": server.url}
+    burst = [shop.http.post(f"{server.url}/dispatch", data={"key": "lmk_guess"}, headers=address) for _ in range(200)]
+    statuses = [r.status_code for r in await asyncio.gather(*burst)]
+    assert statuses.count(401) <= 20 and statuses.count(401) + statuses.count(429) == 200, statuses
+
+
+async def test_a_percent_encoded_credential_name_is_redacted_too(shop: Shop, server: Server) -> None:
+    """`?%74=TOKEN` authenticates as `t` (the name is decoded), so it is redacted from the log as `t` is."""
+    order = await shop.order("L2")
+    url = f"{server.url}/api/track/{order['tracking_id']}?%74={order['tracking_token']}"
+    assert (await shop.http.get(url)).status_code == 200
+    logged = await asyncio.to_thread(server.wait_for_output, f"/api/track/{order['tracking_id']}?", 5)
+    assert "%74=[redacted]" in logged and order["tracking_token"] not in "".join(server.output)

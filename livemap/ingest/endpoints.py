@@ -64,6 +64,9 @@ async def _driver(svc: Services, token: str) -> Principal:
     if principal is None or principal.kind != "driver":
         # Basic, so OwnTracks (and a browser) know a password is what is missing.
         raise ApiError(401, "unauthorized", "a driver token is required (token=... or the Basic password)")
+    if not svc.driver_limits.allow((principal.store_id, principal.driver_id)):  # the budget its sockets share
+        rate = svc.settings.driver_msgs_per_s
+        raise ApiError(429, "rate_limited", f"more than {rate:g} messages a second for this driver; slow down")
     return principal
 
 
