@@ -129,7 +129,8 @@ async def _order_response(request: Request, store_id: str, oid: str, status: int
     store = services(request).store
     order = await store.store_order(store_id, oid)
     history = await store.history(order.tracking_id)
-    return json_response(views.store_order(order, history, services(request).base_url(request)), status)
+    base_url = services(request).base_url(request)
+    return json_response(views.store_order(order, history, base_url, store.tracking_token(order)), status)
 
 
 async def create_order(request: Request) -> Response:
@@ -188,7 +189,7 @@ async def authorize_tracking(request_or_ws: Any, tid: str) -> None:
     except NotFound:
         order = None
     # The same answer for an unknown order and a wrong token: a link either works or it does not.
-    if order is None or not security.matches(token, security.digest(order["token"])):
+    if order is None or not security.matches(token, order.token_digest):
         raise not_found("no order matches this tracking link")
 
 

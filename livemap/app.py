@@ -37,6 +37,7 @@ from livemap.pages import STATIC_DIR, tracking_page
 from livemap.positions import Positions
 from livemap.ratelimit import RateLimits
 from livemap.redisconn import open_redis
+from livemap.secretbox import SecretBox
 from livemap.services import Services
 from livemap.settings import Settings
 from livemap.store import Store
@@ -93,7 +94,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             resolved = replace(settings, admin_token=Secret(token))
         async with open_redis(settings.redis_url, Path(settings.data_dir)) as (db, url):
             keys = Keys(settings.key_prefix)
-            store = Store(db, keys, stream_maxlen=settings.stream_maxlen)
+            box = SecretBox.from_settings(str(settings.secret_key), Path(settings.data_dir), bool(settings.redis_url))
+            store = Store(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
             # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
             worker = Worker(store, resolved) if settings.worker_inline else contextlib.nullcontext()
             async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:

@@ -85,4 +85,4 @@ async def _match(request: Request, store_id: str, number: str, contact: str) -> 
     email = (msgspec.json.decode(order["customer"], type=Customer).email or "").lower()
     if not email or not hmac.compare_digest(email.encode(), contact.encode()):
         return None
-    return f"{svc.base_url(request)}/track/{order.tracking_id}?t={order['token']}"
+    return f"{svc.base_url(request)}/track/{order.tracking_id}?t={svc.store.tracking_token(order)}"

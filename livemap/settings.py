@@ -25,6 +25,10 @@ class Settings:
     key_prefix: str = "lm"
     #: Creates stores. Generated into the data dir and printed on first start when unset.
     admin_token: Secret = field(default_factory=lambda: Secret(""))
+    #: Seals the secrets livemap stores and must give back (stores' webhook/SMTP/shop secrets, customers'
+    #: tracking tokens). Comma-separated to rotate: the first seals, every one opens. Generated into the
+    #: data dir when unset: every process sharing a Redis must have the same.
+    secret_key: Secret = field(default_factory=lambda: Secret(""))
     #: Base URL used in the links livemap hands out (tracking links); empty means "from the request".
     public_url: str = ""
     #: Map tiles for the pages (a store may set its own in its branding settings).

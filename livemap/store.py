@@ -26,8 +26,9 @@ from livemap.keys import Keys
 from livemap.messages import Customer, NewOrder, StageEvent, Subscribe
 from livemap.responses import Feedback, HistoryEntry, Subscriptions
 from livemap.routes import cumulative_lengths
+from livemap.secretbox import SecretBox
 from livemap.stages import FINAL, Stage, StageMachine
-from livemap.storesettings import StoreSettings, masked, merge_patch
+from livemap.storesettings import StoreSettings, map_secrets, masked, merge_patch
 
 _json = msgspec.json.Encoder()
 _StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -87,6 +88,12 @@ class Order:
     @property
     def tracking_id(self) -> str:
         return self["tid"]
+
+    @property
+    def token_digest(self) -> str:
+        """The digest the customer's `t` is checked against (of the plain `token` orders stored before sealing)."""
+        legacy = self["token"]
+        return self["token_digest"] or (security.digest(legacy) if legacy else "")
 
     @property
     def stage(self) -> str:
@@ -149,13 +156,19 @@ def is_active(order: Order) -> bool:
 class Store:
     """All reads and writes of stores, drivers and orders."""
 
-    def __init__(self, db: Db, keys: Keys, *, stream_maxlen: int) -> None:
+    def __init__(self, db: Db, keys: Keys, *, stream_maxlen: int, box: SecretBox) -> None:
         self.db = db
         self.redis = db.client
         self.keys = keys
         self.stream_maxlen = stream_maxlen
+        #: Seals the secrets stored in settings and orders (see secretbox).
+        self.box = box
 
     # --- credentials -----------------------------------------------------------------------------
+
+    def tracking_token(self, order: Order) -> str:
+        """The customer's `t` of `order`, for the links livemap hands out."""
+        return self.box.open(order["token_sealed"]) if order["token_sealed"] else order["token"]
 
     async def principal(self, token: str) -> Principal | None:
         """The store or driver a token belongs to, or None."""
@@ -192,7 +205,7 @@ class Store:
         raw = await self.redis.hget(self.keys.store(sid), "settings")
         if raw is None:
             raise NotFound(f"store {sid} not found")
-        return msgspec.json.decode(raw, type=StoreSettings)
+        return msgspec.convert(map_secrets(msgspec.json.decode(raw), self.box.open), StoreSettings)
 
     async def settings_view(self, sid: str) -> Any:
         """Settings as the store reads them back: secrets masked."""
@@ -208,7 +221,8 @@ class Store:
                     current = msgspec.to_builtins(await self.settings(sid))
                     updated = msgspec.convert(merge_patch(current, patch), StoreSettings)
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves multi() unannotated
-                    pipe.hset(key, "settings", _json.encode(updated))
+                    sealed = map_secrets(msgspec.to_builtins(updated), self.box.seal)
+                    pipe.hset(key, "settings", _json.encode(sealed))
                     await pipe.execute()
                     break
                 except aioredis.WatchError:
@@ -270,7 +284,9 @@ class Store:
             "store": sid,
             "id": oid,
             "tid": tid,
-            "token": token,
+            # The token is checked by its digest and given back (links, the API) from its sealed copy.
+            "token_digest": security.digest(token),
+            "token_sealed": self.box.seal(token),
             "stage": Stage.RECEIVED,
             "live": "0",
             "driver": "",

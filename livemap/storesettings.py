@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -158,6 +159,15 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             out[key] = merge_patch(out.get(key), value)
     return out
+
+
+def map_secrets(doc: Any, change: Callable[[str], str]) -> Any:
+    """The document with every non-empty secret passed through `change` (sealing or opening it)."""
+    if isinstance(doc, dict):
+        return {k: change(v) if k in _SECRET_FIELDS and v else map_secrets(v, change) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [map_secrets(v, change) for v in doc]
+    return doc
 
 
 def masked(doc: Any) -> Any:

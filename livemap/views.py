@@ -89,13 +89,13 @@ def customer_order(order: Order, history: list[HistoryEntry]) -> CustomerOrder:
     )
 
 
-def store_order(order: Order, history: list[HistoryEntry], base_url: str) -> OrderView:
+def store_order(order: Order, history: list[HistoryEntry], base_url: str, token: str) -> OrderView:
     """The order as its store sees it through the REST API."""
     return OrderView(
         id=order["id"],
         tracking_id=order.tracking_id,
-        tracking_token=order["token"],
-        tracking_url=f"{base_url}/track/{order.tracking_id}?t={order['token']}",
+        tracking_token=token,
+        tracking_url=f"{base_url}/track/{order.tracking_id}?t={token}",
         stage=order.stage,
         live=order.live,
         driver_id=order.driver or None,

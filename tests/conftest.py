@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Stretch every wait in the suite on a slow machine: LIVEMAP_TEST_TIMEOUT_SCALE=3.
 SCALE = float(os.environ.get("LIVEMAP_TEST_TIMEOUT_SCALE", "1"))
 ADMIN = "test-admin-" + secrets.token_hex(8)
+#: Every server of a run seals with it: they share one Redis, as a deployment's processes do.
+SECRET_KEY = "test-secret-" + secrets.token_hex(16)
 
 
 def wait(seconds: float) -> float:
@@ -169,6 +171,7 @@ def server_env(target: RedisTarget, data_dir: Path, **extra: str) -> dict[str, s
         "LIVEMAP_REDIS_URL": target.url,
         "LIVEMAP_KEY_PREFIX": target.prefix,
         "LIVEMAP_ADMIN_TOKEN": ADMIN,
+        "LIVEMAP_SECRET_KEY": SECRET_KEY,
         "LIVEMAP_DATA_DIR": str(data_dir),
         **extra,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import time
@@ -11,7 +12,21 @@ import httpx
 import pytest
 import websockets
 
-from conftest import ADMIN, Server, Shop, Socket, connect, customer_socket, driver_socket, fix, new_shop, now_ms
+from conftest import (
+    ADMIN,
+    RedisTarget,
+    Server,
+    Shop,
+    Socket,
+    connect,
+    customer_socket,
+    driver_socket,
+    fix,
+    new_shop,
+    now_ms,
+    sync_client,
+)
+from livemap.keys import Keys
 
 
 async def refused(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
@@ -155,3 +170,46 @@ async def test_a_percent_encoded_credential_name_is_redacted_too(shop: Shop, ser
     assert (await shop.http.get(url)).status_code == 200
     logged = await asyncio.to_thread(server.wait_for_output, f"/api/track/{order['tracking_id']}?", 5)
     assert "%74=[redacted]" in logged and order["tracking_token"] not in "".join(server.output)
+
+
+async def test_stored_secrets_are_sealed_and_still_work(shop: Shop, server: Server, redis_target: RedisTarget) -> None:
+    """Redis holds neither the customer's tracking token nor the store's webhook/SMTP/shop secrets in plain
+    text; the API still hands the link out, and the token opens the order's page and socket."""
+    order = await shop.order("S1")
+    secrets_set = {"webhook": "whsec-plain-1", "password": "smtp-plain-2", "woo": "woo-plain-3"}
+    patch = {
+        "notifications": {
+            "webhook": {"url": "https://shop.example/hook", "secret": secrets_set["webhook"]},
+            "email": {"host": "smtp.example", "password": secrets_set["password"]},
+        },
+        "integrations": {"woocommerce": {"secret": secrets_set["woo"]}},
+    }
+    assert (await shop.http.patch(f"{server.url}/api/store", json=patch, headers=shop.auth)).status_code == 200
+    keys = Keys(redis_target.prefix)
+    with sync_client(redis_target.url) as admin:
+        stored_order = {k.decode(): v.decode() for k, v in admin.hgetall(keys.order(order["tracking_id"])).items()}
+        stored_settings = admin.hget(keys.store(shop.id), "settings").decode()
+    assert order["tracking_token"] not in "".join(stored_order.values())
+    assert stored_order["token_digest"] == hashlib.sha256(order["tracking_token"].encode()).hexdigest()
+    assert not any(plain in stored_settings for plain in secrets_set.values())
+    assert stored_settings.count('"sealed:') == 3
+    again = (await shop.get("/api/orders/S1")).json()
+    assert again["tracking_token"] == order["tracking_token"] and again["tracking_url"] == order["tracking_url"]
+    cust = await customer_socket(server, order)
+    assert (await cust.recv_type("snapshot"))["order"]["number"] == "S1"
+    await cust.close()
+    assert (await shop.get("/api/store")).json()["notifications"]["webhook"]["secret"] == "********"
+
+
+async def test_orders_stored_before_sealing_still_open(shop: Shop, server: Server, redis_target: RedisTarget) -> None:
+    """An order hash written with the plain `token` field (before sealing) still authenticates its customer."""
+    order = await shop.order("S2")
+    key = Keys(redis_target.prefix).order(order["tracking_id"])
+    with sync_client(redis_target.url) as admin:
+        admin.hdel(key, "token_digest", "token_sealed")
+        admin.hset(key, "token", order["tracking_token"])
+    r = await shop.http.get(f"{server.url}/api/track/{order['tracking_id']}", params={"t": order["tracking_token"]})
+    assert r.status_code == 200
+    assert (await shop.get("/api/orders/S2")).json()["tracking_token"] == order["tracking_token"]
+    wrong = await shop.http.get(f"{server.url}/api/track/{order['tracking_id']}", params={"t": "x" * 32})
+    assert wrong.status_code == 404

@@ -53,9 +53,9 @@ def language(order: Order, store: StoreSettings) -> Lang:
     return store.locale
 
 
-def tracking_url(base_url: str, order: Order, lang: Lang) -> str:
-    """The customer's tracking page, in the language the message is written in."""
-    return f"{base_url.rstrip('/')}/track/{order.tracking_id}?t={order['token']}&lang={lang}"
+def tracking_url(base_url: str, order: Order, token: str, lang: Lang) -> str:
+    """The customer's tracking page (`token`: the order's `t`), in the language the message is written in."""
+    return f"{base_url.rstrip('/')}/track/{order.tracking_id}?t={token}&lang={lang}"
 
 
 def _minutes(clock: str) -> int:

@@ -47,6 +47,7 @@ from livemap.notify.policy import (
 )
 from livemap.notify.templates import render
 from livemap.redisconn import open_db
+from livemap.secretbox import SecretBox
 from livemap.settings import Settings
 from livemap.store import NotFound, Store
 from livemap.storesettings import Channel
@@ -223,7 +224,7 @@ class Worker:
             order=order,
             data=data,
             lang=lang,
-            tracking_url=tracking_url(self.base_url, order, lang),
+            tracking_url=tracking_url(self.base_url, order, self.store.tracking_token(order), lang),
             attempt=entry.attempt + 1,
         )
         results = await asyncio.gather(*(self._channel(notice, entry, channel) for channel in channels))
@@ -308,7 +309,8 @@ async def run(settings: Settings) -> None:
     if db is None:
         return
     try:
-        store = Store(db, Keys(settings.key_prefix), stream_maxlen=settings.stream_maxlen)
+        box = SecretBox.from_settings(str(settings.secret_key), Path(settings.data_dir), bool(settings.redis_url))
+        store = Store(db, Keys(settings.key_prefix), stream_maxlen=settings.stream_maxlen, box=box)
         async with Worker(store, settings) as worker:
             print(f"livemap worker started (consumer {worker.consumer})", flush=True)
             await stop.wait()
