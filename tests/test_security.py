@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +27,7 @@ from conftest import (
     new_shop,
     now_ms,
     sync_client,
+    wait,
 )
 from livemap.keys import Keys
 
@@ -213,3 +216,47 @@ async def test_orders_stored_before_sealing_still_open(shop: Shop, server: Serve
     assert (await shop.get("/api/orders/S2")).json()["tracking_token"] == order["tracking_token"]
     wrong = await shop.http.get(f"{server.url}/api/track/{order['tracking_id']}", params={"t": "x" * 32})
     assert wrong.status_code == 404
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def _post_huge(server: Server, path: str, size: int, chunked: bool) -> int:
+    """POST `size` bytes of form body to `path` (as fast as the server takes them); the status it answered."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+    form = "Content-Type: application/x-www-form-urlencoded"
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\n{form}\r\n{length}\r\n\r\n".encode())
+    status = asyncio.create_task(reader.readline())
+    block = b"a" * (1024 * 1024)
+    with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+        for _ in range(size // len(block)):
+            if status.done():  # the server answered: it will not read the rest
+                break
+            writer.write(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
+            await asyncio.wait_for(writer.drain(), wait(10))
+    line = await asyncio.wait_for(status, wait(10))
+    writer.close()
+    return int(line.split()[1])
+
+
+async def test_unauthenticated_bodies_are_capped_while_they_are_read(server: Server) -> None:
+    """Three 200 MB posts at once to the sign-in and lookup forms (no credential needed) are refused with 413
+    after at most the form's 16 KiB: the server's memory does not grow with them."""
+    before = _rss_bytes(server.proc.pid)
+    size = 200 * 1024 * 1024
+    posts = [
+        _post_huge(server, "/dispatch", size, chunked=True),
+        _post_huge(server, "/track?store=st_x", size, chunked=True),
+        _post_huge(server, "/dispatch", size, chunked=False),
+    ]
+    assert await asyncio.gather(*posts) == [413, 413, 413]
+    grown = _rss_bytes(server.proc.pid) - before
+    print(f"server RSS {before / 2**20:.0f} MiB before, grew {grown / 2**20:.1f} MiB under 3 x 200 MB posts")
+    assert grown < 50 * 2**20
+    assert (await asyncio.to_thread(lambda: httpx.get(f"{server.url}/healthz"))).status_code == 200
