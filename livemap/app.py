@@ -42,6 +42,7 @@ from livemap.services import Services
 from livemap.settings import Settings
 from livemap.store import Store
 from livemap.trackws import track_socket
+from livemap.unsubscribe import unsubscribe_page
 from livemap.watchdog import Watchdog
 
 log = logging.getLogger("livemap")
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/dispatch", dispatch_page, methods=["GET", "POST"]),
         Route("/dispatch/signout", sign_out, methods=["POST"]),
         Route("/driver", driver_page, methods=["GET"]),
+        Route("/unsubscribe/{tracking_id}/{channel}", unsubscribe_page, methods=["GET", "POST"]),
         # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         WebSocketRoute("/ws/driver", driver_socket),

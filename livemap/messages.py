@@ -136,6 +136,13 @@ class CreateDriver(msgspec.Struct):
     vehicle: Literal["car", "motorbike", "van", "bicycle", "foot"] = "car"
 
 
+class Consents(msgspec.Struct, omit_defaults=True):
+    """Per order: what the customer agreed to at checkout; a channel left out follows the store's default."""
+
+    email: bool | None = None
+    sms: bool | None = None
+
+
 class NewOrder(msgspec.Struct):
     """An order to create. Through the REST API it is a `CreateOrder` (destination required); an order
     imported from a shop (WooCommerce, Shopify) whose address could not be geocoded has no destination."""
@@ -152,6 +159,9 @@ class NewOrder(msgspec.Struct):
     carrier: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     #: The customer's language for notifications (default: the store's `locale`).
     locale: Lang | None = None
+    #: Updates by email / SMS for this order, when the store knows the customer's choice (checkout consent);
+    #: otherwise the store's `notifications.email.default` (on) and `notifications.sms.default` (opt_in) apply.
+    subscriptions: Consents | None = None
 
     def __post_init__(self) -> None:
         for i, (lat, lon) in enumerate(self.route or ()):
@@ -159,6 +169,10 @@ class NewOrder(msgspec.Struct):
                 _check_lat_lon(lat, lon)
             except ValueError as exc:
                 raise ValueError(f"route[{i}]: {exc}") from None
+        if self.subscriptions and self.subscriptions.email and not self.customer.email:
+            raise ValueError("subscriptions.email: the customer has no email address")
+        if self.subscriptions and self.subscriptions.sms and not self.customer.phone:
+            raise ValueError("subscriptions.sms: the customer has no phone number")
         if self.promised_by is not None and not _MIN_TS_MS <= self.promised_by < _MAX_PROMISE_MS:
             raise ValueError("promised_by must be epoch milliseconds between 2001 and 2100")
 

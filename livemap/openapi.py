@@ -246,6 +246,27 @@ OPERATIONS: list[Op] = [
     Op("get", "/healthz", "The process is up", None, None, {200: r.Health}),
     Op("get", "/readyz", "Redis is reachable (503 when not)", None, None, {200: r.Health, 503: r.Health}),
     Op("get", "/openapi.json", "This document", None, None, {200: dict[str, Any]}),
+    *(
+        Op(
+            method,
+            "/unsubscribe/{tracking_id}/{channel}",
+            summary,
+            None,
+            None,
+            {200: str, 404: str},
+            (
+                ("tracking_id", "path", "the order's public tracking id"),
+                ("channel", "path", "`email` or `sms`"),
+                ("sig", "query", "the link's signature (every email and SMS carries its link)"),
+                ("lang", "query", "page language"),
+            ),
+            media="text/html",
+        )
+        for method, summary in (
+            ("get", "The unsubscribe link of an email or SMS: a page asking to confirm (HTML)"),
+            ("post", "Unsubscribe the order's customer from that channel (RFC 8058 one-click; HTML)"),
+        )
+    ),
     Op(
         "get",
         "/track/{tracking_id}",

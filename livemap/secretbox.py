@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -37,9 +38,10 @@ class SecretBox:
         if not keys or not all(keys):
             raise ValueError("at least one non-empty secret key is needed")
         # Any text works as a key: SHA-256 turns it into Fernet's 32 bytes (a generated key has 256 bits).
-        self._fernet = MultiFernet(
-            [Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys]
-        )
+        derived = [hashlib.sha256(k.encode()).digest() for k in keys]
+        self._fernet = MultiFernet([Fernet(base64.urlsafe_b64encode(key)) for key in derived])
+        # Signing gets keys of its own (never the sealing keys themselves), derived from the same secrets.
+        self._signing = [hmac.new(key, b"livemap signing", hashlib.sha256).digest() for key in derived]
 
     def seal(self, plain: str) -> str:
         return _PREFIX + self._fernet.encrypt(plain.encode()).decode()
@@ -52,6 +54,18 @@ class SecretBox:
             return self._fernet.decrypt(stored.removeprefix(_PREFIX).encode()).decode()
         except InvalidToken:
             raise SecretUnavailable("a stored secret does not open with LIVEMAP_SECRET_KEY") from None
+
+    def sign(self, message: str) -> str:
+        """A signature of `message`, for links livemap hands out that must not be forgeable (unsubscribe)."""
+        return self._mac(self._signing[0], message)
+
+    def verify(self, message: str, signature: str) -> bool:
+        """Whether `signature` is `sign(message)` under any configured key (rotation keeps old links working)."""
+        return any(hmac.compare_digest(self._mac(key, message), signature) for key in self._signing)
+
+    @staticmethod
+    def _mac(key: bytes, message: str) -> str:
+        return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:32]  # 128 bits keep links short
 
     @classmethod
     def from_settings(cls, secret_key: str, data_dir: Path, shared_redis: bool) -> SecretBox:

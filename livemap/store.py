@@ -23,7 +23,7 @@ from redis.typing import EncodableT, FieldT
 from livemap import security
 from livemap.db import Batch, Db, Script
 from livemap.keys import Keys
-from livemap.messages import Customer, NewOrder, StageEvent, Subscribe
+from livemap.messages import Consents, Customer, NewOrder, StageEvent, Subscribe
 from livemap.responses import Feedback, HistoryEntry, Subscriptions
 from livemap.routes import cumulative_lengths
 from livemap.secretbox import SecretBox
@@ -273,6 +273,7 @@ class Store:
         """
         oid = str(body.id)
         tid, token = security.new_id("", 12), security.new_tracking_token()
+        subscribed = self._subscribed(await self.settings(sid), body)
         if not await self.redis.hsetnx(self.keys.store_orders(sid), oid, tid):
             raise Conflict(f"order {oid} already exists")
         points: list[tuple[float, float]] | None = None
@@ -299,6 +300,8 @@ class Store:
             "promised_by": body.promised_by or "",
             "origin": _json.encode([body.origin.lat, body.origin.lon]) if body.origin else "",
             "locale": body.locale or "",
+            "notify_email": int(subscribed["email"]),
+            "notify_sms": int(subscribed["sms"]),
         }
         for name, value in (extra or {}).items():
             fields[name] = value
@@ -320,6 +323,17 @@ class Store:
             )
             await pipe.execute()
         return Order({str(k): text(v) if isinstance(v, bytes) else str(v) for k, v in fields.items()})
+
+    @staticmethod
+    def _subscribed(settings: StoreSettings, body: NewOrder) -> dict[str, bool]:
+        """Whether the new order's customer gets email / SMS: the order's own choice, else the store's default.
+
+        Decided once, at creation: a store that changes its default changes it for new orders only.
+        """
+        given = body.subscriptions or Consents()
+        email = settings.subscribed_by_default("email") if given.email is None else given.email
+        sms = settings.subscribed_by_default("sms") if given.sms is None else given.sms
+        return {"email": email and bool(body.customer.email), "sms": sms and bool(body.customer.phone)}
 
     async def set_order_fields(self, tid: str, fields: Mapping[str, EncodableT]) -> None:
         """Overwrite plain fields of order `tid` (contact, address, destination: not its stage or driver)."""

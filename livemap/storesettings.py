@@ -55,7 +55,13 @@ class Webhook(msgspec.Struct):
     secret: str | None = None
 
 
+#: Whether a new order's customer gets a channel's notices without asking (`on`) or only after opting in.
+Consent = Literal["on", "opt_in"]
+
+
 class Email(msgspec.Struct, rename={"sender": "from"}):
+    #: Shipping notices are transactional messages about the customer's own order: on unless the store says not.
+    default: Consent = "on"
     host: str | None = None
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
     starttls: bool = True
@@ -65,9 +71,13 @@ class Email(msgspec.Struct, rename={"sender": "from"}):
 
 
 class Sms(msgspec.Struct):
+    #: SMS costs the store money and consent rules differ by country: opt-in unless the store says otherwise.
+    default: Consent = "opt_in"
     url: Url | None = None
     format: Literal["form", "json"] = "form"
     body: dict[str, str] = {}
+    #: Words before the opt-out link every SMS ends with (default: the customer's language's "Stop SMS:").
+    opt_out: Annotated[str, msgspec.Meta(max_length=60)] | None = None
 
 
 class QuietHours(msgspec.Struct, rename={"start": "from", "end": "to"}):
@@ -118,6 +128,13 @@ class StoreSettings(msgspec.Struct):
             for status, stage in (integration.status_map if integration else {}).items():
                 if stage != "ignore" and stage not in machine.known:  # "ignore": the status changes nothing
                     raise ValueError(f"integrations.{platform}.status_map: {status!r} maps to unknown stage {stage!r}")
+
+    def subscribed_by_default(self, channel: Literal["email", "sms"]) -> bool:
+        """Whether a new order's customer gets `channel` without opting in (the store's `default` for it)."""
+        notifications = self.notifications
+        config = notifications.email if channel == "email" else notifications.sms
+        default = config.default if config else ("on" if channel == "email" else "opt_in")
+        return default == "on"
 
     def machine(self) -> StageMachine:
         """The store's stage state machine."""

@@ -575,3 +575,17 @@ def test_geocoder_is_configurable() -> None:
     assert isinstance(make_geocoder(Settings(geocoder="photon")), Photon)
     with pytest.raises(GeocoderNotFound):
         make_geocoder(Settings(geocoder="atlantis"))
+
+
+async def test_shopify_checkout_consent_becomes_the_orders_subscriptions(store: Shop) -> None:
+    """A Shopify customer subscribed to SMS marketing at checkout gets SMS updates without opting in again;
+    one who declined marketing keeps the store's default for email (on: shipping notices are transactional)."""
+    order = fixture("shopify/order.json") | {"id": 820982911946154600, "order_number": 1101}
+    order["customer"] = order["customer"] | {"sms_marketing_consent": {"state": "subscribed"}}
+    order["buyer_accepts_marketing"] = False
+    assert (await shopify_deliver(store, order, "orders/create")).json()["result"] == "created"
+    assert (await order_of(store, "1101"))["subscriptions"] == {"email": True, "sms": True}
+    declined = fixture("shopify/order.json") | {"id": 820982911946154601, "order_number": 1102}
+    declined["customer"] = declined["customer"] | {"sms_marketing_consent": {"state": "unsubscribed"}}
+    assert (await shopify_deliver(store, declined, "orders/create")).json()["result"] == "created"
+    assert (await order_of(store, "1102"))["subscriptions"] == {"email": True, "sms": False}

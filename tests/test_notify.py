@@ -212,7 +212,7 @@ async def configure(shop: Shop, notifications: dict[str, Any], **settings: Any) 
         shop.server.url + "/api/store", json={"notifications": notifications, **settings}, headers=shop.auth
     )
     assert r.status_code == 200, r.text
-    assert r.json()["notifications"].get("webhook", {}).get("secret") in (None, "********")
+    assert (r.json()["notifications"].get("webhook") or {}).get("secret") in (None, "********")
 
 
 def webhook_to(receiver: HttpReceiver, hook: str) -> dict[str, str]:
@@ -337,7 +337,74 @@ async def test_webhook_email_and_sms_reach_real_servers_in_the_customers_languag
     assert br["tracking_token"] not in worker.log and SMTP_PASSWORD not in worker.log
 
 
-async def test_customers_get_email_and_sms_only_after_opting_in(
+async def test_shipping_email_reaches_a_customer_who_never_opted_in_and_one_click_unsubscribes(
+    nshop: Shop, smtp: SmtpReceiver, start_worker: Start, rdb: Client, prefix: str
+) -> None:
+    """A new store with SMTP and `shipped: ["email"]`: an order with an email and no opt-in, marked shipped, gets
+    exactly one email with the tracking link and an RFC 8058 unsubscribe; after a POST to it, the next stage
+    change sends none, and the order's subscriptions (what the tracking page shows) say email is off."""
+    await configure(nshop, {"events": {"shipped": ["email"], "delivered": ["email"]}, "email": email_via(smtp)})
+    start_worker()
+    mail = f"nina-{uuid.uuid4().hex[:6]}@example.com"
+    order = await nshop.order("U1", customer={"name": "Nina", "email": mail, "phone": "+1 555 0199"})
+    assert order["subscriptions"] == {"email": True, "sms": False}  # email on by default, SMS opt-in
+    await stage(nshop, "U1", "shipped")
+    (shipped,) = await smtp.wait_for(mail, 1)
+    link = f"{PUBLIC}/track/{order['tracking_id']}?t={order['tracking_token']}&lang=en"
+    assert link in shipped.text()
+    unsubscribe = shipped.message["List-Unsubscribe"].strip("<>")
+    assert shipped.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert unsubscribe in shipped.text() and unsubscribe.startswith(
+        f"{PUBLIC}/unsubscribe/{order['tracking_id']}/email"
+    )
+    assert order["tracking_token"] not in unsubscribe
+    local = unsubscribe.replace(PUBLIC, nshop.server.url)
+    forged = await nshop.http.post(local[:-4] + "0000", content=b"List-Unsubscribe=One-Click")
+    assert forged.status_code == 404
+    asked = await nshop.http.get(local)  # a link scanner's GET changes nothing
+    assert asked.status_code == 200 and "U1" in asked.text and "<form" in asked.text
+    assert (await nshop.get("/api/orders/U1")).json()["subscriptions"]["email"] is True
+    done = await nshop.http.post(
+        local, content=b"List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert done.status_code == 200
+    assert (await nshop.get("/api/orders/U1")).json()["subscriptions"] == {"email": False, "sms": False}
+    snapshot = await nshop.http.get(
+        f"{nshop.server.url}/api/track/{order['tracking_id']}", params={"t": order["tracking_token"]}
+    )
+    assert snapshot.json()["order"]["subscriptions"]["email"] is False
+    await stage(nshop, "U1", "delivered")
+    await settled(rdb, prefix)
+    assert len(smtp.to(mail)) == 1
+
+
+async def test_per_order_consent_and_the_sms_opt_out(
+    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: Client, prefix: str
+) -> None:
+    """An order created with `subscriptions: {sms: true}` (consent taken at checkout) gets SMS without opting in,
+    ending with the store's opt-out wording and link; `{email: true}` without an email address is a 422."""
+    sms_path = path()
+    sms = {"url": receiver.url + sms_path, "format": "json", "opt_out": "Basta:"}
+    await configure(nshop, {"events": {"shipped": ["sms"]}, "sms": sms})
+    start_worker()
+    order = await nshop.order("U2", customer={"name": "Ugo", "phone": "+1 555 0142"}, subscriptions={"sms": True})
+    assert order["subscriptions"] == {"email": False, "sms": True}
+    refused = await nshop.post(
+        "/api/orders",
+        {"id": "U3", "customer": {"name": "X"}, "destination": {"lat": 1, "lon": 1}, "subscriptions": {"email": True}},
+    )
+    assert refused.status_code == 422 and "subscriptions.email" in refused.json()["error"]["message"]
+    await stage(nshop, "U2", "shipped")
+    (message,) = await receiver.wait_for(sms_path, 1)
+    text = message.json()["text"]
+    assert f"Basta: {PUBLIC}/unsubscribe/{order['tracking_id']}/sms?sig=" in text
+    stop = text.rsplit(" ", 1)[1].replace(PUBLIC, nshop.server.url)
+    assert (await nshop.http.post(stop)).status_code == 200
+    assert (await nshop.get("/api/orders/U2")).json()["subscriptions"]["sms"] is False
+    await settled(rdb, prefix)
+
+
+async def test_with_email_default_opt_in_customers_get_email_and_sms_only_after_opting_in(
     nshop: Shop,
     receiver: HttpReceiver,
     smtp: SmtpReceiver,
@@ -345,7 +412,8 @@ async def test_customers_get_email_and_sms_only_after_opting_in(
     rdb: Client,
     prefix: str,
 ) -> None:
-    """The store's webhook fires for every event; email and SMS only on the channels the customer opted in to."""
+    """A store whose email default is `opt_in`: its webhook fires for every event; email and SMS go out only
+    on the channels the customer opted in to."""
     hook, sms_path = path(), path()
     body = {"to": "{phone}", "text": "{message}", "ref": "{event_id}", "sender": "Tienda{1}"}
     await configure(
@@ -353,7 +421,7 @@ async def test_customers_get_email_and_sms_only_after_opting_in(
         {
             "events": {"*": ["webhook", "email", "sms"]},
             "webhook": webhook_to(receiver, hook),
-            "email": email_via(smtp),
+            "email": {**email_via(smtp), "default": "opt_in"},
             "sms": {"url": receiver.url + sms_path, "format": "json", "body": body},
         },
     )

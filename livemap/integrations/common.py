@@ -31,7 +31,7 @@ from starlette.responses import Response
 from livemap import bodies
 from livemap.errors import ApiError, json_response, not_found
 from livemap.integrations.geocode import Address, Geocoding
-from livemap.messages import Customer, NewOrder, Point
+from livemap.messages import Consents, Customer, NewOrder, Point
 from livemap.services import services
 from livemap.stages import DEFAULT_PIPELINE, EXCEPTIONS, IllegalTransition, StageMachine, UnknownStage
 from livemap.store import Conflict, NotFound, Order, Store, text
@@ -75,6 +75,8 @@ class Incoming:
     updated_at: int | None = None  # epoch ms of the platform's last change (orders only)
     tracking_number: str | None = None
     carrier: str | None = None
+    #: Consent the customer gave at checkout, where the platform records it (for contacts the order has).
+    subscriptions: Consents | None = None
 
 
 def respond(result: IntegrationResult) -> Response:
@@ -299,6 +301,7 @@ class _Upsert:
             address=shown or None,
             tracking_number=(inc.tracking_number or "")[:100] or None,
             carrier=(inc.carrier or "")[:100] or None,
+            subscriptions=inc.subscriptions,
         )
         extra = {
             "source": inc.platform,

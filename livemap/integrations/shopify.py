@@ -30,7 +30,7 @@ from livemap.integrations.common import (
     store_settings,
 )
 from livemap.integrations.geocode import Address
-from livemap.messages import MAX_LAT
+from livemap.messages import MAX_LAT, Consents, Customer
 from livemap.stages import Stage
 
 PLATFORM = "shopify"
@@ -127,11 +127,33 @@ def _coordinate(value: float | str | None) -> float | None:
         return None
 
 
+class MarketingConsent(msgspec.Struct):
+    state: str | None = None  # subscribed, not_subscribed, unsubscribed, pending, redacted, invalid
+
+
 class ShopifyCustomer(msgspec.Struct):
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
     phone: str | None = None
+    email_marketing_consent: MarketingConsent | None = None
+    sms_marketing_consent: MarketingConsent | None = None
+
+    def consents(self, contact: Customer, accepts_marketing: bool | None) -> Consents | None:
+        """What the customer agreed to at checkout, for the contacts the order has.
+
+        Only a "yes" is taken: shipping notices are transactional, so a customer who declined
+        marketing still gets the store's default for them (email on, SMS opt-in).
+        """
+        email_yes = accepts_marketing or _subscribed(self.email_marketing_consent)
+        sms_yes = _subscribed(self.sms_marketing_consent)
+        email = True if email_yes and contact.email else None
+        sms = True if sms_yes and contact.phone else None
+        return Consents(email=email, sms=sms) if email or sms else None
+
+
+def _subscribed(consent: MarketingConsent | None) -> bool:
+    return consent is not None and consent.state == "subscribed"
 
 
 class ShopifyFulfillment(msgspec.Struct):
@@ -166,6 +188,7 @@ class ShopifyOrder(msgspec.Struct):
     contact_email: str | None = None
     phone: str | None = None
     customer: ShopifyCustomer | None = None
+    buyer_accepts_marketing: bool | None = None
     shipping_address: ShopifyAddress | None = None
     billing_address: ShopifyAddress | None = None
     financial_status: str | None = None
@@ -195,12 +218,14 @@ def order_incoming(order: ShopifyOrder) -> Incoming:
     if newest:
         statuses += newest.statuses()
     statuses += [s for s in (order.fulfillment_status, order.financial_status) if s]
+    contact = customer(name, email, phone, f"Order {number}")
     return Incoming(
         platform=PLATFORM,
         external_id=str(order.id),
         number=order_id(number, f"shopify-{order.id}"),
         statuses=statuses,
-        customer=customer(name, email, phone, f"Order {number}"),
+        customer=contact,
+        subscriptions=cust.consents(contact, order.buyer_accepts_marketing),
         address=address,
         updated_at=epoch_ms(order.updated_at),
         tracking_number=newest.tracking() if newest else None,

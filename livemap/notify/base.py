@@ -37,5 +37,8 @@ class Notice:
     data: dict[str, Any]
     lang: Lang
     tracking_url: str
+    #: One-click unsubscribe links of this order (signed), for the email's footer and headers and the SMS's end.
+    unsubscribe_email: str = ""
+    unsubscribe_sms: str = ""
     #: 1 for the first attempt of this delivery, then 2, 3...
     attempt: int = 1

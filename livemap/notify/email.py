@@ -35,16 +35,27 @@ def build(notice: Notice, words: Message, config: Email, to: str) -> EmailMessag
     msg["Message-ID"] = message_id(notice, config.sender)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies
     msg["X-Livemap-Event-Id"] = notice.event_id
+    # RFC 8058 one-click unsubscribe: mail clients show their own button and POST to the link.
+    msg["List-Unsubscribe"] = f"<{notice.unsubscribe_email}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(words.text)
-    url = html.escape(notice.tracking_url)
+    links = [html.escape(notice.tracking_url), html.escape(notice.unsubscribe_email)]
     paragraphs = "".join(
-        "<p>" + html.escape(p).replace("\n", "<br>").replace(url, f'<a href="{url}">{url}</a>') + "</p>"
+        "<p>" + _linked(html.escape(p).replace("\n", "<br>"), links) + "</p>"
         for p in words.text.split("\n\n")
         if p.strip()
     )
     msg.add_alternative(f'<!doctype html><html lang="{notice.lang}"><body>{paragraphs}</body></html>', subtype="html")
     msg["Content-Language"] = notice.lang  # after the content: set_content() drops Content-* headers
     return msg
+
+
+def _linked(escaped: str, urls: list[str]) -> str:
+    """Escaped text with each of `urls` (escaped too) made a link."""
+    for url in urls:
+        if url:
+            escaped = escaped.replace(url, f'<a href="{url}">{url}</a>')
+    return escaped
 
 
 async def send(notice: Notice, words: Message, config: Email | None, to: str) -> None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from livemap.notify.base import Notice
 
-# {store} {number} {name} {label} {eta} {note} {url} are filled in; a line whose value is missing is left out.
+# {store} {number} {name} {label} {eta} {note} {url} {unsubscribe} are filled in; a line whose value is missing
+# is left out.
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "greeting": "Hi {name},",
@@ -29,7 +30,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "delayed": "Your order {number} from {store} is running late. New estimate: {eta}.",
         "note": "Note: {note}",
         "track": "Follow it live: {url}",
-        "footer": "You get these messages because you asked for delivery updates. You can stop them on the page above.",
+        "footer": "You get these messages about your order from {store}. To stop them: {unsubscribe}",
+        "stop_sms": "Stop SMS:",
     },
     "es": {
         "greeting": "Hola {name}:",
@@ -45,7 +47,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "delayed": "Tu pedido {number} de {store} viene con retraso. Nueva estimación: {eta}.",
         "note": "Nota: {note}",
         "track": "Síguelo en vivo: {url}",
-        "footer": "Recibes estos mensajes porque pediste novedades de tu entrega. Puedes desactivarlos en esa página.",
+        "footer": "Recibes estos mensajes sobre tu pedido de {store}. Para dejar de recibirlos: {unsubscribe}",
+        "stop_sms": "Dejar de recibir SMS:",
     },
     "pt-BR": {
         "greeting": "Olá {name},",
@@ -61,7 +64,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "delayed": "Seu pedido {number} da {store} está atrasado. Nova previsão: {eta}.",
         "note": "Observação: {note}",
         "track": "Acompanhe ao vivo: {url}",
-        "footer": "Você recebe estas mensagens porque pediu atualizações da entrega. Pode desativá-las nessa página.",
+        "footer": "Você recebe estas mensagens sobre seu pedido da {store}. Para não recebê-las mais: {unsubscribe}",
+        "stop_sms": "Parar SMS:",
     },
 }
 
@@ -94,6 +98,7 @@ def render(notice: Notice) -> Message:
         "number": notice.order["id"],
         "name": notice.order.customer.name,
         "url": notice.tracking_url,
+        "unsubscribe": notice.unsubscribe_email,
         "label": notice.store.machine().label(notice.key, notice.lang),
         "eta": clock(int(eta_at), notice.store.timezone) if isinstance(eta_at, int | float) else "",
         "note": (data.get("note") or "").strip() if notice.kind == "stage" else "",
@@ -108,6 +113,8 @@ def render(notice: Notice) -> Message:
     body = [t["greeting"].format(**values), "", headline]
     if note:
         body.append(note)
-    body += ["", track, "", "-- ", t["footer"]]
-    sms = " ".join(part for part in (headline, note, track) if part)
+    body += ["", track, "", "-- ", t["footer"].format(**values)]
+    sms_config = notice.store.notifications.sms
+    stop = (sms_config.opt_out if sms_config and sms_config.opt_out else None) or t["stop_sms"]
+    sms = " ".join(part for part in (headline, note, track, f"{stop} {notice.unsubscribe_sms}") if part)
     return Message(subject=subject.format(**values), text="\n".join(body) + "\n", sms=sms)

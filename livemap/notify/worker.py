@@ -26,7 +26,7 @@ import httpx
 import msgspec
 import redis.asyncio as aioredis
 
-from livemap import tasks
+from livemap import tasks, unsubscribe
 from livemap.db import Db
 from livemap.keys import Keys
 from livemap.logs import log_config, redact
@@ -225,6 +225,8 @@ class Worker:
             data=data,
             lang=lang,
             tracking_url=tracking_url(self.base_url, order, self.store.tracking_token(order), lang),
+            unsubscribe_email=unsubscribe.link(self.base_url, self.store.box, order.tracking_id, "email"),
+            unsubscribe_sms=unsubscribe.link(self.base_url, self.store.box, order.tracking_id, "sms"),
             attempt=entry.attempt + 1,
         )
         results = await asyncio.gather(*(self._channel(notice, entry, channel) for channel in channels))
