@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
 
-.PHONY: run test fuzz check bench-eta bench clean
+.PHONY: run test fuzz check lock bench-eta bench clean
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions in requirements.lock (a newer release cannot break a fresh clone).
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,fuzz,bench]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test,fuzz,bench]'
 	@touch $(STAMP)
 
 ## run: start livemap on an embedded Redis with simulated drivers (Ctrl-C stops everything)
@@ -39,6 +41,14 @@ check: $(STAMP)
 	$(BIN)/ruff check livemap simulator tests
 	$(BIN)/ruff format --check livemap simulator tests
 	$(BIN)/mypy
+
+## lock: re-resolve the newest versions pyproject.toml allows into requirements.lock (then: make check test)
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e '.[test,fuzz,bench]'
+	{ head -n 1 $(LOCK); .venv-lock/bin/python -m pip freeze --exclude-editable; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -294,5 +294,5 @@ class ShardedChannels:
         if shard.task is not None and shard.task is not asyncio.current_task():
             await cancel(shard.task)
         with contextlib.suppress(aioredis.RedisError, OSError):
-            await shard.pubsub.aclose()  # type: ignore[no-untyped-call]
+            await shard.pubsub.aclose()
         await shard.client.aclose()
