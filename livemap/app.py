@@ -90,14 +90,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         token = admin_token(settings)
         if token != str(settings.admin_token):
             resolved = replace(settings, admin_token=Secret(token))
-        async with open_redis(settings.redis_url, Path(settings.data_dir)) as (db, url):
+        redis = open_redis(settings.redis_url, Path(settings.data_dir), restart_delay=settings.redis_restart_delay_s)
+        async with redis as (db, url, embedded):
             keys = Keys(settings.key_prefix)
             store = Store(db, keys, stream_maxlen=settings.stream_maxlen)
             # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
             worker = Worker(store, resolved) if settings.worker_inline else contextlib.nullcontext()
             async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:
                 positions = Positions(store, EtaModel(settings))
-                app.state.services = Services(resolved, store, positions, hub, url, EtaBoard(store))
+                app.state.services = Services(resolved, store, positions, hub, url, EtaBoard(store), embedded)
                 app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)
                 settle_garbage_collector()
                 kind = "cluster, sharded pub/sub" if db.sharded else "cluster" if db.cluster else "single"

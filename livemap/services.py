@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from livemap.dispatchview import EtaBoard
 from livemap.hub import Hub
 from livemap.positions import Positions
+from livemap.redisconn import EmbeddedRedis
 from livemap.settings import Settings
 from livemap.store import Store
 
@@ -21,6 +22,8 @@ class Services:
     hub: Hub
     redis_url: str
     etas: EtaBoard
+    #: The redis-server child this process runs and supervises; None with an external Redis.
+    embedded: EmbeddedRedis | None = None
 
     def base_url(self, conn: HTTPConnection) -> str:
         """Origin for links livemap hands out: LIVEMAP_PUBLIC_URL, else the request's own."""
