@@ -169,7 +169,7 @@ class EmbeddedRedis:
                 delay = min(2 * delay, _MAX_RESTART_DELAY_S)
                 try:
                     await self._start()
-                except (EmbeddedRedisError, OSError) as exc:
+                except Exception as exc:  # whatever it was, the next try may work: never stop trying
                     log.error("restarting the embedded redis-server failed: %s; next try in %.1f s", exc, delay)
                     continue
                 break
@@ -203,7 +203,11 @@ class EmbeddedRedis:
                     # PING answers LOADING while an AOF replays; wait until it is really ready.
                     if await client.ping():
                         return
-                except (aioredis.ConnectionError, aioredis.BusyLoadingError):
+                except aioredis.BusyLoadingError:
+                    # It runs and replays: a large AOF may take longer than the timeout, which is for a
+                    # server that does not answer at all (else a restart after a crash could never finish).
+                    deadline = loop.time() + self.start_timeout
+                except aioredis.ConnectionError:
                     pass
                 finally:
                     await client.aclose()
