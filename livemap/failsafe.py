@@ -87,7 +87,7 @@ class SocketFailsafe:
         self.count = 0
         #: Sockets refused or closed because storage was away, since start.
         self.unavailable = 0
-        self._reported_at = -_UNAVAILABLE_REPORT_S
+        self._reported_at = float("-inf")
         self._unreported = 0
 
     async def __call__(self, ws: WebSocket, exc: Exception) -> None:
@@ -113,7 +113,8 @@ class SocketFailsafe:
         if now - self._reported_at < _UNAVAILABLE_REPORT_S:
             return
         log.warning(
-            "storage unavailable (%r): refused %d websocket(s) since the last report, the last on %s",
+            "storage unavailable (%r): %d websocket(s) refused with 503 or closed with 1013 since the last report, "
+            "the last on %s",
             exc,
             self._unreported,
             path,
