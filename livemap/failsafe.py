@@ -113,8 +113,9 @@ class SocketFailsafe:
         if now - self._reported_at < _UNAVAILABLE_REPORT_S:
             return
         log.warning(
-            "storage unavailable (%r): %d websocket(s) refused with 503 or closed with 1013 since the last report, "
-            "the last on %s",
+            "storage unavailable (%s: %s): %d websocket(s) refused with 503 or closed with 1013 since the last "
+            "report, the last on %s",
+            type(exc).__name__,  # redis-py's repr of its errors names their category only
             exc,
             self._unreported,
             path,
