@@ -229,6 +229,15 @@ async def subscribe(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    # Liveness of the unit livemap is: with the embedded Redis, that is this process *and* its
+    # redis-server child. While the child is dead (between a crash and its restart, or if restarts keep
+    # failing) the unit is not alive, and restarting it is what could heal it: 503. An external Redis
+    # being down is not ours to heal: restarting livemap would not bring it back, only lose every open
+    # socket, so liveness stays 200 and /readyz alone says 503 (the load balancer stops sending here).
+    # A restarted child still loading its AOF is running: 200 here, 503 on /readyz until it answers.
+    embedded = services(request).embedded
+    if embedded is not None and not embedded.running:
+        return json_response(Health("unavailable"), 503)
     return json_response(Health("ok"))
 
 

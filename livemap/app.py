@@ -93,7 +93,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         token = admin_token(settings)
         if token != str(settings.admin_token):
             resolved = replace(settings, admin_token=Secret(token))
-        async with open_redis(settings.redis_url, Path(settings.data_dir)) as (db, url):
+        redis = open_redis(settings.redis_url, Path(settings.data_dir), restart_delay=settings.redis_restart_delay_s)
+        async with redis as (db, url, embedded):
             keys = Keys(settings.key_prefix)
             box = SecretBox.from_settings(str(settings.secret_key), Path(settings.data_dir), bool(settings.redis_url))
             store = Store(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
@@ -102,7 +103,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:
                 positions = Positions(store, EtaModel(settings))
                 limits = RateLimits(settings.driver_msgs_per_s)
-                app.state.services = Services(resolved, store, positions, hub, url, EtaBoard(store), limits)
+                etas = EtaBoard(store)
+                app.state.services = Services(resolved, store, positions, hub, url, etas, limits, embedded)
                 app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)
                 settle_garbage_collector()
                 kind = "cluster, sharded pub/sub" if db.sharded else "cluster" if db.cluster else "single"

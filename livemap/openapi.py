@@ -243,7 +243,7 @@ OPERATIONS: list[Op] = [
             ("X-Shopify-Hmac-Sha256", "header", "base64 HMAC-SHA256 of the raw body with the app's secret"),
         ),
     ),
-    Op("get", "/healthz", "The process is up", None, None, {200: r.Health}),
+    Op("get", "/healthz", "The process (and its embedded Redis) is up", None, None, {200: r.Health, 503: r.Health}),
     Op("get", "/readyz", "Redis is reachable (503 when not)", None, None, {200: r.Health, 503: r.Health}),
     Op("get", "/openapi.json", "This document", None, None, {200: dict[str, Any]}),
     *(

@@ -29,10 +29,15 @@ from redis.typing import EncodableT
 
 from livemap.db import Client, Db
 from livemap.resp import fast_packing
+from livemap.tasks import cancel
 
 log = logging.getLogger("livemap.redis")
 
 _PR_SET_PDEATHSIG = 1
+#: Longest pause between two attempts to restart a dead embedded redis-server.
+_MAX_RESTART_DELAY_S = 5.0
+#: An embedded redis-server that ran this long before it died starts the pauses over from the first.
+_STABLE_S = 30.0
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -54,23 +59,51 @@ def die_with_parent() -> None:
 
 
 class EmbeddedRedis:
-    """A redis-server child process on a unix socket in `data_dir`. Use as an async context manager."""
+    """A supervised redis-server child process on a unix socket in `data_dir`. Use as an async context manager.
 
-    def __init__(self, data_dir: Path, *, appendonly: bool = True, start_timeout: float = 20.0) -> None:
+    When the child dies of anything but our own `stop` (a crash, the OOM killer, someone's kill -9),
+    it is started again on the same socket and data dir, so its AOF brings back what it had: the
+    clients' pools and the hub reconnect to the same address by themselves. Restarts that fail or
+    do not last wait `restart_delay` seconds, doubled each time up to `_MAX_RESTART_DELAY_S`.
+    """
+
+    def __init__(
+        self, data_dir: Path, *, appendonly: bool = True, start_timeout: float = 20.0, restart_delay: float = 0.1
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.socket_path = self.data_dir / "redis.sock"
         self.appendonly = appendonly
         self.start_timeout = start_timeout
+        self.restart_delay = restart_delay
         self._proc: asyncio.subprocess.Process | None = None
         self._lock_file: IO[str] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    @property
+    def running(self) -> bool:
+        """Whether a redis-server child is running (it may still be loading its AOF after a restart)."""
+        return self._proc is not None and self._proc.returncode is None
+
     async def __aenter__(self) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        self._supervisor = asyncio.create_task(self._supervise(), name="livemap-redis-supervisor")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _start(self) -> None:
+        """Start redis-server and wait until it answers; on failure no child is left running."""
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()  # left over by a crash; we hold the lock, so nobody uses it
         args = [
@@ -107,13 +140,39 @@ class EmbeddedRedis:
         try:
             await self._wait_ready()
         except BaseException:
-            await self.stop()
+            await self._terminate()
             raise
         log.info("embedded redis-server pid %d on %s", self._proc.pid, self.socket_path)
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    async def _supervise(self) -> None:
+        """Start redis-server again whenever it exits; runs until `stop` cancels it."""
+        loop = asyncio.get_running_loop()
+        delay = self.restart_delay
+        while True:
+            proc = self._proc
+            assert proc is not None
+            up_since = loop.time()
+            await proc.wait()
+            lasted = loop.time() - up_since
+            if lasted >= _STABLE_S:
+                delay = self.restart_delay  # it ran fine for a while: this is a new incident
+            log.error(
+                "embedded redis-server pid %d exited with %s after %.0f s; restarting it in %.1f s (see %s)",
+                proc.pid,
+                proc.returncode,
+                lasted,
+                delay,
+                self.data_dir / "redis.log",
+            )
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, _MAX_RESTART_DELAY_S)
+                try:
+                    await self._start()
+                except Exception as exc:  # whatever it was, the next try may work: never stop trying
+                    log.error("restarting the embedded redis-server failed: %s; next try in %.1f s", exc, delay)
+                    continue
+                break
 
     def _lock(self) -> None:
         # Two livemap processes must not each start a redis-server on one data dir: the second
@@ -144,7 +203,11 @@ class EmbeddedRedis:
                     # PING answers LOADING while an AOF replays; wait until it is really ready.
                     if await client.ping():
                         return
-                except (aioredis.ConnectionError, aioredis.BusyLoadingError):
+                except aioredis.BusyLoadingError:
+                    # It runs and replays: a large AOF may take longer than the timeout, which is for a
+                    # server that does not answer at all (else a restart after a crash could never finish).
+                    deadline = loop.time() + self.start_timeout
+                except aioredis.ConnectionError:
                     pass
                 finally:
                     await client.aclose()
@@ -153,7 +216,15 @@ class EmbeddedRedis:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
-        """Stop redis-server (SIGTERM makes it flush the AOF and exit), then release the lock."""
+        """Stop supervising, stop redis-server (SIGTERM makes it flush the AOF and exit), release the lock."""
+        supervisor, self._supervisor = self._supervisor, None
+        await cancel(supervisor)  # first: our own SIGTERM must not look like a crash to restart from
+        await self._terminate()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    async def _terminate(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.returncode is None:
             proc.terminate()
@@ -163,9 +234,6 @@ class EmbeddedRedis:
                 log.warning("redis-server did not stop in 10 s; killing it")
                 proc.kill()
                 await proc.wait()
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
 
 
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -255,12 +323,16 @@ async def open_db(url: str) -> Db:
 
 
 @contextlib.asynccontextmanager
-async def open_redis(url: str, data_dir: Path) -> AsyncIterator[tuple[Db, str]]:
-    """Yield a connected Db and its URL: `url` when given, else an embedded server in `data_dir`."""
+async def open_redis(
+    url: str, data_dir: Path, *, restart_delay: float = 0.1
+) -> AsyncIterator[tuple[Db, str, EmbeddedRedis | None]]:
+    """Yield a connected Db, its URL and the embedded server: `url` when given (and no embedded
+    server), else an embedded server in `data_dir`, restarted `restart_delay` s after it dies."""
     async with contextlib.AsyncExitStack() as stack:
+        embedded = None
         if not url:
-            embedded = await stack.enter_async_context(EmbeddedRedis(data_dir))
+            embedded = await stack.enter_async_context(EmbeddedRedis(data_dir, restart_delay=restart_delay))
             url = embedded.url
         db = await open_db(url)
         stack.push_async_callback(db.client.aclose)
-        yield db, url
+        yield db, url, embedded

@@ -10,6 +10,7 @@ from livemap.dispatchview import EtaBoard
 from livemap.hub import Hub
 from livemap.positions import Positions
 from livemap.ratelimit import RateLimits
+from livemap.redisconn import EmbeddedRedis
 from livemap.settings import Settings
 from livemap.store import Store
 
@@ -24,6 +25,8 @@ class Services:
     etas: EtaBoard
     #: Each driver's message budget (LIVEMAP_DRIVER_MSGS_PER_S), across its sockets and tracker requests.
     driver_limits: RateLimits
+    #: The redis-server child this process runs and supervises; None with an external Redis.
+    embedded: EmbeddedRedis | None = None
 
     def base_url(self, conn: HTTPConnection) -> str:
         """Origin for links livemap hands out: LIVEMAP_PUBLIC_URL, else the request's own."""

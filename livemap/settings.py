@@ -21,6 +21,9 @@ class Settings:
     redis_url: str = ""
     #: Where the embedded Redis keeps its AOF and where a generated admin token is stored.
     data_dir: Path = Path("var")
+    #: First pause before restarting the embedded Redis after it died; doubled after each restart that
+    #: fails or dies again within 30 s, up to 5 s.
+    redis_restart_delay_s: float = 0.1
     #: Prefix of every Redis key and channel, so several deployments (or test runs) can share one Redis.
     key_prefix: str = "lm"
     #: Creates stores. Generated into the data dir and printed on first start when unset.

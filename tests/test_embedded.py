@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import ROOT, Server, gone, redis_pids, wait
+from conftest import (
+    ADMIN,
+    ROOT,
+    Server,
+    connect,
+    customer_socket,
+    driver_socket,
+    fix,
+    gone,
+    new_shop,
+    now_ms,
+    redis_pids,
+    wait,
+)
 
 
 def embedded_env(data_dir: Path) -> dict[str, str]:
@@ -48,25 +66,118 @@ def test_embedded_redis_persists_and_stops_cleanly(tmp_path: Path) -> None:
     assert second is None
 
 
-def test_redis_dies_with_a_killed_server_and_readiness_reports_it(tmp_path: Path) -> None:
-    """/readyz turns 503 when Redis is gone; SIGKILL of livemap takes its redis-server down too."""
+def test_readiness_reports_a_frozen_redis_and_redis_dies_with_a_killed_server(tmp_path: Path) -> None:
+    """/readyz turns 503 (without hanging) while Redis is frozen and 200 once it runs again; /healthz stays
+    200 (the child runs: only a dead one is restarted); SIGKILL of livemap takes its redis-server down too,
+    a restarted one as well."""
     data = tmp_path / "var"
     srv = Server(embedded_env(data), "killed")
     try:
         assert httpx.get(f"{srv.url}/readyz").status_code == 200
         (pid,) = redis_pids(data)
-        os.kill(pid, signal.SIGSTOP)  # frozen, not dead: readiness must not hang forever either
-        os.kill(pid, signal.SIGKILL)
-        assert gone([pid], 10)
-        r = httpx.get(f"{srv.url}/readyz", timeout=wait(15))
-        assert r.status_code == 503 and r.json()["status"] == "unavailable"
-        assert httpx.get(f"{srv.url}/healthz").status_code == 200
+        os.kill(pid, signal.SIGSTOP)  # frozen, not dead: readiness must not hang
+        try:
+            r = httpx.get(f"{srv.url}/readyz", timeout=wait(15))
+            assert r.status_code == 503 and r.json()["status"] == "unavailable"
+            assert httpx.get(f"{srv.url}/healthz").status_code == 200
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert httpx.get(f"{srv.url}/readyz", timeout=wait(15)).status_code == 200
+        assert redis_pids(data) == [pid]
     finally:
         srv.stop()
     srv2 = Server(embedded_env(data), "killed2")
-    pids = redis_pids(data)
+    (first,) = redis_pids(data)
+    os.kill(first, signal.SIGKILL)  # so that the one left to outlive livemap is a restarted one
+    deadline = time.monotonic() + wait(15)
+    while not (pids := [p for p in redis_pids(data) if p != first]):
+        assert time.monotonic() < deadline, "the embedded redis-server was not restarted"
+        time.sleep(0.02)
     srv2.proc.kill()
     srv2.proc.wait()
     srv2.stop()
-    assert gone(pids, 10), "redis-server outlived a SIGKILLed livemap"
+    assert gone(pids, 10), "a restarted redis-server outlived a SIGKILLed livemap"
     assert ROOT.exists()
+
+
+async def _until(what: str, check: Callable[[], Awaitable[bool]], within: float) -> float:
+    """Poll the async `check` every 20 ms until it returns true; returns the seconds it took."""
+    start = time.monotonic()
+    while not await check():
+        assert time.monotonic() - start < wait(within), f"{what}: not within {within} s"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
+async def test_a_killed_embedded_redis_is_restarted_and_everything_works_again(tmp_path: Path) -> None:
+    """kill -9 of the embedded redis-server: while it is down /healthz is 503 and a websocket handshake
+    503 (no traceback in the log); it is restarted on the same data dir, an acked fix is still there,
+    /readyz is 200 again, and a new fix is acked and reaches a customer, without restarting livemap."""
+    data = tmp_path / "var"
+    # A longer first pause than the default 0.1 s, so that the test sees the server while Redis is down.
+    env = embedded_env(data) | {"LIVEMAP_ADMIN_TOKEN": ADMIN, "LIVEMAP_REDIS_RESTART_DELAY_S": "1.5"}
+    srv = Server(env, "restarted")
+    new_pid = 0
+    try:
+        async with httpx.AsyncClient(timeout=wait(10)) as http:
+            shop = await new_shop(http, srv)
+            order = await shop.live_order("r-1", "r-d")
+            token = shop.drivers["r-d"]
+            customer = await customer_socket(srv, order)
+            offset = (await customer.recv_type("snapshot"))["offset"]
+            driver = await driver_socket(srv, token)
+            t0 = now_ms() - 60_000
+            await driver.send(fix(0.1, t0, seq=1))
+            assert (await driver.recv_type("ack"))["accepted"] == 1
+            offset = (await customer.recv_type("location"))["offset"]
+
+            (pid,) = redis_pids(data)
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            # The hub lost its pub/sub connection: customers and drivers are told to come back (1013).
+            for sock in (customer, driver):
+                with pytest.raises(ConnectionClosed) as closed:
+                    await sock.recv(timeout=5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+            async def health_down() -> bool:
+                r = await http.get(f"{srv.url}/healthz")
+                return r.status_code == 503 and r.json() == {"status": "unavailable"}
+
+            await _until("/healthz 503 while Redis is down", health_down, 1)
+            assert (await http.get(f"{srv.url}/readyz")).status_code == 503
+            for url in (f"{srv.ws_url}/ws/driver?token={token}", f"{srv.ws_url}/ws/dispatch?token={shop.key}"):
+                with pytest.raises(InvalidStatus) as refused:
+                    await connect(url)
+                assert refused.value.response.status_code == 503
+                assert b'"code":"unavailable"' in refused.value.response.body
+
+            async def ready() -> bool:
+                return (await http.get(f"{srv.url}/readyz")).status_code == 200
+
+            await _until("/readyz 200 after the restart", ready, 15)
+            ready_after = time.monotonic() - killed
+            (new_pid,) = redis_pids(data)
+            assert new_pid != pid
+            assert (await http.get(f"{srv.url}/healthz")).status_code == 200
+
+            # The fix acked before the kill came back with the AOF.
+            r = await http.get(f"{srv.url}/api/track/{order['tracking_id']}", params={"t": order["tracking_token"]})
+            assert r.status_code == 200 and r.json()["driver"]["ts"] == t0
+            assert (await shop.get("/api/orders/r-1")).status_code == 200
+            customer = await customer_socket(srv, order, since=offset)
+            await customer.recv_type("snapshot")
+            driver = await driver_socket(srv, token)
+            await driver.send(fix(0.2, t0 + 5000, seq=2))
+            assert (await driver.recv_type("ack"))["accepted"] == 1
+            acked_after = time.monotonic() - killed
+            assert (await customer.recv_type("location"))["ts"] == t0 + 5000
+            await driver.close()
+            await customer.close()
+            print(f"recovery: /readyz 200 {ready_after:.2f} s, first fix acked {acked_after:.2f} s after kill -9")
+    finally:
+        srv.stop()
+    log = "".join(srv.output)
+    assert "Traceback" not in log, log
+    assert "storage unavailable" in log
+    assert gone([new_pid], 10), "redis-server outlived livemap"
