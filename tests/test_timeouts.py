@@ -170,7 +170,7 @@ async def test_slow_body_gets_408_at_the_body_timeout_and_others_are_served(
         )
         await writer.drain()
         started = time.monotonic()
-        dribbler = asyncio.create_task(_dribble(writer, b'{"name": "' + b"x" * 87 + b'"}', 1.0))
+        dribbler = asyncio.create_task(_dribble(writer, b'{"name": "' + b"x" * 88 + b'"}', 1.0))
         closed = asyncio.create_task(_until_closed(reader, started, BODY_S + LATE))
         statuses = []
         while not closed.done():
@@ -263,7 +263,7 @@ async def test_sigterm_with_a_slow_upload_ends_within_the_shutdown_deadline(
                 b"POST /api/stores HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 b"Authorization: Bearer " + ADMIN.encode() + b"\r\nContent-Length: 100\r\n\r\n"
             )
-            dribbler = asyncio.create_task(_dribble(writer, b'{"name": "' + b"x" * 87 + b'"}', 1.0))
+            dribbler = asyncio.create_task(_dribble(writer, b'{"name": "' + b"x" * 88 + b'"}', 1.0))
             await asyncio.sleep(1.0)  # the endpoint is reading the body
             started = time.monotonic()
             srv.proc.terminate()
