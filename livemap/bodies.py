@@ -2,8 +2,9 @@
 
 Every endpoint that takes a body reads it through here, so no caller can make the server buffer
 more than the endpoint's limit (a declared Content-Length over it is refused before one byte is
-read), and no JSON can crash the decoder: nesting deeper than msgspec's recursion guard (Python's
-recursion limit, ~1,000 levels) is a 400, not a RecursionError.
+read), a body cut short (the client left, or was too slow) ends the request quietly, and no JSON
+can crash the decoder: nesting deeper than msgspec's recursion guard (Python's recursion limit,
+~1,000 levels) is a 400, not a RecursionError.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TypeVar
 from urllib.parse import parse_qs
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from livemap.errors import ApiError
 from livemap.messages import describe
@@ -32,11 +33,17 @@ async def read(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client left mid-body, or the server cut it (too slow: livemap.httpprotocol already sent
+        # it a 408). Nobody reads this answer; it keeps a departed client out of the failsafe's
+        # "internal error" log, which counts defects.
+        raise ApiError(408, "body_incomplete", "the request body did not arrive whole") from None
     return b"".join(chunks)
 
 

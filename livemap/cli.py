@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp
 
 from livemap import tasks
 from livemap.app import admin_token, create_app
+from livemap.httpprotocol import TimedHttpProtocol
 from livemap.ingest.endpoints import OsmandPort
 from livemap.logs import log_config
 from livemap.notify import worker as notify_worker
@@ -28,6 +30,33 @@ from livemap.wsprotocol import LeanWebSocketProtocol
 # The application answers frames up to LIVEMAP_MAX_FRAME_BYTES with a typed error and keeps the
 # socket; the transport closes anything above this with 1009 before it is buffered whole.
 WS_MAX_SIZE = 2 * 1024 * 1024
+#: Below this many open files a process holds fewer sockets than it is sized for (10,000 customers each).
+FEW_FILES = 4096
+
+log = logging.getLogger("livemap")
+
+
+def raise_open_files_limit() -> tuple[int, int] | None:
+    """Raise this process's soft limit of open files to its hard limit: (before, now), None where unknown.
+
+    Every connection is an open file, and the soft limit many systems start a process with (1,024) is
+    far below what a server holding thousands of websockets needs; the hard limit is what the
+    operator allows (`ulimit -Hn`, systemd's `LimitNOFILE=`).
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit (macOS) cannot be the soft one: the kernel caps it lower.
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft, soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        return soft, soft
+    return soft, target
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -51,6 +80,16 @@ def make_server(settings: Settings, log_level: str = "info", osmand_port: int | 
         ws_max_size=WS_MAX_SIZE,
         ws_per_message_deflate=False,
         ws=LeanWebSocketProtocol,
+        # uvicorn bounds only the wait between requests; this protocol bounds headers and bodies too.
+        http=TimedHttpProtocol.with_limits(
+            settings.header_timeout_s, settings.body_timeout_s, settings.body_min_bytes_per_s
+        ),
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        # Without it, SIGTERM waits for every request under way, however slowly its client sends.
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        # No limit_concurrency: it counts websockets too, so a busy process would answer 503 to its
+        # health checks and API calls once that many customers watch; the timeouts above are what
+        # keeps clients that hold connections without using them from filling the process.
         proxy_headers=True,
         server_header=False,
     )
@@ -75,7 +114,14 @@ async def _serve(
         # Traccar Client's default server port; the same app answers there, limited to `/ingest/...`.
         sockets.append(_bind(host, osmand_port))
         osmand_port = sockets[1].getsockname()[1]
-    server = make_server(settings, log_level, osmand_port)
+    files = raise_open_files_limit()
+    server = make_server(settings, log_level, osmand_port)  # configures logging
+    if files is not None:
+        before, now = files
+        raised = f" (raised from {before})" if now != before else ""
+        log.info("open files: up to %d%s, so about as many connections", now, raised)
+        if now < FEW_FILES:
+            log.warning("open files: only %d; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=)", now)
 
     async def announce() -> None:
         while not server.started:

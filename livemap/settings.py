@@ -38,6 +38,18 @@ class Settings:
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     #: Attribution shown on the map; keep the tile provider's required credit.
     tile_attribution: str = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+    #: A connection's request headers must be complete this long after it opens (or after the first byte of
+    #: a next request on a kept-alive one); else 408 and closed. Never applies to an upgraded websocket.
+    header_timeout_s: float = 10.0
+    #: Longest gap between two parts of a request body; past it, 408 and closed...
+    body_timeout_s: float = 10.0
+    #: ... and after a first body timeout, the slowest average a body may arrive at (0: gaps only).
+    body_min_bytes_per_s: float = 500.0
+    #: An idle kept-alive connection is closed after this many seconds without a next request (uvicorn's).
+    keep_alive_timeout_s: int = 5
+    #: On SIGTERM, requests under way get this many seconds to finish, then are ended (a body still arriving
+    #: gets a 503) and the process exits; websockets are closed at once with 1012 (clients reconnect).
+    shutdown_timeout_s: int = 10
     #: Largest websocket frame the application answers with a typed error; larger ones close the socket.
     max_frame_bytes: int = 64 * 1024
     #: Most fixes in one batch message.

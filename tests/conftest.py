@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,7 +105,15 @@ async def redis_target(
 class Server:
     """A `livemap serve` child process on a free port."""
 
-    def __init__(self, env: dict[str, str], name: str, port: int = 0, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        name: str,
+        port: int = 0,
+        args: Sequence[str] = (),
+        preexec_fn: Callable[[], object] | None = None,
+    ) -> None:
+        """`preexec_fn` runs in the child before livemap starts (e.g. to lower its resource limits)."""
         self.name = name
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "livemap", "serve", "--port", str(port), "--log-level", "info", *args],
@@ -114,6 +122,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=preexec_fn,
         )
         self.output: list[str] = []
         self._printed = threading.Condition()
