@@ -71,8 +71,11 @@ async def watched_page(browser: Browser, viewport: dict[str, int] | None = None)
     page.on("pageerror", lambda exc: w.errors.append(str(exc)))
     page.on("console", lambda msg: w.console.append(msg.text) if "Content Security Policy" in msg.text else None)
     await page.add_init_script(_WATCH)
-    # Offline from everything but 127.0.0.1 (our server and the test's tile server).
-    await page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+    # Offline from everything but this machine (our server; the test's tile server, also as localhost).
+    local = ("//127.0.0.1:", "//localhost:")
+    await page.route(
+        "**/*", lambda route: route.continue_() if any(h in route.request.url for h in local) else route.abort()
+    )
     return w
 
 
@@ -229,9 +232,11 @@ def tiles() -> Iterator[tuple[str, list[dict[str, str]]]]:
 async def test_tracking_page_works_under_its_policy(
     browser: Browser, shop: Shop, server: Server, tiles: tuple[str, list[dict[str, str]]]
 ) -> None:
-    """Map, tiles from another origin, live location and the lookup form: no CSP refusal, and no token to the tiles."""
+    """Map, tiles and logo from other origins, live location, lookup form: no CSP refusal, and no token to the tiles."""
     tile_url, seen = tiles
-    await set_store(shop, {"branding": {"tile_url": tile_url, "tile_attribution": "Test tiles"}})
+    # The logo from a third origin (localhost is not 127.0.0.1 to a browser): the policy names both.
+    logo = tile_url.replace("127.0.0.1", "localhost").replace("{z}/{x}/{y}", "logo")
+    await set_store(shop, {"branding": {"tile_url": tile_url, "tile_attribution": "Test tiles", "logo_url": logo}})
     await shop.driver("t1")
     order = await shop.order("T1")
     await shop.post("/api/orders/T1/assign", {"driver_id": "t1"})
@@ -248,9 +253,13 @@ async def test_tracking_page_works_under_its_policy(
         "() => [...document.querySelectorAll('img.leaflet-tile')].some(i => i.complete && i.naturalWidth === 256)",
         timeout=wait(10) * 1000,
     )
-    assert seen
-    # The tile server learns which site asked (OSM's policy wants a Referer), never the page's path or token.
-    assert {s["referer"] for s in seen} == {server.url + "/"}
+    await w.page.wait_for_function("() => document.querySelector('.lm-logo').naturalWidth > 0", timeout=wait(5) * 1000)
+    tile_requests = [s for s in seen if s["path"] != "/logo.png"]
+    assert tile_requests
+    # The tile server learns which site asked (OSM's policy wants a Referer), never the page's path or token;
+    # anything else (the logo) gets no Referer at all.
+    assert {s["referer"] for s in tile_requests} == {server.url + "/"}
+    assert {s["referer"] for s in seen if s["path"] == "/logo.png"} == {""}
     await driver.close()
     # "Track another order": the lookup form, then the order's page again.
     await w.page.click("text=Track another order")
