@@ -57,7 +57,7 @@ def policy(nonce: str, images: Iterable[str] = ()) -> str:
             # folium and Leaflet position the map, its tiles and markers with inline style attributes,
             # and the store's theme is a <style> block: styles cannot run script.
             "style-src 'self' 'unsafe-inline'",
-            # data: for Leaflet's inline images; map tiles and a store's logo come from their own servers.
+            # data: for the 1x1 GIF Leaflet puts in tiles it drops; tiles and a store's logo: their own origins.
             " ".join(("img-src 'self' data:", *sorted(set(images)))),
             # 'self' covers our own ws:// and wss:// too (CSP 3; the live pages' sockets are checked in Chromium).
             "connect-src 'self'",
