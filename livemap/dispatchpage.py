@@ -10,22 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import folium
-import msgspec
-from branca.element import Element, Figure
+from branca.element import Element
 from jinja2 import Template
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from livemap import accounts, attempts, bodies, security, sessions
-from livemap.pages import TrackingMap, render
+from livemap import accounts, attempts, bodies, csp, security, sessions
+from livemap.pages import Page, Script, TrackingMap, render, script_json, tile_layer
 from livemap.services import services
 from livemap.stages import FINAL
 from livemap.store import Store, decode_hash
 
 FAILED_SIGNINS = 20  # per client address...
 WINDOW_S = 600  # ...in this many seconds; then 429 until the window ends
-_encode = msgspec.json.Encoder().encode
 
 _SIGNIN = Template(
     """
@@ -142,8 +139,8 @@ _DASHBOARD = Template(
 class DispatchMap(TrackingMap):
     """The tracking page's map, plus Leaflet.markercluster (vendored) to cluster markers when zoomed out."""
 
-    default_js = [  # noqa: RUF012 - folium's own attribute
-        *TrackingMap.default_js,
+    scripts = [  # noqa: RUF012 - as TrackingMap's
+        *TrackingMap.scripts,
         ("markercluster", "/static/vendor/leaflet.markercluster/leaflet.markercluster.js"),
     ]
     default_css = [  # noqa: RUF012
@@ -152,8 +149,8 @@ class DispatchMap(TrackingMap):
     ]
 
 
-def _figure(title: str) -> Figure:
-    fig = Figure(title=title)
+def _figure(title: str) -> Page:
+    fig = Page("en", title)
     fig.header.add_child(Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
     fig.header.add_child(Element('<link rel="stylesheet" href="/static/dispatch.css">'), name="css")
     return fig
@@ -162,7 +159,8 @@ def _figure(title: str) -> Figure:
 def _signin_page(error: str = "", store_id: str = "", status: int = 200) -> HTMLResponse:
     page = _figure("Dispatch · sign in")
     page.html.add_child(Element(_SIGNIN.render(error=error, store_id=store_id)))
-    return render(page, "en", status, body_class="dp-signin-page")
+    # Its form post must carry our Origin (`_sign_in` checks it), which no-referrer would make "null".
+    return render(page, status, body_class="dp-signin-page", referrer="same-origin")
 
 
 async def _dashboard(request: Request, session: sessions.Session) -> HTMLResponse:
@@ -170,13 +168,12 @@ async def _dashboard(request: Request, session: sessions.Session) -> HTMLRespons
     settings = await svc.store.settings(session.store_id)
     names = decode_hash(await svc.store.redis.hgetall(svc.store.keys.store_drivers(session.store_id)))
     machine = settings.machine()
-    tiles = settings.branding.tile_url or svc.settings.tile_url
-    attribution = settings.branding.tile_attribution or svc.settings.tile_attribution
+    tiles = tile_layer(settings.branding, svc.settings)
     page = _figure(f"Dispatch · {settings.name}")
-    page.header.add_child(Element('<script src="/static/dispatch.js" defer></script>'), name="js")
+    page.header.add_child(Script("/static/dispatch.js", defer=True), name="js")
     # The world until the first snapshot, which fits the map to the fleet.
     m = DispatchMap(location=[20.0, 0.0], zoom_start=2, tiles=None, control_scale=True)
-    folium.TileLayer(tiles=tiles, attr=attribution, max_zoom=19).add_to(m)
+    tiles.add_to(m)
     page.add_child(m)
     config: dict[str, Any] = {
         "map": m.get_name(),
@@ -196,10 +193,10 @@ async def _dashboard(request: Request, session: sessions.Session) -> HTMLRespons
         store=settings.name,
         who=session.account or "Store key",
         csrf=session.csrf,
-        config=_encode(config).decode().replace("</", "<\\/"),  # JSON inside <script>: "</" must not close it
+        config=script_json(config),
     )
     page.html.add_child(Element(panel), name="panel")
-    return render(page, "en", body_class="dp-dashboard")
+    return render(page, body_class="dp-dashboard", images=[csp.source(tiles.tiles)])
 
 
 async def dispatch_page(request: Request) -> Response:

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from jinja2 import Template
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
+from livemap import csp
 from livemap.i18n import STRINGS, negotiate
+from livemap.pages import script_json
 from livemap.services import services
 from livemap.stages import LABELS
 
 #: Most fixes the phone keeps while offline; past it the oldest go (the newest matter most for the ETA).
 MAX_BUFFER = 5000
-_encode = msgspec.json.Encoder().encode
-# The page holds a credential in localStorage: only our own scripts may run, talk to us and frame it.
-# (CSP 3: `connect-src 'self'` also covers our own ws:// and wss://.)
-_CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+# The page holds a credential in localStorage: its policy (csp.py) lets only our own scripts run.
 
 _PAGE = Template(
     """<!DOCTYPE html>
@@ -32,11 +30,10 @@ _PAGE = Template(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <meta name="theme-color" content="#0a7d5a">
 <title>{{ s.drv_title }} · livemap</title>
 <link rel="stylesheet" href="/static/driver.css">
-<script src="/static/driver.js" defer></script>
+<script src="/static/driver.js" nonce="{{ nonce }}" defer></script>
 </head>
 <body>
 <header class="dr-header">
@@ -123,10 +120,4 @@ async def driver_page(request: Request) -> Response:
         "max_batch": settings.max_batch,
         "max_buffer": MAX_BUFFER,
     }
-    page = _PAGE.render(
-        lang=lang,
-        s=strings,
-        # JSON inside <script>: "</" must not close the element early.
-        config=_encode(config).decode().replace("</", "<\\/"),
-    )
-    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Content-Security-Policy": _CSP})
+    return csp.html_response(lambda nonce: _PAGE.render(lang=lang, s=strings, nonce=nonce, config=script_json(config)))

@@ -48,7 +48,7 @@ def _page(lang: Lang, store: str, store_id: str, error: str = "", number: str = 
     page = figure(lang, s["lookup_title"])
     form = _FORM.render(s=s, store=store, store_id=store_id, error=error, number=number)
     page.html.add_child(Element(form))
-    return render(page, lang, status)
+    return render(page, status)
 
 
 async def lookup_form(request: Request) -> Response:

@@ -8,30 +8,122 @@ configured tile server.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from html import escape
+from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import folium
 import msgspec
 from branca.element import Element, Figure
 from folium.template import Template as FoliumTemplate
-from jinja2 import Template
+from jinja2 import Environment, Template
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from livemap import csp
 from livemap.api import authorize_tracking
 from livemap.errors import ApiError
 from livemap.i18n import STRINGS, Lang, negotiate
 from livemap.responses import Snapshot
 from livemap.services import services
+from livemap.settings import Settings
 from livemap.stages import EXCEPTIONS, StageMachine
-from livemap.storesettings import StoreSettings
+from livemap.storesettings import Branding, StoreSettings
 from livemap.views import customer_snapshot
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 WHITE, BLACK = "#ffffff", "#000000"
 AA = 4.5  # WCAG 2 level AA: the least contrast for body text
 _encode = msgspec.json.Encoder().encode
+# Every template that takes a store's strings escapes them (jinja2's Template() alone does not).
+_HTML = Environment(autoescape=True)
+# Characters that end or confuse a <script> element, or end a line in older JavaScript: only ever
+# inside JSON strings, where their \u escapes mean the same.
+_SCRIPT_UNSAFE = str.maketrans({c: f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"})
+
+
+def script_json(value: Any) -> str:
+    """`value` as JSON that is safe inside a <script> element (`</script>`, `<!--` and the like cannot appear)."""
+    return _encode(value).decode().translate(_SCRIPT_UNSAFE)
+
+
+class Page(Figure):
+    """branca's Figure with an escaped title, the page's language and body class, and a nonce on its script.
+
+    The nonce reaches the page only here and in `Script`: as the value of our own templates' `nonce`
+    attributes, filled in by jinja from `self.nonce` when the page is rendered. Store strings are
+    escaped where they are inserted, and nothing searches the rendered page for tags to stamp, so a
+    `<script>` a store wrote, even one that slipped through unescaped, never gets the nonce.
+    """
+
+    _template = _HTML.from_string(
+        """<!DOCTYPE html>
+<html lang="{{ this.lang }}">
+<head>
+{% if this.title %}<title>{{ this.title }}</title>{% endif %}
+{{ this.header.render(**kwargs)|safe }}
+</head>
+<body class="{{ this.body_class }}">
+{{ this.html.render(**kwargs)|safe }}
+<script nonce="{{ this.nonce }}">
+{{ this.script.render(**kwargs)|safe }}
+</script>
+</body>
+</html>
+"""
+    )
+
+    def __init__(self, lang: Lang, title: str) -> None:
+        super().__init__(title=title)
+        self.lang = lang
+        self.body_class = ""
+        self.nonce = ""  # set by `render` (folium's elements take no render arguments to pass it down)
+
+
+class Script(Element):
+    """`<script src>` of our own, carrying the response's nonce."""
+
+    _template = _HTML.from_string(
+        '<script src="{{ this.url }}" nonce="{{ this.get_root().nonce }}"{% if this.defer %} defer{% endif %}></script>'
+    )
+
+    def __init__(self, url: str, defer: bool = False) -> None:
+        super().__init__()
+        self.url, self.defer = url, defer
+
+
+class _Attribution(HTMLParser):
+    """A tile credit a store wrote, reduced to text and plain http(s) links (Leaflet shows it as HTML)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.links = 0  # open <a> we kept
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href") or ""
+        if tag == "a" and re.match(r"https?://", href, re.IGNORECASE):
+            self.out.append(f'<a href="{escape(href)}">')
+            self.links += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self.links:
+            self.out.append("</a>")
+            self.links -= 1
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(escape(data))
+
+
+def safe_attribution(html: str) -> str:
+    """`html` with only its text and its http(s) links left, every other tag and attribute dropped."""
+    parser = _Attribution()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.out) + "</a>" * parser.links
 
 
 _PANEL = Template(
@@ -109,8 +201,9 @@ _ERROR = Template(
 class TrackingMap(folium.Map):
     """folium's Map with vendored Leaflet and a header that lets people zoom the page (accessibility)."""
 
-    default_js = [("leaflet", "/static/vendor/leaflet/leaflet.js")]  # noqa: RUF012 - folium's own attribute
+    default_js = []  # noqa: RUF012 - folium's own attribute; its links have no nonce: `scripts` instead
     default_css = [("leaflet_css", "/static/vendor/leaflet/leaflet.css")]  # noqa: RUF012
+    scripts: ClassVar[list[tuple[str, str]]] = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
     _template = FoliumTemplate(  # folium's Template: it provides the tojavascript filter
         """
         {% macro header(this, kwargs) %}
@@ -128,10 +221,32 @@ class TrackingMap(folium.Map):
         """
     )
 
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]  # folium's returns None, not branca's str
+        """Adds our script links (with the nonce) to the page, where folium would add its own."""
+        page = self.get_root()
+        assert isinstance(page, Figure), "a map renders inside a page"
+        for name, url in self.scripts:
+            page.header.add_child(Script(url), name=name)
+        super().render(**kwargs)  # type: ignore[no-untyped-call]  # folium leaves render unannotated
 
-def figure(lang: Lang, title: str) -> Figure:
+
+def tile_layer(branding: Branding, server: Settings) -> folium.TileLayer:
+    """The store's map tiles (or the server's), credited with links only, asked for with the page's origin only."""
+    return folium.TileLayer(
+        tiles=branding.tile_url or server.tile_url,
+        # A store's credit is shown by Leaflet as HTML: it keeps its links, nothing else.
+        attr=safe_attribution(branding.tile_attribution) if branding.tile_attribution else server.tile_attribution,
+        max_zoom=19,
+        # The page sends no Referer (its URL holds the tracking token), but tile servers such as
+        # OpenStreetMap's block browsers that send none: tiles send the origin alone (nothing over http
+        # from an https page). Leaflet 1.9 sets it on each tile <img>, which overrides the page's policy.
+        referrer_policy="strict-origin",
+    )
+
+
+def figure(lang: Lang, title: str) -> Page:
     """A page with our viewport and stylesheet; callers add their markup to its `html`."""
-    fig = Figure(title=title)
+    fig = Page(lang, title)
     fig.header.add_child(
         Element('<meta name="viewport" content="width=device-width, initial-scale=1">'), name="viewport"
     )
@@ -139,12 +254,17 @@ def figure(lang: Lang, title: str) -> Figure:
     return fig
 
 
-def render(fig: Figure, lang: Lang, status: int = 200, body_class: str = "") -> HTMLResponse:
-    """The finished page as a response."""
-    # branca's template has neither a lang attribute (screen readers need it) nor a body class.
-    page = fig.render().replace("<html>", f'<html lang="{lang}">', 1)
-    page = page.replace("<body>", f'<body class="{body_class}">', 1)
-    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+def render(
+    page: Page, status: int = 200, body_class: str = "", images: Iterable[str] = (), referrer: str = "no-referrer"
+) -> HTMLResponse:
+    """The finished page as a response with its security headers (`images`, `referrer`: see `csp.html_response`)."""
+    page.body_class = body_class
+
+    def build(nonce: str) -> str:
+        page.nonce = nonce
+        return page.render()
+
+    return csp.html_response(build, status, images, referrer)
 
 
 def _rgb(color: str) -> tuple[int, int, int]:
@@ -185,17 +305,25 @@ def ink_on_white(color: str) -> str:
     return _hex(rgb)
 
 
+def _color(value: str) -> str:
+    # StoreSettings checks the pattern on every decode; this <style> block is where a value that
+    # got past it could close the element, so it is checked again where it is used.
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise ValueError(f"not a #rrggbb colour: {value!r}")
+    return value
+
+
 def _theme(settings: StoreSettings) -> str:
-    b = settings.branding
-    on_primary = text_on(b.primary_color)
+    primary, accent = _color(settings.branding.primary_color), _color(settings.branding.accent_color)
+    on_primary = text_on(primary)
     # The connection badge sits on the brand colour: shade it away from its text, never towards it,
     # and give its "live" dot a green that shows on it (light on dark, dark on light).
     badge, live = (
         ("rgba(0, 0, 0, 0.25)", "#7dffb0") if on_primary == WHITE else ("rgba(255, 255, 255, 0.45)", "#0b6e3c")
     )
     return (
-        f"<style>:root {{ --lm-primary: {b.primary_color}; --lm-on-primary: {on_primary};"
-        f" --lm-primary-ink: {ink_on_white(b.primary_color)}; --lm-accent: {b.accent_color};"
+        f"<style>:root {{ --lm-primary: {primary}; --lm-on-primary: {on_primary};"
+        f" --lm-primary-ink: {ink_on_white(primary)}; --lm-accent: {accent};"
         f" --lm-badge: {badge}; --lm-live: {live}; }}</style>"
     )
 
@@ -204,13 +332,11 @@ def _pipeline(machine: StageMachine, lang: Lang) -> list[dict[str, str]]:
     return [{"id": s, "label": machine.label(s, lang)} for s in (*machine.pipeline, *EXCEPTIONS)]
 
 
-def _build_map(
-    snapshot: Snapshot, strings: dict[str, str], color: str, tile_url: str, tile_attribution: str
-) -> TrackingMap:
+def _build_map(snapshot: Snapshot, strings: dict[str, str], color: str, tiles: folium.TileLayer) -> TrackingMap:
     dest = snapshot.order.destination
     center = [dest.lat, dest.lon] if dest else [0.0, 0.0]
     m = TrackingMap(location=center, zoom_start=15, tiles=None, control_scale=True)
-    folium.TileLayer(tiles=tile_url, attr=tile_attribution, max_zoom=19).add_to(m)
+    tiles.add_to(m)
     if snapshot.order.route:
         folium.PolyLine(  # type: ignore[no-untyped-call]  # folium leaves PolyLine unannotated
             snapshot.order.route, color=color, weight=5, opacity=0.7
@@ -225,7 +351,7 @@ def error_page(lang: Lang, status: int) -> HTMLResponse:
     s = STRINGS[lang]
     page = figure(lang, s["invalid_title"])
     page.html.add_child(Element(_ERROR.render(s=s)))
-    return render(page, lang, status)
+    return render(page, status)
 
 
 async def tracking_page(request: Request) -> Response:
@@ -242,14 +368,13 @@ async def tracking_page(request: Request) -> Response:
     settings = await svc.store.settings(order["store"])
     lang = negotiate(query_lang, request.headers.get("accept-language", ""), settings.locale)
     strings = STRINGS[lang]
-    tiles = settings.branding.tile_url or svc.settings.tile_url
-    attribution = settings.branding.tile_attribution or svc.settings.tile_attribution
+    tiles = tile_layer(settings.branding, svc.settings)
     page = figure(lang, f"{strings['title']} · {settings.name}")
     page.header.add_child(Element(_theme(settings)), name="theme")
     # Deferred: runs after the page (and folium's inline map script) has been parsed.
-    page.header.add_child(Element('<script src="/static/tracking.js" defer></script>'), name="js")
+    page.header.add_child(Script("/static/tracking.js", defer=True), name="js")
     # The route in the brand colour, darkened if need be to stand out on light map tiles.
-    m = _build_map(snapshot, strings, ink_on_white(settings.branding.primary_color), tiles, attribution)
+    m = _build_map(snapshot, strings, ink_on_white(settings.branding.primary_color), tiles)
     page.add_child(m)
     machine = settings.machine()
     config: dict[str, Any] = {
@@ -272,8 +397,9 @@ async def tracking_page(request: Request) -> Response:
         returns_url=settings.returns_url,
         channels=snapshot.order.channels,
         number=strings["order"].format(number=snapshot.order.number),
-        # JSON inside <script>: "</" must not close the element early.
-        config=_encode(config).decode().replace("</", "<\\/"),
+        config=script_json(config),
     )
     page.html.add_child(Element(panel), name="panel")
-    return render(page, lang, body_class=f"tpl-{settings.branding.template}")
+    logo = settings.branding.logo_url
+    images = [csp.source(tiles.tiles), *([csp.source(logo)] if logo else [])]
+    return render(page, body_class=f"tpl-{settings.branding.template}", images=images)

@@ -16,7 +16,7 @@ from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from livemap import bodies
+from livemap import bodies, csp
 from livemap.i18n import Lang, negotiate
 from livemap.messages import Subscribe
 from livemap.secretbox import SecretBox
@@ -69,16 +69,18 @@ def link(base_url: str, box: SecretBox, tid: str, channel: Channel) -> str:
 
 
 def _page(lang: Lang, text: str, status: int = 200, button: str = "") -> HTMLResponse:
+    """A page without script: a sentence (store text in it escaped) and, to confirm, one button."""
     t = _TEXTS[lang]
     form = f'<form method="post"><button type="submit">{escape(button)}</button></form>' if button else ""
-    return HTMLResponse(
+    html = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{escape(t["title"])}</title><link rel="stylesheet" href="/static/tracking.css"></head>'
-        f'<body class="lm-unsubscribe"><main><p>{escape(text)}</p>{form}</main></body></html>',
-        status_code=status,
-        headers={"Cache-Control": "no-store"},
+        f'<body class="lm-unsubscribe"><main><p>{escape(text)}</p>{form}</main></body></html>'
     )
+    # The link's signature is in its query: same-origin keeps it out of any Referer, and lets the
+    # confirmation form post carry our Origin.
+    return csp.html_response(lambda _nonce: html, status, referrer="same-origin")
 
 
 async def unsubscribe_page(request: Request) -> Response:

@@ -91,7 +91,7 @@ _ON_MAP = """document.querySelectorAll('.dp-drv').length +
 
 
 async def wait_for_drivers_on_map(page: Page, n: int, timeout: float = 10) -> None:
-    await page.wait_for_function(f"({_ON_MAP}) === {n}", timeout=wait(timeout) * 1000)
+    await page.wait_for_function(f"() => ({_ON_MAP}) === {n}", timeout=wait(timeout) * 1000)
 
 
 async def position(page: Page, selector: str) -> dict[str, float] | None:
@@ -170,7 +170,7 @@ async def test_sign_in_and_the_simulators_drivers_appear_and_move(browser: Brows
         (cookie,) = [c for c in await page.context.cookies() if c["name"] == "lm_dispatch"]
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and key not in page.url
         await page.wait_for_function(
-            "document.querySelectorAll('#dp-drivers .dp-st-online').length === 4", timeout=wait(15) * 1000
+            "() => document.querySelectorAll('#dp-drivers .dp-st-online').length === 4", timeout=wait(15) * 1000
         )
         await wait_for_drivers_on_map(page, 4)
         # A shipped order's driver is on the road: focusing it zooms in past clustering, then watch it move.
@@ -178,7 +178,7 @@ async def test_sign_in_and_the_simulators_drivers_appear_and_move(browser: Brows
         await row.wait_for(timeout=wait(20) * 1000)
         # Locations carry no ETA: the socket's refresh brings the live orders' ETAs to the list.
         await page.wait_for_function(
-            "[...document.querySelectorAll('#dp-orders .dp-eta')].some(td => /^\\d/.test(td.textContent))",
+            "() => [...document.querySelectorAll('#dp-orders .dp-eta')].some(td => /^\\d/.test(td.textContent))",
             timeout=wait(15) * 1000,
         )
         await shot(page, "dashboard")
@@ -271,7 +271,7 @@ async def test_bulk_stage_change_reaches_each_customer(browser: Browser, site: S
         assert event["stage"] == "shipped" and event["live"] is True, (n, event)
         await customer.close()
     await page.wait_for_function(
-        "document.getElementById('dp-bulk-result').textContent.startsWith('3 moved to Shipped')",
+        "() => document.getElementById('dp-bulk-result').textContent.startsWith('3 moved to Shipped')",
         timeout=wait(5) * 1000,
     )
     for n in (1, 2, 3):
@@ -368,7 +368,7 @@ async def test_many_drivers_cluster_and_the_page_asks_for_its_area(
     await asyncio.gather(*(one(i) for i in range(120)))
     page = await signed_in(browser, site, shop.key)
     rows = "document.querySelectorAll('#dp-drivers tbody tr').length"
-    await page.wait_for_function(f"{rows} === 120")
+    await page.wait_for_function(f"() => {rows} === 120")
     await page.wait_for_selector("#dp-area-note", state="visible")
     map_js = "window[JSON.parse(document.getElementById('dp-config').textContent).map]"
     await page.evaluate(f"{map_js}.setZoom(13)")
@@ -377,9 +377,9 @@ async def test_many_drivers_cluster_and_the_page_asks_for_its_area(
     await shot(page, "clusters")
     corner = (DEST[0] - 5 * 0.004, DEST[1] - 6 * 0.004)  # driver c000
     await page.evaluate(f"{map_js}.setView([{corner[0]}, {corner[1]}], 17)")
-    await page.wait_for_function(f"{rows} < 20", timeout=wait(5) * 1000)
+    await page.wait_for_function(f"() => {rows} < 20", timeout=wait(5) * 1000)
     shown = await page.evaluate("[...document.querySelectorAll('#dp-drivers tbody tr')].map(r => r.dataset.driver)")
     assert "c000" in shown and "c119" not in shown
     await page.evaluate(f"{map_js}.setZoom(13)")  # out again: the whole fleet is back
-    await page.wait_for_function(f"{rows} === 120", timeout=wait(5) * 1000)
+    await page.wait_for_function(f"() => {rows} === 120", timeout=wait(5) * 1000)
     await page.close()

@@ -98,7 +98,7 @@ async def test_live_page_moves_marker_updates_eta_and_timeline(browser: Browser,
         before = await driver_marker(page)
         await driver.send(fix(0.97, t + 30_000, 2))
         await driver.recv_type("ack")
-        await page.wait_for_function(f"document.getElementById('lm-eta').textContent !== {first_text!r}")
+        await page.wait_for_function(f"() => document.getElementById('lm-eta').textContent !== {first_text!r}")
         await page.wait_for_timeout(1200)  # the marker glides for ~1 s
         after = await driver_marker(page)
         assert before and after and (abs(after["x"] - before["x"]) + abs(after["y"] - before["y"])) > 20
