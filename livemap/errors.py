@@ -31,7 +31,7 @@ def error_response(err: ApiError) -> Response:
     response = json_response(err.body(), err.status)
     if err.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
-    elif err.status == 429:  # limits here are per second: a client that waits one is under again
+    elif err.status in (429, 503):  # rate limits are per second; storage restarts within a second or two
         response.headers["Retry-After"] = "1"
     return response
 

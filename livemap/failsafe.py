@@ -4,9 +4,9 @@ The caller gets `{"error": {"code": "internal_error", "message": ..., "error_id"
 traceback; the log gets the traceback under the same id and a running count, so a report quoting
 the id finds its line, and a count that moves shows a defect to fix.
 
-A websocket endpoint's exception gets the same (`SocketFailsafe`), except when storage is away: then
-the handshake is refused with a 503 (the client retries) and the log gets a warning at most every
-`_UNAVAILABLE_REPORT_S` seconds, not a traceback per handshake (an outage brings thousands).
+A websocket endpoint's exception gets the same (`SocketFailsafe`). When storage is away, a request
+or a handshake gets a 503 `unavailable` instead (the client retries) and the log a warning at most
+every `_UNAVAILABLE_REPORT_S` seconds, not a traceback per request (an outage brings thousands).
 """
 
 from __future__ import annotations
@@ -46,13 +46,42 @@ _UNAVAILABLE = (
 )
 
 
+class _Outages:
+    """Counts what was refused because storage was away; logs it at most every `_UNAVAILABLE_REPORT_S`."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # "request(s) answered 503"...
+        #: Refused since start.
+        self.count = 0
+        self._reported_at = float("-inf")
+        self._unreported = 0
+
+    def note(self, where: str, exc: Exception) -> None:
+        self.count += 1
+        self._unreported += 1
+        now = time.monotonic()
+        if now - self._reported_at < _UNAVAILABLE_REPORT_S:
+            return
+        log.warning(
+            "storage unavailable (%s: %s): %d %s since the last report, the last on %s",
+            type(exc).__name__,  # redis-py's repr of its errors names their category only
+            exc,
+            self._unreported,
+            self.what,
+            where,
+        )
+        self._reported_at, self._unreported = now, 0
+
+
 class CatchAll:
-    """ASGI middleware: turns any unhandled exception of an HTTP request into a logged, typed 500."""
+    """ASGI middleware: turns any unhandled exception of an HTTP request into a logged, typed 500
+    (a 503 `unavailable` when storage is away)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         #: Unhandled errors since start (each logged with its id and this count).
         self.count = 0
+        self.outages = _Outages("request(s) answered 503")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,6 +96,11 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, watched_send)
+        except _UNAVAILABLE as exc:
+            self.outages.note(f"{scope['method']} {scope['path']}", exc)  # the path only: no query, no credential
+            if not started:
+                err = ApiError(503, "unavailable", "storage is unavailable; try again shortly")
+                await error_response(err)(scope, receive, send)
         except Exception:
             self.count += 1
             error_id = secrets.token_hex(6)
@@ -85,17 +119,15 @@ class SocketFailsafe:
     def __init__(self) -> None:
         #: Unexpected errors since start (each logged with its id and this count).
         self.count = 0
-        #: Sockets refused or closed because storage was away, since start.
-        self.unavailable = 0
-        self._reported_at = float("-inf")
-        self._unreported = 0
+        #: Sockets refused or closed because storage was away.
+        self.outages = _Outages("websocket(s) refused with 503 or closed with 1013")
 
     async def __call__(self, ws: WebSocket, exc: Exception) -> None:
         if isinstance(exc, WebSocketDisconnect | ClientDisconnected):
             return  # the client left: nobody to answer, nothing wrong
         path = ws.scope["path"]  # the path only: a query string may carry a credential
         if isinstance(exc, _UNAVAILABLE):
-            self._note_unavailable(path, exc)
+            self.outages.note(path, exc)
             err = ApiError(503, "unavailable", "storage is unavailable; try again shortly")
             await _answer(ws, err, _CLOSE_TRY_AGAIN, "storage is unavailable: reconnect")
             return
@@ -105,22 +137,6 @@ class SocketFailsafe:
         message = f"unexpected error; quote {error_id} when reporting it"
         err = ApiError(500, "internal_error", message, error_id=error_id)
         await _answer(ws, err, _CLOSE_INTERNAL, f"unexpected error {error_id}")
-
-    def _note_unavailable(self, path: str, exc: Exception) -> None:
-        self.unavailable += 1
-        self._unreported += 1
-        now = time.monotonic()
-        if now - self._reported_at < _UNAVAILABLE_REPORT_S:
-            return
-        log.warning(
-            "storage unavailable (%s: %s): %d websocket(s) refused with 503 or closed with 1013 since the last "
-            "report, the last on %s",
-            type(exc).__name__,  # redis-py's repr of its errors names their category only
-            exc,
-            self._unreported,
-            path,
-        )
-        self._reported_at, self._unreported = now, 0
 
 
 async def _answer(ws: WebSocket, err: ApiError, code: int, reason: str) -> None:

@@ -151,6 +151,9 @@ async def test_a_killed_embedded_redis_is_restarted_and_everything_works_again(t
                     await connect(url)
                 assert refused.value.response.status_code == 503
                 assert b'"code":"unavailable"' in refused.value.response.body
+            rest = await shop.get("/api/orders/r-1")  # REST too: 503 `unavailable`, not a 500 with a traceback
+            assert rest.status_code == 503 and rest.json()["error"]["code"] == "unavailable"
+            assert rest.headers["retry-after"] == "1"
 
             async def ready() -> bool:
                 return (await http.get(f"{srv.url}/readyz")).status_code == 200
