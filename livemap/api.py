@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livemap import auth, bodies, security, views
+from livemap import auth, bodies, security, sessions, views
 from livemap.errors import ApiError, json_response, not_found
 from livemap.messages import (
     Assign,
@@ -79,6 +79,7 @@ async def _known_driver(request: Request, store_id: str) -> str:
     return did
 
 
+@sessions.allows_session
 async def get_driver(request: Request) -> Response:
     principal = await auth.require(request, "store")
     svc, did = services(request), await _known_driver(request, principal.store_id)
@@ -88,6 +89,7 @@ async def get_driver(request: Request) -> Response:
     return json_response(DriverStatus(did, raw.get("name", ""), position, fixes))
 
 
+@sessions.allows_session
 async def get_stops(request: Request) -> Response:
     principal = await auth.require(request, "store")
     did = await _known_driver(request, principal.store_id)
@@ -95,6 +97,7 @@ async def get_stops(request: Request) -> Response:
     return json_response(views.stops_view(did, await store.stops(principal.store_id, did)))
 
 
+@sessions.allows_session
 async def put_stops(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, StopOrder)
@@ -143,6 +146,7 @@ async def create_order(request: Request) -> Response:
     return await _order_response(request, principal.store_id, order["id"], 201)
 
 
+@sessions.allows_session
 async def get_order(request: Request) -> Response:
     principal = await auth.require(request, "store")
     try:
@@ -151,6 +155,7 @@ async def get_order(request: Request) -> Response:
         raise not_found(str(exc)) from None
 
 
+@sessions.allows_session
 async def assign_order(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, Assign)
@@ -164,6 +169,7 @@ async def assign_order(request: Request) -> Response:
     return await _order_response(request, principal.store_id, oid)
 
 
+@sessions.allows_session
 async def change_stage(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, StageChange)

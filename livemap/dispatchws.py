@@ -17,7 +17,7 @@ import msgspec
 import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
-from livemap import auth
+from livemap import auth, sessions
 from livemap.coalesce import LatestLocations
 from livemap.dispatchview import BBox, dispatch_snapshot, inside
 from livemap.errors import ApiError
@@ -96,6 +96,7 @@ class _Desk:
             await send_texts(self.ws, changed)
 
 
+@sessions.allows_session
 async def dispatch_socket(ws: WebSocket) -> None:
     svc = services(ws)
     try:

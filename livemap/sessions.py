@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
@@ -28,19 +30,21 @@ from livemap.store import Principal, Store, decode_hash
 COOKIE = "lm_dispatch"
 CSRF_HEADER = "x-csrf-token"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: The endpoints a session may call (module.function of the route's endpoint): the dashboard's socket
-#: and the order and driver endpoints behind its actions.
-SESSION_ENDPOINTS = frozenset(
-    {
-        "livemap.dispatchws.dispatch_socket",
-        "livemap.api.get_order",
-        "livemap.api.assign_order",
-        "livemap.api.change_stage",
-        "livemap.api.get_driver",
-        "livemap.api.get_stops",
-        "livemap.api.put_stops",
-    }
-)
+_MARK = "_livemap_dispatcher_session"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def allows_session(endpoint: Endpoint) -> Endpoint:
+    """Marks an endpoint a dispatcher's session may call instead of the store key: the dashboard's
+    socket and the order and driver endpoints behind its actions. A mark on the function itself,
+    not a list of names, so moving or renaming an endpoint cannot lock the dashboard out."""
+    setattr(endpoint, _MARK, True)
+    return endpoint
+
+
+def session_allowed(endpoint: object) -> bool:
+    """Whether `endpoint` carries the `allows_session` mark."""
+    return getattr(endpoint, _MARK, False) is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +111,12 @@ def same_origin(conn: HTTPConnection) -> bool:
     return bool(origin) and origin in ours
 
 
-def _endpoint(conn: HTTPConnection) -> str:
-    endpoint = conn.scope.get("endpoint")
-    return f"{getattr(endpoint, '__module__', '')}.{getattr(endpoint, '__name__', '')}"
-
-
 async def principal(conn: HTTPConnection) -> Principal:
     """The store whose dispatcher's session cookie came with `conn`; 401 without one, 403 when not allowed."""
     session = await load(services(conn).store, conn.cookies.get(COOKIE, ""))
     if session is None:
         raise unauthorized()
-    if _endpoint(conn) not in SESSION_ENDPOINTS:
+    if not session_allowed(conn.scope.get("endpoint")):
         raise ApiError(403, "key_required", "this endpoint needs the store's API key, not a dispatcher session")
     if conn.scope["type"] == "websocket":
         if not same_origin(conn):

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from starlette.routing import Route, WebSocketRoute
 
 from conftest import (
     ARTIFACTS,
@@ -38,7 +39,7 @@ from livemap.dispatchws import ETA_REFRESH_S
 from livemap.keys import Keys
 from livemap.redisconn import open_db
 from livemap.secretbox import SecretBox
-from livemap.sessions import COOKIE, SESSION_ENDPOINTS
+from livemap.sessions import COOKIE, session_allowed
 from livemap.settings import Settings
 from livemap.store import Store
 
@@ -205,12 +206,25 @@ async def test_session_cannot_administer_the_store(shop: Shop, server: Server) -
     assert (await shop.get("/api/store")).json()["name"] == "Test shop"
 
 
-def test_session_endpoints_are_real_routes() -> None:
-    """Every endpoint a session may call exists (a rename would silently lock the dashboard out)."""
+def test_a_session_may_call_exactly_the_dashboards_routes() -> None:
+    """The routes marked for dispatcher sessions are the dashboard's socket and its actions, no more."""
     from livemap.app import create_app
 
-    names = {f"{r.endpoint.__module__}.{r.endpoint.__name__}" for r in create_app().routes if hasattr(r, "endpoint")}
-    assert names >= SESSION_ENDPOINTS
+    marked = {
+        (r.path, method)
+        for r in create_app().routes
+        if isinstance(r, Route | WebSocketRoute) and session_allowed(r.endpoint)
+        for method in (r.methods - {"HEAD"} if isinstance(r, Route) and r.methods else {"WS"})
+    }
+    assert marked == {
+        ("/ws/dispatch", "WS"),
+        ("/api/orders/{order_id}", "GET"),
+        ("/api/orders/{order_id}/assign", "POST"),
+        ("/api/orders/{order_id}/stage", "POST"),
+        ("/api/drivers/{driver_id}", "GET"),
+        ("/api/drivers/{driver_id}/stops", "GET"),
+        ("/api/drivers/{driver_id}/stops", "PUT"),
+    }
 
 
 async def test_session_sees_only_its_own_store(http: httpx.AsyncClient, server: Server) -> None:
