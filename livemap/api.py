@@ -28,8 +28,7 @@ from livemap.messages import (
 )
 from livemap.responses import DriverCreated, DriverStatus, FixCounts, Health, StoreCreated
 from livemap.services import services
-from livemap.stages import IllegalTransition, UnknownStage
-from livemap.store import Conflict, NoContact, NotDelivered, NotFound
+from livemap.store import NotFound
 from livemap.storesettings import MAX_PATCH_DEPTH, too_deep
 
 log = logging.getLogger("livemap.api")
@@ -64,10 +63,7 @@ async def patch_store(request: Request) -> Response:
 async def create_driver(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, CreateDriver)
-    try:
-        did, token = await services(request).store.create_driver(principal.store_id, body.name, body.id, body.vehicle)
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    did, token = await services(request).store.create_driver(principal.store_id, body.name, body.id, body.vehicle)
     return json_response(DriverCreated(did, body.name, token), 201)
 
 
@@ -105,8 +101,6 @@ async def put_stops(request: Request) -> Response:
     store = services(request).store
     try:
         orders = await store.reorder_stops(principal.store_id, did, body.orders)
-    except NotFound as exc:
-        raise not_found(str(exc)) from None
     except ValueError as exc:
         raise ApiError(409, "stops_mismatch", str(exc)) from None
     return json_response(views.stops_view(did, orders))
@@ -139,20 +133,14 @@ async def _order_response(request: Request, store_id: str, oid: str, status: int
 async def create_order(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, CreateOrder)
-    try:
-        order = await services(request).store.create_order(principal.store_id, body)
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    order = await services(request).store.create_order(principal.store_id, body)
     return await _order_response(request, principal.store_id, order["id"], 201)
 
 
 @sessions.allows_session
 async def get_order(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    try:
-        return await _order_response(request, principal.store_id, request.path_params["order_id"])
-    except NotFound as exc:
-        raise not_found(str(exc)) from None
+    return await _order_response(request, principal.store_id, request.path_params["order_id"])
 
 
 @sessions.allows_session
@@ -162,8 +150,6 @@ async def assign_order(request: Request) -> Response:
     oid = request.path_params["order_id"]
     try:
         await services(request).store.assign(principal.store_id, oid, body.driver_id)
-    except NotFound as exc:
-        raise not_found(str(exc)) from None
     except ValueError as exc:
         raise ApiError(409, "illegal_assignment", str(exc)) from None
     return await _order_response(request, principal.store_id, oid)
@@ -174,14 +160,7 @@ async def change_stage(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, StageChange)
     oid = request.path_params["order_id"]
-    try:
-        await services(request).store.change_stage(principal.store_id, oid, body.stage, body.note)
-    except NotFound as exc:
-        raise not_found(str(exc)) from None
-    except UnknownStage as exc:
-        raise ApiError(422, "unknown_stage", str(exc), known=exc.known) from None
-    except IllegalTransition as exc:
-        raise ApiError(409, "illegal_transition", str(exc), current=exc.current, allowed=exc.allowed) from None
+    await services(request).store.change_stage(principal.store_id, oid, body.stage, body.note)
     return await _order_response(request, principal.store_id, oid)
 
 
@@ -212,14 +191,8 @@ async def rate_delivery(request: Request) -> Response:
     tid = request.path_params["tracking_id"]
     await authorize_tracking(request, tid)
     body = await bodies.json(request, RateDelivery)
-    try:
-        feedback = await services(request).store.rate(tid, body.rating, body.comment)
-    except NotDelivered as exc:
-        raise ApiError(409, "not_delivered", str(exc), stage=exc.stage) from None
+    feedback = await services(request).store.rate(tid, body.rating, body.comment)
     return json_response(feedback)
-
-
-_NO_CONTACT = {"email": "no_email", "sms": "no_phone"}
 
 
 async def subscribe(request: Request) -> Response:
@@ -227,10 +200,7 @@ async def subscribe(request: Request) -> Response:
     tid = request.path_params["tracking_id"]
     await authorize_tracking(request, tid)
     body = await bodies.json(request, Subscribe)
-    try:
-        subscriptions = await services(request).store.subscribe(tid, body)
-    except NoContact as exc:
-        raise ApiError(409, _NO_CONTACT[exc.channel], str(exc)) from None
+    subscriptions = await services(request).store.subscribe(tid, body)
     return json_response(subscriptions)
 
 

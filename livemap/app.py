@@ -24,7 +24,7 @@ from livemap.dispatchview import EtaBoard
 from livemap.dispatchws import dispatch_socket
 from livemap.driverpage import driver_page
 from livemap.driverws import driver_socket
-from livemap.errors import ApiError, handle_api_error, handle_http_error
+from livemap.errors import DOMAIN_ERRORS, ApiError, handle_api_error, handle_domain_error, handle_http_error
 from livemap.eta import EtaModel
 from livemap.failsafe import CatchAll
 from livemap.hub import Hub
@@ -134,5 +134,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(CatchAll), Middleware(GZipMiddleware, minimum_size=1024)],
-        exception_handlers={ApiError: handle_api_error, HTTPException: handle_http_error},
+        exception_handlers={
+            ApiError: handle_api_error,
+            HTTPException: handle_http_error,
+            **dict.fromkeys(DOMAIN_ERRORS, handle_domain_error),
+        },
     )

@@ -7,20 +7,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from livemap import accounts, auth, bodies
-from livemap.errors import ApiError, json_response, not_found
+from livemap.errors import json_response
 from livemap.messages import CreateDispatcher
 from livemap.responses import Dispatchers
 from livemap.services import services
-from livemap.store import Conflict, NotFound
 
 
 async def create_dispatcher(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, CreateDispatcher)
-    try:
-        created = await accounts.create(services(request).store, principal.store_id, body.name, body.password)
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    created = await accounts.create(services(request).store, principal.store_id, body.name, body.password)
     return json_response(created, 201)
 
 
@@ -32,10 +28,7 @@ async def list_dispatchers(request: Request) -> Response:
 async def delete_dispatcher(request: Request) -> Response:
     """Remove an account: its signed-in sessions end at their next request."""
     principal = await auth.require(request, "store")
-    try:
-        removed = await accounts.remove(services(request).store, principal.store_id, request.path_params["name"])
-    except NotFound as exc:
-        raise not_found(str(exc)) from None
+    removed = await accounts.remove(services(request).store, principal.store_id, request.path_params["name"])
     return json_response(removed)
 
 

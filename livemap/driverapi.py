@@ -18,7 +18,7 @@ from livemap.errors import ApiError, json_response, not_found
 from livemap.messages import DriverStageChange, ProofRecipient
 from livemap.responses import DriverRun, DriverStop
 from livemap.services import services
-from livemap.stages import FINAL, IllegalTransition, Stage, StageMachine
+from livemap.stages import FINAL, Stage, StageMachine
 from livemap.store import NotFound, Order, Principal, Store
 
 
@@ -96,8 +96,6 @@ async def mark_stop(request: Request) -> Response:
         await store.change_stage(principal.store_id, order["id"], body.stage, body.note)
     except NotFound:
         raise not_found("no such stop among this driver's orders") from None
-    except IllegalTransition as exc:
-        raise ApiError(409, "illegal_transition", str(exc), current=exc.current, allowed=exc.allowed) from None
     updated = await store.order(order.tracking_id)
     return json_response(driver_stops([updated], machine)[0])
 

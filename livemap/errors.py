@@ -9,6 +9,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from livemap.stages import IllegalTransition, UnknownStage
+from livemap.store import Conflict, NoContact, NotDelivered, NotFound
+
 _encode = msgspec.json.Encoder().encode
 
 
@@ -46,6 +49,35 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(ApiError(exc.status_code, code, str(exc.detail)))
+
+
+#: The domain's refusals, each answered by `domain_error` wherever it rises in an HTTP endpoint.
+DOMAIN_ERRORS = (NotFound, Conflict, UnknownStage, IllegalTransition, NotDelivered, NoContact)
+
+
+def domain_error(exc: Exception) -> ApiError:
+    """What a refusal of the domain (an unknown id, a taken id, an illegal stage change...) answers.
+
+    Mapped here once, for every endpoint: an endpoint lets them rise unless it means something else.
+    """
+    match exc:
+        case NotFound():
+            return not_found(str(exc))
+        case Conflict():
+            return ApiError(409, "conflict", str(exc))
+        case UnknownStage():
+            return ApiError(422, "unknown_stage", str(exc), known=exc.known)
+        case IllegalTransition():
+            return ApiError(409, "illegal_transition", str(exc), current=exc.current, allowed=exc.allowed)
+        case NotDelivered():
+            return ApiError(409, "not_delivered", str(exc), stage=exc.stage)
+        case NoContact():
+            return ApiError(409, "no_email" if exc.channel == "email" else "no_phone", str(exc))
+    raise TypeError(f"not a domain error: {exc!r}")
+
+
+async def handle_domain_error(request: Request, exc: Exception) -> Response:
+    return error_response(domain_error(exc))
 
 
 def unauthorized(message: str = "missing or invalid credentials") -> ApiError:

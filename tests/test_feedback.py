@@ -43,7 +43,8 @@ async def test_both_endpoints_check_the_tracking_token_like_the_snapshot(shop: S
             answers.add(r.text)
         assert len(answers) == 1 and "F1" not in answers.pop()
     stored = (await shop.get("/api/orders/F1")).json()
-    assert stored["feedback"] is None and stored["subscriptions"] == {"email": False, "sms": False}
+    # Unchanged: email on by default (issue 18), SMS opt-in.
+    assert stored["feedback"] is None and stored["subscriptions"] == {"email": True, "sms": False}
     # The right token also works as a bearer header, as for GET /api/track.
     r = await shop.http.post(
         _track(server, mine, "feedback"),
@@ -132,7 +133,8 @@ async def test_opt_ins_are_stored_per_channel_and_shown_back(shop: Shop, server:
         return dict(r.json()["order"])
 
     first = await snapshot_order()
-    assert first["subscriptions"] == {"email": False, "sms": False} and first["channels"] == ["email", "sms"]
+    # The store's defaults: email on, SMS opt-in.
+    assert first["subscriptions"] == {"email": True, "sms": False} and first["channels"] == ["email", "sms"]
     assert "ana@example.com" not in str(first) and "123456" not in str(first)  # the page learns no contact data
     r = await _post(shop, server, order, "subscriptions", {"email": True})
     assert r.status_code == 200 and r.json() == {"email": True, "sms": False}
@@ -149,10 +151,10 @@ async def test_opt_ins_are_stored_per_channel_and_shown_back(shop: Shop, server:
 async def test_opting_in_without_that_contact_is_refused(shop: Shop, server: Server) -> None:
     """SMS without a phone: 409 `no_phone`; email without an address: 409 `no_email`; opting out always works."""
     no_phone = await shop.order("F12")  # email only
-    r = await _post(shop, server, no_phone, "subscriptions", {"email": True, "sms": True})
+    r = await _post(shop, server, no_phone, "subscriptions", {"email": False, "sms": True})
     assert r.status_code == 409 and r.json()["error"]["code"] == "no_phone"
     assert "phone" in r.json()["error"]["message"]
-    assert (await shop.get("/api/orders/F12")).json()["subscriptions"] == {"email": False, "sms": False}  # all or none
+    assert (await shop.get("/api/orders/F12")).json()["subscriptions"] == {"email": True, "sms": False}  # all or none
     assert (await _post(shop, server, no_phone, "subscriptions", {"sms": False})).status_code == 200
     no_email = await shop.order("F13", customer={"name": "Ana", "phone": "+595 981 123456"})
     r = await _post(shop, server, no_email, "subscriptions", {"email": True})
