@@ -16,8 +16,9 @@ import os
 
 import msgspec
 
+from livemap.clock import now_ms
 from livemap.responses import Dispatcher
-from livemap.store import Conflict, NotFound, Store, decode_hash, now_ms
+from livemap.store import Conflict, NotFound, Store, decode_hash
 
 # scrypt cost: 16 MiB and a few tens of milliseconds per check, run off the event loop.
 _N, _R, _P = 2**14, 8, 1

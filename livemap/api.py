@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import msgspec
@@ -13,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from livemap import auth, bodies, security, sessions, views
+from livemap.clock import now_ms
 from livemap.errors import ApiError, json_response, not_found
 from livemap.messages import (
     Assign,
@@ -81,7 +81,7 @@ async def get_driver(request: Request) -> Response:
     svc, did = services(request), await _known_driver(request, principal.store_id)
     raw = await svc.store.driver(principal.store_id, did)
     fixes = FixCounts(accepted=int(raw.get("accepted", 0)), ignored=int(raw.get("ignored", 0)))
-    position = views.position(raw, int(time.time() * 1000), svc.settings)
+    position = views.position(raw, now_ms(), svc.settings)
     return json_response(DriverStatus(did, raw.get("name", ""), position, fixes))
 
 

@@ -14,6 +14,7 @@ from typing import NamedTuple, cast
 
 import msgspec
 
+from livemap.clock import now_ms
 from livemap.keys import cell_of
 from livemap.messages import DispatchEtaEvent
 from livemap.responses import DispatchDriver, DispatchSnapshot
@@ -77,7 +78,7 @@ async def _candidates(store: Store, sid: str, settings: Settings, bbox: BBox | N
     k = store.keys
     parts = cell_boxes(bbox) if bbox is not None else None
     if parts is None:
-        since = int(time.time() * 1000) - int(settings.online_window_s * 1000)
+        since = now_ms() - int(settings.online_window_s * 1000)
         seen = cast(list[bytes], await store.redis.zrangebyscore(k.store_seen(sid), since, "+inf"))
         return [text(d) for d in seen]
     async with store.redis.pipeline(transaction=False) as pipe:
@@ -91,7 +92,7 @@ async def _candidates(store: Store, sid: str, settings: Settings, bbox: BBox | N
 async def dispatch_snapshot(store: Store, sid: str, settings: Settings, bbox: BBox | None = None) -> DispatchSnapshot:
     """Every active order and online driver of store `sid` (inside `bbox` when given)."""
     k = store.keys
-    now = int(time.time() * 1000)
+    now = now_ms()
     online_since = now - int(settings.online_window_s * 1000)
     dids = await _candidates(store, sid, settings, bbox)
     async with store.redis.pipeline(transaction=False) as pipe:

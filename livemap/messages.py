@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from typing import Annotated, Literal
 
 import msgspec
 
+from livemap.clock import now_ms
 from livemap.i18n import Lang
 
 # Device clocks drift and phones buffer fixes offline, but a fix from the future or from before
@@ -69,7 +69,7 @@ class Fix(msgspec.Struct, forbid_unknown_fields=False):
         _check_lat_lon(self.lat, self.lon)
         if self.ts < _MIN_TS_MS:
             raise ValueError("ts must be epoch milliseconds (after 2001-01-01)")
-        if self.ts > time.time() * 1000 + _MAX_FUTURE_MS:
+        if self.ts > now_ms() + _MAX_FUTURE_MS:
             raise ValueError("ts is more than 10 minutes in the future")
         _finite("speed", self.speed, 0, 150)
         if self.heading is not None and not math.isfinite(self.heading):

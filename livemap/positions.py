@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import msgspec
 from geopy.distance import geodesic
 
+from livemap.clock import now_ms
 from livemap.db import Batch, Script
 from livemap.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
 from livemap.keys import Keys, cell_of
@@ -203,7 +203,7 @@ class DriverSession:
         """Store `fixes` (already validated) in one round trip; returns (accepted, ignored)."""
         store, k, db = self._p.store, self._keys, self._p.store.db
         sid, did, channel = self.store_id, self.driver_id, self._store_channel
-        now = int(time.time() * 1000)
+        now = now_ms()
         per_stop: list[list[_Item]] = [[] for _ in self._stops]
         newer: list[Fix] = []
         last = self._last_ts

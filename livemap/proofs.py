@@ -8,8 +8,9 @@ from what the client claimed, so the customer's browser is only ever handed a re
 
 from __future__ import annotations
 
+from livemap.clock import now_ms
 from livemap.responses import Proof
-from livemap.store import Store, now_ms, text
+from livemap.store import Store, text
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_PHOTO_BYTES = 2 * 1024 * 1024

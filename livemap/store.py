@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -21,6 +20,7 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from livemap import security
+from livemap.clock import now_ms
 from livemap.db import Batch, Db, Script
 from livemap.keys import Keys
 from livemap.messages import Consents, Customer, NewOrder, StageEvent, Subscribe
@@ -36,10 +36,6 @@ _CAS_RETRIES = 5
 #: Outbox entries kept (approximately).
 OUTBOX_MAXLEN = 100_000
 _ORDER_UPDATE, _EMIT = Script("order_update"), Script("emit")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class NotFound(LookupError):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from livemap.clock import now_ms
 from livemap.messages import Customer, Eta
 from livemap.responses import (
     CustomerOrder,
@@ -20,10 +20,6 @@ from livemap.responses import (
 )
 from livemap.settings import Settings
 from livemap.store import Order, Store, decode_hash, decode_history
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _point(value: Any) -> LatLon | None:
@@ -109,7 +105,7 @@ def store_order(order: Order, history: list[HistoryEntry], base_url: str, token:
         carrier=order["carrier"] or None,
         created_at=int(order["created"]),
         history=history,
-        eta=eta_of(order, _now_ms()),
+        eta=eta_of(order, now_ms()),
         feedback=order.feedback,
         subscriptions=order.subscriptions,
         source=order["source"] or None,
@@ -127,7 +123,7 @@ async def customer_snapshot(store: Store, tid: str, settings: Settings) -> Snaps
         pipe.xrevrange(k.order_events(tid), count=1)
         raw, history, last = await pipe.execute()
     order = Order(decode_hash(raw))
-    now = _now_ms()
+    now = now_ms()
     driver = None
     if order.live and order["active"] == "1":  # only the active leg's customer sees the driver
         driver = position(await store.driver(order["store"], order.driver), now, settings)
@@ -140,7 +136,7 @@ async def customer_snapshot(store: Store, tid: str, settings: Settings) -> Snaps
 
 
 def stops_view(driver_id: str, orders: list[Order]) -> Stops:
-    now = _now_ms()
+    now = now_ms()
     stops = []
     for order in orders:
         eta = eta_of(order, now)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import cast
 
 import msgspec
 import redis.asyncio as aioredis
 
+from livemap.clock import now_ms
 from livemap.db import Batch
 from livemap.messages import OfflineEvent, StaleEvent, merge_json
 from livemap.settings import Settings
@@ -68,7 +68,7 @@ class Watchdog:
 
     async def sweep(self) -> int:
         """Announce every driver that just went stale or offline; returns how many were announced."""
-        now = int(time.time() * 1000)
+        now = now_ms()
         stale_before = now - int(self.settings.stale_after_s * 1000)
         offline_before = now - int(self.settings.online_window_s * 1000)
         k, redis = self.store.keys, self.store.redis

@@ -12,10 +12,10 @@ Three request shapes reach one parser each:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from livemap.clock import now_ms
 from livemap.ingest.device import DeviceFix, make_fix
 from livemap.ingest.fields import KNOT_MPS, BadField, flag, number, timestamp_ms
 
@@ -35,7 +35,7 @@ def parse_params(params: Mapping[str, Any], *, speed_unit_mps: float = KNOT_MPS)
     if "location" in params and (lat is None or lon is None):
         lat, lon = _location(params["location"])
     raw_ts = params.get("timestamp")
-    ts = timestamp_ms("timestamp", raw_ts) if raw_ts not in (None, "") else int(time.time() * 1000)
+    ts = timestamp_ms("timestamp", raw_ts) if raw_ts not in (None, "") else now_ms()
     speed = number("speed", params.get("speed"), unknown_below=0)
     heading = number("heading", params.get("heading", params.get("bearing")), unknown_below=0)
     fix = make_fix(

@@ -21,12 +21,12 @@ worker died stays pending in the group; after ``claim_idle_ms`` another worker t
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from livemap.clock import now_ms
 from livemap.db import Client
 from livemap.keys import Keys
 from livemap.store import text
@@ -61,10 +61,6 @@ for _, member in ipairs(due) do
 end
 return #due
 """
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _flat(fields: dict[str, str]) -> str:

@@ -27,13 +27,14 @@ import msgspec
 import redis.asyncio as aioredis
 
 from livemap import tasks, unsubscribe
+from livemap.clock import now_ms
 from livemap.db import Db
 from livemap.keys import Keys
 from livemap.logs import log_config, redact
 from livemap.notify import email as email_channel
 from livemap.notify import sms, webhook
 from livemap.notify.base import DeliveryError, Notice
-from livemap.notify.outbox import Entry, Outbox, now_ms
+from livemap.notify.outbox import Entry, Outbox
 from livemap.notify.policy import (
     CUSTOMER_CHANNELS,
     MOMENTARY,
