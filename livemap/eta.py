@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import msgspec
 
@@ -24,7 +23,6 @@ from livemap.messages import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent
 from livemap.routes import Route
 from livemap.settings import Settings
 
-Vehicle = Literal["car", "motorbike", "van", "bicycle", "foot"]
 LegEvent = ArrivingEvent | ArrivedEvent | DelayedEvent | OffRouteEvent | EtaEvent
 
 WINDOW_S = 10.0  # speed is measured over at least this much fix time
