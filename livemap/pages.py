@@ -34,7 +34,9 @@ from livemap.stages import EXCEPTIONS, StageMachine
 from livemap.storesettings import Branding, StoreSettings
 from livemap.views import customer_snapshot
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# The repository's top-level static/, through the `livemap/static` link in a checkout; a wheel carries
+# the files themselves there (package data), so an installed livemap serves them too.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 WHITE, BLACK = "#ffffff", "#000000"
 AA = 4.5  # WCAG 2 level AA: the least contrast for body text
 _encode = msgspec.json.Encoder().encode
