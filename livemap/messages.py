@@ -137,7 +137,8 @@ class CreateDriver(msgspec.Struct):
 
 
 class Consents(msgspec.Struct, omit_defaults=True):
-    """Per order: what the customer agreed to at checkout; a channel left out follows the store's default."""
+    """Per order: what the customer agreed to at checkout; a channel left out follows the store's default
+    (`notifications.email.default`: on; `notifications.sms.default`: opt_in)."""
 
     email: bool | None = None
     sms: bool | None = None

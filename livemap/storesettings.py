@@ -61,7 +61,10 @@ Consent = Literal["on", "opt_in"]
 
 class Email(msgspec.Struct, rename={"sender": "from"}):
     #: Shipping notices are transactional messages about the customer's own order: on unless the store says not.
-    default: Consent = "on"
+    default: Annotated[
+        Consent,
+        msgspec.Meta(description="`on` (default): email without opting in; `opt_in`: only after"),
+    ] = "on"
     host: str | None = None
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
     starttls: bool = True
@@ -72,7 +75,10 @@ class Email(msgspec.Struct, rename={"sender": "from"}):
 
 class Sms(msgspec.Struct):
     #: SMS costs the store money and consent rules differ by country: opt-in unless the store says otherwise.
-    default: Consent = "opt_in"
+    default: Annotated[
+        Consent,
+        msgspec.Meta(description="`opt_in` (default): SMS only after opting in; `on`: without"),
+    ] = "opt_in"
     url: Url | None = None
     format: Literal["form", "json"] = "form"
     body: dict[str, str] = {}
