@@ -22,7 +22,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## fuzz: send 20,000+ schema-driven requests (schemathesis, from /openapi.json) to every endpoint; any 5xx fails (~10 min)
+## fuzz: send 20,000+ schema-driven requests (schemathesis, from /openapi.json) to every endpoint; any 5xx fails (~40-50 min)
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest -m fuzz -s tests/test_fuzz.py
 
