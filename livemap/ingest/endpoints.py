@@ -94,10 +94,6 @@ async def _store(svc: Services, principal: Principal, fixes: list[DeviceFix]) ->
     return accepted, ignored
 
 
-async def _body(request: Request) -> bytes:
-    return await bodies.read(request, _MAX_BODY)
-
-
 def _bad(exc: BadField | msgspec.DecodeError | RecursionError) -> ApiError:
     if isinstance(exc, RecursionError):  # untyped JSON: msgspec stops at Python's recursion limit
         return ApiError(400, "invalid_json", "JSON nested too deeply")
@@ -119,7 +115,7 @@ def _params_endpoint(speed_unit_mps: float) -> Callable[[Request], Awaitable[Res
         svc = services(request)
         token, _ = _credentials(request)
         principal = await _driver(svc, token)
-        body = await _body(request)
+        body = await bodies.read(request, _MAX_BODY)
         try:
             if request.headers.get("content-type", "").startswith("application/json"):
                 fixes, unknown_status = osmand.parse_json(_decode(body)), 404
@@ -148,7 +144,7 @@ async def owntracks_endpoint(request: Request) -> Response:
     svc = services(request)
     token, user = _credentials(request)
     principal = await _driver(svc, token)
-    body = await _body(request)
+    body = await bodies.read(request, _MAX_BODY)
     if not body.strip():
         return json_response([])  # the app's connection test and keep-alives
     user = user or request.headers.get("x-limit-u")
