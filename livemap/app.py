@@ -18,32 +18,36 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from livemap import api, dispatchers, driverapi, integrations, security
-from livemap.dispatchpage import dispatch_page, sign_out
-from livemap.dispatchview import EtaBoard
-from livemap.dispatchws import dispatch_socket
-from livemap.driverpage import driver_page
-from livemap.driverws import driver_socket
-from livemap.errors import DOMAIN_ERRORS, ApiError, handle_api_error, handle_domain_error, handle_http_error
-from livemap.eta import EtaModel
-from livemap.failsafe import CatchAll
-from livemap.hub import Hub
-from livemap.ingest import endpoints as ingest_endpoints
-from livemap.keys import Keys
-from livemap.lookup import lookup_form
+from livemap import integrations
+from livemap.domain import security
+from livemap.domain.eta import EtaModel
 from livemap.notify import Worker
-from livemap.openapi import openapi
-from livemap.pages import STATIC_DIR, tracking_page
-from livemap.positions import Positions
-from livemap.ratelimit import RateLimits
-from livemap.redisconn import open_redis
-from livemap.secretbox import SecretBox
+from livemap.realtime.hub import Hub
 from livemap.services import Services
 from livemap.settings import Settings
-from livemap.store import Store
-from livemap.trackws import track_socket
-from livemap.unsubscribe import unsubscribe_page
-from livemap.watchdog import Watchdog
+from livemap.storage.connection import open_redis
+from livemap.storage.keys import Keys
+from livemap.storage.repository import Store
+from livemap.storage.secretbox import SecretBox
+from livemap.trackers import endpoints as ingest_endpoints
+from livemap.tracking.positions import Positions
+from livemap.tracking.ratelimit import RateLimits
+from livemap.tracking.watchdog import Watchdog
+from livemap.web.api import dispatchers
+from livemap.web.api import drivers as driverapi
+from livemap.web.api import rest as api
+from livemap.web.dispatchview import EtaBoard
+from livemap.web.errors import DOMAIN_ERRORS, ApiError, handle_api_error, handle_domain_error, handle_http_error
+from livemap.web.failsafe import CatchAll
+from livemap.web.openapi import openapi
+from livemap.web.pages.dispatch import dispatch_page, sign_out
+from livemap.web.pages.driver import driver_page
+from livemap.web.pages.lookup import lookup_form
+from livemap.web.pages.tracking import STATIC_DIR, tracking_page
+from livemap.web.pages.unsubscribe import unsubscribe_page
+from livemap.web.sockets.customer import track_socket
+from livemap.web.sockets.dispatcher import dispatch_socket
+from livemap.web.sockets.driver import driver_socket
 
 log = logging.getLogger("livemap")
 #: Allocations (minus frees) between first-generation collections; the default of 700 means a

@@ -19,13 +19,13 @@ from starlette.types import ASGIApp
 
 from livemap import tasks
 from livemap.app import admin_token, create_app
-from livemap.httpprotocol import TimedHttpProtocol
-from livemap.ingest.endpoints import OsmandPort
 from livemap.logs import log_config
 from livemap.notify import worker as notify_worker
+from livemap.realtime.wsprotocol import LeanWebSocketProtocol
 from livemap.settings import Settings
-from livemap.wsdirect import DirectSockets
-from livemap.wsprotocol import LeanWebSocketProtocol
+from livemap.trackers.endpoints import OsmandPort
+from livemap.web.httpprotocol import TimedHttpProtocol
+from livemap.web.wsdirect import DirectSockets
 
 # The application answers frames up to LIVEMAP_MAX_FRAME_BYTES with a typed error and keeps the
 # socket; the transport closes anything above this with 1009 before it is buffered whole.

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from livemap.dispatchview import EtaBoard
-from livemap.hub import Hub
-from livemap.positions import Positions
-from livemap.ratelimit import RateLimits
-from livemap.redisconn import EmbeddedRedis
+from livemap.realtime.hub import Hub
 from livemap.settings import Settings
-from livemap.store import Store
+from livemap.storage.connection import EmbeddedRedis
+from livemap.storage.repository import Store
+from livemap.tracking.positions import Positions
+from livemap.tracking.ratelimit import RateLimits
+from livemap.web.dispatchview import EtaBoard
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from livemap.redisconn import die_with_parent
+from livemap.storage.connection import die_with_parent
 
 SLOTS = 16384
 #: Sharded pub/sub (SSUBSCRIBE / SPUBLISH) needs Redis 7.

@@ -33,8 +33,8 @@ import websockets
 from geopy.distance import geodesic
 
 from cluster import ClusterUnavailable, LocalCluster, redis_server
-from livemap.redisconn import EmbeddedRedis, cluster_url
-from livemap.routes import LatLon, Route, cumulative_lengths
+from livemap.domain.geometry import LatLon, Route, cumulative_lengths
+from livemap.storage.connection import EmbeddedRedis, cluster_url
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page

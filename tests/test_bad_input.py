@@ -19,7 +19,7 @@ from conftest import (
     now_ms,
     sync_client,
 )
-from livemap.keys import Keys
+from livemap.storage.keys import Keys
 
 
 async def test_driver_socket_survives_bad_messages_and_keeps_acked_fixes(shop: Shop, server: Server) -> None:

@@ -30,8 +30,8 @@ from conftest import (
     server_env,
     sync_client,
 )
-from livemap.keys import Keys
-from livemap.redisconn import redis_server_binary
+from livemap.storage.connection import redis_server_binary
+from livemap.storage.keys import Keys
 from receivers import HttpReceiver
 
 SECRET = "whsec-" + uuid.uuid4().hex

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from conftest import Server, Shop
-from livemap import csp
-from livemap.pages import safe_attribution, script_json
+from livemap.web import csp
+from livemap.web.pages.tracking import safe_attribution, script_json
 
 
 @pytest.mark.parametrize(

@@ -33,15 +33,15 @@ from conftest import (
     sync_client,
     wait,
 )
-from livemap import dispatchview
-from livemap.dispatchview import EtaBoard
-from livemap.dispatchws import ETA_REFRESH_S
-from livemap.keys import Keys
-from livemap.redisconn import open_db
-from livemap.secretbox import SecretBox
-from livemap.sessions import COOKIE, session_allowed
 from livemap.settings import Settings
-from livemap.store import Store
+from livemap.storage.connection import open_db
+from livemap.storage.keys import Keys
+from livemap.storage.repository import Store
+from livemap.storage.secretbox import SecretBox
+from livemap.web import dispatchview
+from livemap.web.dispatchview import EtaBoard
+from livemap.web.sessions import COOKIE, session_allowed
+from livemap.web.sockets.dispatcher import ETA_REFRESH_S
 
 # --- helpers ---------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import httpx
 import msgspec
 
 from conftest import Server, Shop, customer_socket, driver_socket, new_shop, png
-from livemap import responses as r
+from livemap.domain import responses as r
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9"
 

@@ -1,4 +1,4 @@
-"""The ETA model (livemap.eta): every expected value is computed independently, with geopy or closed-form arithmetic."""
+"""The ETA model (livemap.domain.eta): expected values computed independently, with geopy or closed-form arithmetic."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from conftest import dest, gd, route
-from livemap.eta import (
+from livemap.domain.eta import (
     AVG_TAU_S,
     MOVE_TAU_S,
     PRIORS,
@@ -26,8 +26,8 @@ from livemap.eta import (
     LegState,
     Prior,
 )
-from livemap.messages import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
-from livemap.routes import LatLon, Route
+from livemap.domain.geometry import LatLon, Route
+from livemap.domain.messages import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
 from livemap.settings import Settings
 
 T0 = 1_600_000_000_000  # fix time far from now: nothing may lean on the wall clock

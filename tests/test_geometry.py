@@ -7,7 +7,7 @@ import math
 import pytest
 
 from conftest import dest, gd, route
-from livemap.routes import LatLon, Route, cumulative_lengths
+from livemap.domain.geometry import LatLon, Route, cumulative_lengths
 
 TOL_M = 2.0  # metres; the local frame's distortion over a few km stays well below this
 START: LatLon = (-23.5505, -46.6333)  # São Paulo

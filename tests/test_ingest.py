@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from conftest import RedisTarget, Server, Shop, Socket, along, customer_socket, new_shop, server_env, wait
-from livemap.keys import Keys
-from livemap.redisconn import connect
+from livemap.storage.connection import connect
+from livemap.storage.keys import Keys
 
 KNOT = 1852 / 3600
 

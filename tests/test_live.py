@@ -24,7 +24,7 @@ from conftest import (
     server_env,
     sync_client,
 )
-from livemap.redisconn import cluster_url
+from livemap.storage.connection import cluster_url
 
 
 async def test_pings_reach_customer_in_order_with_falling_eta(shop: Shop, server: Server) -> None:

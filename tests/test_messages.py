@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from livemap.messages import CreateOrder, Fix, Viewport, describe
+from livemap.domain.messages import CreateOrder, Fix, Viewport, describe
 
 
 def now_ms() -> int:

@@ -40,16 +40,16 @@ from conftest import (
     server_env,
     wait,
 )
-from livemap.db import Client
-from livemap.i18n import LANGS
-from livemap.keys import Keys
+from livemap.domain.i18n import LANGS
+from livemap.domain.storesettings import QuietHours, StoreSettings
 from livemap.notify.base import Notice
 from livemap.notify.policy import backoff_s, quiet_until
 from livemap.notify.templates import TEXTS, render
-from livemap.redisconn import connect
 from livemap.settings import Settings
-from livemap.store import Order
-from livemap.storesettings import QuietHours, StoreSettings
+from livemap.storage.connection import connect
+from livemap.storage.db import Client
+from livemap.storage.keys import Keys
+from livemap.storage.repository import Order
 from receivers import HttpReceiver, SmtpReceiver
 
 SECRET = "whsec-" + uuid.uuid4().hex

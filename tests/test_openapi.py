@@ -6,9 +6,9 @@ import msgspec
 from starlette.routing import Route, WebSocketRoute
 
 from conftest import Server, Shop, customer_socket
-from livemap import responses as r
 from livemap.app import create_app
-from livemap.openapi import OPERATIONS, build
+from livemap.domain import responses as r
+from livemap.web.openapi import OPERATIONS, build
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:

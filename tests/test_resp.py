@@ -8,7 +8,7 @@ from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 from redis.typing import EncodableT
 
-from livemap.resp import fast_packing
+from livemap.storage.resp import fast_packing
 
 COMMANDS: list[tuple[EncodableT, ...]] = [
     ("PING",),

@@ -29,7 +29,7 @@ from conftest import (
     sync_client,
     wait,
 )
-from livemap.keys import Keys
+from livemap.storage.keys import Keys
 
 
 async def refused(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:

@@ -9,8 +9,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from conftest import RedisTarget, Server, Shop, connect, sync_client
-from livemap import security
-from livemap.keys import Keys
+from livemap.domain import security
+from livemap.storage.keys import Keys
 
 
 async def test_an_unexpected_error_before_accept_is_a_typed_500_with_an_id(

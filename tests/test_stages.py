@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from livemap.stages import DEFAULT_PIPELINE, LABELS, CustomStage, IllegalTransition, StageMachine, UnknownStage
+from livemap.domain.stages import DEFAULT_PIPELINE, LABELS, CustomStage, IllegalTransition, StageMachine, UnknownStage
 
 DEFAULT = StageMachine()
 BEFORE_DELIVERED = ("received", "processing", "shipped")

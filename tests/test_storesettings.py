@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from livemap.storesettings import MASK, StoreSettings, masked, merge_patch
+from livemap.domain.storesettings import MASK, StoreSettings, masked, merge_patch
 
 STORED: dict[str, Any] = {
     "name": "Loja Azul",

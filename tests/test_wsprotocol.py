@@ -12,7 +12,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from livemap.wsprotocol import _Flag, _Inbox, frame, text_frame
+from livemap.realtime.wsprotocol import _Flag, _Inbox, frame, text_frame
 
 
 async def test_inbox_hands_out_messages_in_order_and_waits_when_empty() -> None:

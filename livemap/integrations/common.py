@@ -28,14 +28,14 @@ from redis.exceptions import LockError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from livemap import bodies
-from livemap.errors import ApiError, json_response, not_found
+from livemap.domain.messages import Consents, Customer, NewOrder, Point
+from livemap.domain.stages import DEFAULT_PIPELINE, EXCEPTIONS, IllegalTransition, StageMachine, UnknownStage
+from livemap.domain.storesettings import Integration, StoreSettings
 from livemap.integrations.geocode import Address, Geocoding
-from livemap.messages import Consents, Customer, NewOrder, Point
 from livemap.services import services
-from livemap.stages import DEFAULT_PIPELINE, EXCEPTIONS, IllegalTransition, StageMachine, UnknownStage
-from livemap.store import Conflict, NotFound, Order, Store, text
-from livemap.storesettings import Integration, StoreSettings
+from livemap.storage.repository import Conflict, NotFound, Order, Store, text
+from livemap.web import bodies
+from livemap.web.errors import ApiError, json_response, not_found
 
 log = logging.getLogger("livemap.integrations")
 S = TypeVar("S", bound=msgspec.Struct)

@@ -24,10 +24,10 @@ import msgspec
 from geopy.exc import GeopyError
 from geopy.geocoders import get_geocoder_for_service
 
-from livemap.db import Client
-from livemap.keys import Keys
-from livemap.messages import MAX_LAT
+from livemap.domain.messages import MAX_LAT
 from livemap.settings import Settings
+from livemap.storage.db import Client
+from livemap.storage.keys import Keys
 
 log = logging.getLogger("livemap.geocode")
 

@@ -12,6 +12,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from livemap.domain.messages import MAX_LAT, Consents, Customer
+from livemap.domain.stages import Stage
 from livemap.integrations.common import (
     Incoming,
     IntegrationResult,
@@ -30,8 +32,6 @@ from livemap.integrations.common import (
     store_settings,
 )
 from livemap.integrations.geocode import Address
-from livemap.messages import MAX_LAT, Consents, Customer
-from livemap.stages import Stage
 
 PLATFORM = "shopify"
 #: Topics whose payload is the order itself.

@@ -14,6 +14,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from livemap.domain.stages import Stage
 from livemap.integrations.common import (
     Incoming,
     IntegrationResult,
@@ -32,7 +33,6 @@ from livemap.integrations.common import (
     store_settings,
 )
 from livemap.integrations.geocode import Address
-from livemap.stages import Stage
 
 PLATFORM = "woocommerce"
 TOPICS = frozenset({"order.created", "order.updated"})

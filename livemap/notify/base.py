@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from livemap.i18n import Lang
-from livemap.store import Order
-from livemap.storesettings import StoreSettings
+from livemap.domain.i18n import Lang
+from livemap.domain.storesettings import StoreSettings
+from livemap.storage.repository import Order
 
 
 class DeliveryError(Exception):

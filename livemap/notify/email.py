@@ -13,9 +13,9 @@ from email.utils import formatdate, parseaddr
 
 import aiosmtplib
 
+from livemap.domain.storesettings import Email
 from livemap.notify.base import DeliveryError, Notice
 from livemap.notify.templates import Message
-from livemap.storesettings import Email
 
 
 def message_id(notice: Notice, sender: str) -> str:

@@ -26,10 +26,10 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from livemap.clock import now_ms
-from livemap.db import Client
-from livemap.keys import Keys
-from livemap.store import text
+from livemap.domain.clock import now_ms
+from livemap.storage.db import Client
+from livemap.storage.keys import Keys
+from livemap.storage.repository import text
 
 GROUP = "notify"
 #: Dead letters kept (approximately).

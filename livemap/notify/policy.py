@@ -7,10 +7,10 @@ import random
 import zoneinfo
 from typing import Any
 
-from livemap.i18n import LANGS, Lang
+from livemap.domain.i18n import LANGS, Lang
+from livemap.domain.storesettings import Channel, QuietHours, StoreSettings
 from livemap.settings import Settings
-from livemap.store import Order
-from livemap.storesettings import Channel, QuietHours, StoreSettings
+from livemap.storage.repository import Order
 
 CUSTOMER_CHANNELS: tuple[Channel, ...] = ("email", "sms")
 #: Moments, not states: by the end of a night's quiet hours they are no longer true, so they are dropped, not held.

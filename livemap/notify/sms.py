@@ -13,9 +13,9 @@ import re
 
 import httpx
 
+from livemap.domain.storesettings import Sms
 from livemap.logs import redact
 from livemap.notify.base import DeliveryError, Notice
-from livemap.storesettings import Sms
 
 DEFAULT_BODY = {"to": "{phone}", "text": "{message}"}
 _PLACEHOLDER = re.compile(r"\{(phone|message|event_id|order|tracking_url|store)\}")

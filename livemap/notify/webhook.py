@@ -14,9 +14,9 @@ import time
 import httpx
 import msgspec
 
+from livemap.domain.storesettings import Webhook
 from livemap.logs import redact
 from livemap.notify.base import DeliveryError, Notice
-from livemap.storesettings import Webhook
 
 _encode = msgspec.json.Encoder().encode
 

@@ -26,10 +26,9 @@ import httpx
 import msgspec
 import redis.asyncio as aioredis
 
-from livemap import tasks, unsubscribe
-from livemap.clock import now_ms
-from livemap.db import Db
-from livemap.keys import Keys
+from livemap import tasks
+from livemap.domain.clock import now_ms
+from livemap.domain.storesettings import Channel
 from livemap.logs import log_config, redact
 from livemap.notify import email as email_channel
 from livemap.notify import sms, webhook
@@ -47,12 +46,14 @@ from livemap.notify.policy import (
     tracking_url,
 )
 from livemap.notify.templates import render
-from livemap.redisconn import open_db
-from livemap.secretbox import SecretBox
 from livemap.settings import Settings
-from livemap.store import NotFound, Store
-from livemap.storesettings import Channel
+from livemap.storage.connection import open_db
+from livemap.storage.db import Db
+from livemap.storage.keys import Keys
+from livemap.storage.repository import NotFound, Store
+from livemap.storage.secretbox import SecretBox
 from livemap.tasks import cancel
+from livemap.web.pages import unsubscribe
 
 log = logging.getLogger("livemap.notify")
 

@@ -1,0 +1,395 @@
+"""Wire messages: every JSON shape livemap reads or writes, as msgspec Structs.
+
+msgspec validates while it parses, so decoding a fix and checking its types is one C pass on the
+hot path. Range checks that msgspec cannot express with the message we want live in
+``__post_init__``; msgspec reports the ValueError with the path of the offending field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal
+
+import msgspec
+
+from livemap.domain.clock import now_ms
+from livemap.domain.i18n import Lang
+
+# Device clocks drift and phones buffer fixes offline, but a fix from the future or from before
+# 2001 is a unit bug (seconds instead of milliseconds) or garbage.
+_MIN_TS_MS = 978_307_200_000  # 2001-01-01
+_MAX_FUTURE_MS = 10 * 60 * 1000
+# A promised delivery time is epoch ms before 2100: later is a unit bug, and the ETA does arithmetic on it.
+_MAX_PROMISE_MS = 4_102_444_800_000  # 2100-01-01
+#: Redis GEO indexes latitudes within Web Mercator's square only: a fix beyond it would pass a -90..90
+#: check and then fail to store. Every coordinate livemap stores is held to it (a query's bbox is not).
+MAX_LAT = 85.05112878
+#: Sequence numbers are echoed in replies: integers a JavaScript client reads exactly.
+MAX_SAFE_INT = 2**53 - 1
+
+# Bounds msgspec shows in the OpenAPI document; `__post_init__` checks them (with a sentence naming
+# the field), so structs built in Python, not only decoded ones, are held to them as well.
+Lat = Annotated[float, msgspec.Meta(extra_json_schema={"minimum": -MAX_LAT, "maximum": MAX_LAT})]
+Lon = Annotated[float, msgspec.Meta(extra_json_schema={"minimum": -180, "maximum": 180})]
+Seq = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)]
+EpochMs = Annotated[int, msgspec.Meta(extra_json_schema={"minimum": _MIN_TS_MS, "maximum": _MAX_PROMISE_MS})]
+
+# Patterns end in \Z, not $: msgspec matches with re.search, where $ also matches before a final "\n".
+Str200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*\Z")]
+
+
+def _finite(name: str, value: float | None, lo: float, hi: float) -> None:
+    if value is not None and not (lo <= value <= hi):  # NaN fails every comparison, so it lands here
+        raise ValueError(f"{name} must be within {lo:.10g}..{hi:.10g}")
+
+
+def _check_lat_lon(lat: float, lon: float, max_lat: float = MAX_LAT) -> None:
+    _finite("lat", lat, -max_lat, max_lat)
+    _finite("lon", lon, -180, 180)
+
+
+# --- driver socket: in ---------------------------------------------------------------------------
+
+
+class Fix(msgspec.Struct, forbid_unknown_fields=False):
+    """One GPS fix from a driver's device. `ts` is the fix time in epoch milliseconds."""
+
+    lat: Lat
+    lon: Lon
+    ts: int
+    speed: float | None = None
+    heading: float | None = None
+    accuracy: float | None = None
+    battery: float | None = None
+    seq: Seq | None = None
+
+    def __post_init__(self) -> None:
+        _check_lat_lon(self.lat, self.lon)
+        if self.ts < _MIN_TS_MS:
+            raise ValueError("ts must be epoch milliseconds (after 2001-01-01)")
+        if self.ts > now_ms() + _MAX_FUTURE_MS:
+            raise ValueError("ts is more than 10 minutes in the future")
+        _finite("speed", self.speed, 0, 150)
+        if self.heading is not None and not math.isfinite(self.heading):
+            raise ValueError("heading must be a finite number of degrees")
+        if self.heading is not None:
+            self.heading %= 360
+            if self.heading >= 360:  # -1e-20 % 360 rounds to 360.0
+                self.heading = 0.0
+        _finite("accuracy", self.accuracy, 0, 100_000)
+        _finite("battery", self.battery, 0, 100)
+
+
+# --- driver socket: out --------------------------------------------------------------------------
+
+
+class Rejected(msgspec.Struct):
+    index: int
+    code: str
+    message: str
+
+
+class Ack(msgspec.Struct, tag="ack", tag_field="type", omit_defaults=True):
+    """Reply to a fix or a batch after Redis accepted the write."""
+
+    seq: int | None
+    accepted: int
+    ignored: int
+    rejected: list[Rejected] = []
+
+
+class Error(msgspec.Struct, tag="error", tag_field="type"):
+    """Typed error reply; `seq` echoes the message's seq when it could be read."""
+
+    code: str
+    message: str
+    seq: int | None = None
+
+
+# --- REST bodies ---------------------------------------------------------------------------------
+
+
+class Point(msgspec.Struct):
+    lat: Lat
+    lon: Lon
+
+    def __post_init__(self) -> None:
+        _check_lat_lon(self.lat, self.lon)
+
+
+class Customer(msgspec.Struct, omit_defaults=True):
+    name: Str200
+    email: Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\Z")] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^\+?[0-9 ()./-]{4,31}\Z")] | None = None
+
+
+class CreateStore(msgspec.Struct):
+    name: Str200
+
+
+class CreateDriver(msgspec.Struct):
+    name: Str200
+    id: Ident | None = None
+    #: Sets the speed prior of the ETA model until the driver's own speed is learned.
+    vehicle: Literal["car", "motorbike", "van", "bicycle", "foot"] = "car"
+
+
+class Consents(msgspec.Struct, omit_defaults=True):
+    """Per order: what the customer agreed to at checkout; a channel left out follows the store's default
+    (`notifications.email.default`: on; `notifications.sms.default`: opt_in)."""
+
+    email: bool | None = None
+    sms: bool | None = None
+
+
+class NewOrder(msgspec.Struct):
+    """An order to create. Through the REST API it is a `CreateOrder` (destination required); an order
+    imported from a shop (WooCommerce, Shopify) whose address could not be geocoded has no destination."""
+
+    # Shops send order numbers as JSON numbers or strings; both name the same order.
+    id: Ident | Annotated[int, msgspec.Meta(ge=0, lt=10**18)]
+    customer: Customer
+    destination: Point | None = None
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    origin: Point | None = None
+    route: Annotated[list[tuple[Lat, Lon]], msgspec.Meta(min_length=2, max_length=5000)] | None = None
+    promised_by: EpochMs | None = None
+    tracking_number: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    carrier: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    #: The customer's language for notifications (default: the store's `locale`).
+    locale: Lang | None = None
+    #: Updates by email / SMS for this order, when the store knows the customer's choice (checkout consent);
+    #: otherwise the store's `notifications.email.default` (on) and `notifications.sms.default` (opt_in) apply.
+    subscriptions: Consents | None = None
+
+    def __post_init__(self) -> None:
+        for i, (lat, lon) in enumerate(self.route or ()):
+            try:
+                _check_lat_lon(lat, lon)
+            except ValueError as exc:
+                raise ValueError(f"route[{i}]: {exc}") from None
+        if self.subscriptions and self.subscriptions.email and not self.customer.email:
+            raise ValueError("subscriptions.email: the customer has no email address")
+        if self.subscriptions and self.subscriptions.sms and not self.customer.phone:
+            raise ValueError("subscriptions.sms: the customer has no phone number")
+        if self.promised_by is not None and not _MIN_TS_MS <= self.promised_by < _MAX_PROMISE_MS:
+            raise ValueError("promised_by must be epoch milliseconds between 2001 and 2100")
+
+
+class CreateOrder(NewOrder):
+    """`POST /api/orders`: the destination is required."""
+
+    destination: Point
+
+
+class Assign(msgspec.Struct):
+    driver_id: Ident
+
+
+#: A tracker app's device identifier (an IMEI, an OwnTracks "user/device"...): any text without spaces.
+DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^\S+\Z")]
+
+
+class Devices(msgspec.Struct):
+    """The tracker apps' device ids that stand for a driver (`PUT /api/drivers/{id}/devices`)."""
+
+    devices: Annotated[list[DeviceId], msgspec.Meta(max_length=20)]
+
+
+class StopOrder(msgspec.Struct):
+    """The driver's stops in delivery order, by the store's order ids."""
+
+    orders: Annotated[list[Ident], msgspec.Meta(max_length=500)]
+
+
+class StageChange(msgspec.Struct):
+    stage: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+
+
+class DriverStageChange(msgspec.Struct):
+    """The driver marks one of its stops: picked up (`shipped`), `delivered` or `failed_attempt`."""
+
+    stage: Literal["shipped", "delivered", "failed_attempt"]
+    note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    #: Who took the parcel (with `delivered`): the customer sees it as proof of delivery.
+    recipient: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class ProofRecipient(msgspec.Struct):
+    """Proof of delivery without a photo: who took the parcel."""
+
+    recipient: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class RateDelivery(msgspec.Struct):
+    """The customer's rating (1 to 5 stars) of a delivered order, with an optional comment."""
+
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class Subscribe(msgspec.Struct):
+    """Opt in (true) or out (false) of updates by email / SMS; a channel left out keeps its current choice."""
+
+    email: bool | msgspec.UnsetType = msgspec.UNSET
+    sms: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class CreateDispatcher(msgspec.Struct):
+    """A dispatcher account: signs in to `/dispatch` by name and password instead of the store key."""
+
+    name: Ident
+    password: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
+
+
+# --- events: customer and dispatcher sockets ---------------------------------------------------
+# Published events get their stream `offset` spliced in by Redis (Lua) once XADD has assigned it,
+# so these are encoded without it.
+
+
+class FixView(msgspec.Struct):
+    """A fix as clients see it: in location events and in snapshots' driver positions."""
+
+    lat: float
+    lon: float
+    speed: float | None
+    heading: float | None
+    accuracy: float | None
+    ts: int
+
+
+class LocationEvent(FixView, tag="location", tag_field="type"):
+    eta_s: int | None = None
+    eta_at: int | None = None
+    remaining_m: int | None = None
+
+
+class DriverLocationEvent(msgspec.Struct, tag="location", tag_field="type"):
+    """The dispatcher's view of a fix: which driver, where; no ETA (that is per order)."""
+
+    driver_id: str
+    lat: float
+    lon: float
+    speed: float | None
+    heading: float | None
+    accuracy: float | None
+    battery: float | None
+    ts: int
+
+
+class ArrivingEvent(msgspec.Struct, tag="arriving", tag_field="type"):
+    """The driver is within the arriving distance or time of this stop (once per approach)."""
+
+    ts: int
+    remaining_m: int
+    eta_at: int
+
+
+class ArrivedEvent(msgspec.Struct, tag="arrived", tag_field="type"):
+    """The driver stopped within the arrival radius of this stop's destination."""
+
+    ts: int
+    lat: float
+    lon: float
+
+
+class DelayedEvent(msgspec.Struct, tag="delayed", tag_field="type"):
+    """The ETA passed the promised time (`resolved` false), or came back before it (true)."""
+
+    eta_at: int
+    promised_by: int
+    resolved: bool
+    ts: int
+
+
+class OffRouteEvent(msgspec.Struct, tag="off_route", tag_field="type"):
+    """The driver left the route (`resolved` false; ETA falls back to straight line x detour) or rejoined."""
+
+    distance_m: int
+    resolved: bool
+    ts: int
+
+
+class EtaEvent(msgspec.Struct, tag="eta", tag_field="type"):
+    """A new ETA for a stop later in the driver's run (no position: that leg is not active)."""
+
+    eta_at: int
+    remaining_m: int
+    ts: int
+
+
+class DispatchEtaEvent(msgspec.Struct, tag="eta", tag_field="type"):
+    """A dispatcher's periodic refresh of one order's ETA (its locations carry none), sent when it changed."""
+
+    order_id: str
+    tracking_id: str
+    driver_id: str | None
+    eta_at: int
+    remaining_m: int
+
+
+class StaleEvent(msgspec.Struct, tag="stale", tag_field="type"):
+    """No fix from the driver for LIVEMAP_STALE_AFTER_S: show "last seen", not a live-looking marker."""
+
+    last_ts: int
+
+
+class OfflineEvent(msgspec.Struct, tag="offline", tag_field="type"):
+    """No fix for LIVEMAP_ONLINE_WINDOW_S: the driver is offline."""
+
+    last_ts: int
+
+
+class StageEvent(msgspec.Struct, tag="stage", tag_field="type", omit_defaults=True):
+    """A stage change; `note` is always present, the ids only in the dispatcher's copy."""
+
+    stage: str
+    at: int
+    live: bool
+    note: str | None
+    order_id: str | None = None  # for the dispatcher; customers already know their order
+    tracking_id: str | None = None
+    driver_id: str | None = None
+
+
+class Eta(msgspec.Struct):
+    eta_s: int
+    eta_at: int
+    remaining_m: int
+
+
+class Viewport(msgspec.Struct, tag="viewport", tag_field="type"):
+    """A dispatcher narrows its updates to a box: [min_lon, min_lat, max_lon, max_lat]."""
+
+    bbox: tuple[float, float, float, float]
+
+    def __post_init__(self) -> None:
+        min_lon, min_lat, max_lon, max_lat = self.bbox
+        try:
+            _check_lat_lon(min_lat, min_lon, 90)
+            _check_lat_lon(max_lat, max_lon, 90)
+        except ValueError as exc:
+            raise ValueError(f"bbox: {exc}") from None
+        if min_lat > max_lat or min_lon > max_lon:
+            raise ValueError("bbox must be [min_lon, min_lat, max_lon, max_lat]")
+
+
+_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def describe(err: msgspec.ValidationError | msgspec.DecodeError) -> str:
+    """msgspec's message as a sentence naming the field: ``lat: Expected `float`, got `str` ``."""
+    text = str(err)
+    match = _PATH.search(text)
+    text = _PATH.sub("", text).replace("`", "")
+    if match and match.group(1) and not text.startswith(match.group(1).split(".")[-1]):
+        return f"{match.group(1)}: {text}"
+    return text
+
+
+def merge_json(head: bytes, body: bytes) -> bytes:
+    """`{"a":1}` + `{"type":"x"}` -> `{"a":1,"type":"x"}`: add fields to an encoded object without re-encoding."""
+    return head[:-1] + b"," + body[1:]

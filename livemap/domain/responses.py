@@ -1,0 +1,240 @@
+"""Typed REST responses and snapshot parts (encoded by msgspec, described in the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from livemap.domain.messages import Customer, Eta, FixView
+
+UpdateChannel = Literal["email", "sms"]
+
+
+class LatLon(msgspec.Struct):
+    lat: float
+    lon: float
+
+
+class HistoryEntry(msgspec.Struct):
+    stage: str
+    at: int
+    note: str | None = None
+
+
+class Feedback(msgspec.Struct):
+    """The customer's rating of a delivered order; a new one replaces it."""
+
+    rating: int
+    comment: str | None
+    at: int
+
+
+class Subscriptions(msgspec.Struct):
+    """Whether the customer asked for updates on this order by email and by SMS."""
+
+    email: bool = False
+    sms: bool = False
+
+
+class Position(FixView):
+    """A driver's newest fix; `stale` when it is older than LIVEMAP_STALE_AFTER_S."""
+
+    stale: bool
+
+
+class CustomerOrder(msgspec.Struct):
+    """The order as its customer sees it: no store ids, no customer contact data."""
+
+    tracking_id: str
+    number: str
+    stage: str
+    live: bool
+    history: list[HistoryEntry]
+    destination: LatLon | None
+    address: str | None
+    route: list[tuple[float, float]] | None
+    promised_by: int | None
+    tracking_number: str | None
+    carrier: str | None
+    feedback: Feedback | None
+    subscriptions: Subscriptions
+    #: The update channels the order has a contact for (the page offers only these; never the contact itself).
+    channels: list[UpdateChannel]
+
+
+class OrderView(msgspec.Struct):
+    """The order as its store sees it through the REST API."""
+
+    id: str
+    tracking_id: str
+    tracking_token: str
+    tracking_url: str
+    stage: str
+    live: bool
+    driver_id: str | None
+    customer: Customer
+    address: str | None
+    destination: LatLon | None
+    origin: LatLon | None
+    route: list[tuple[float, float]] | None
+    promised_by: int | None
+    tracking_number: str | None
+    carrier: str | None
+    created_at: int
+    history: list[HistoryEntry]
+    eta: Eta | None
+    feedback: Feedback | None
+    subscriptions: Subscriptions
+    #: The shop platform that sent the order (`woocommerce`, `shopify`); null for orders made through this API.
+    source: str | None = None
+    #: What needs the store's attention: `no_destination` (an imported address that could not be geocoded).
+    flags: list[str] = []
+    #: How an imported order got its destination (`platform`, `geocoded`) or why not (`not_found`,
+    #: `no_address`, `unavailable`: retried on the platform's next update, `disabled`).
+    geocode: str | None = None
+
+
+class StoreCreated(msgspec.Struct):
+    id: str
+    name: str
+    api_key: str
+
+
+class DriverCreated(msgspec.Struct):
+    id: str
+    name: str
+    token: str
+
+
+class FixCounts(msgspec.Struct):
+    accepted: int
+    ignored: int
+
+
+class DriverStatus(msgspec.Struct):
+    id: str
+    name: str
+    position: Position | None
+    fixes: FixCounts
+
+
+class StopView(msgspec.Struct):
+    """One stop of a driver's run; `eta_at` counts the stops before it and their dwell times."""
+
+    order_id: str
+    tracking_id: str
+    stage: str
+    live: bool
+    active: bool
+    address: str | None
+    destination: LatLon | None
+    eta_at: int | None
+    remaining_m: int | None
+
+
+class DriverStop(msgspec.Struct):
+    """One stop as the driver's app shows it (the `stops` push of /ws/driver and `GET /api/driver`)."""
+
+    tracking_id: str
+    order_id: str
+    stage: str
+    live: bool
+    address: str | None
+    destination: tuple[float, float] | None
+    customer: str | None
+    #: What the driver may do now: `shipped` (picked up), `delivered`, `failed_attempt`.
+    actions: list[str]
+
+
+class StopsPush(msgspec.Struct, tag="stops", tag_field="type"):
+    """Pushed on /ws/driver on connect and whenever the driver's stops change."""
+
+    stops: list[DriverStop]
+
+
+class DriverRun(msgspec.Struct):
+    """`GET /api/driver`: who the driver token belongs to and its stops in delivery order."""
+
+    driver_id: str
+    name: str
+    stops: list[DriverStop]
+
+
+class Proof(msgspec.Struct):
+    """Proof of delivery: who took the parcel and whether there is a photo (`.../proof/photo`)."""
+
+    recipient: str | None
+    photo: bool
+    at: int
+
+
+class Stops(msgspec.Struct):
+    driver_id: str
+    stops: list[StopView]
+
+
+class ErrorDetail(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct):
+    """Every error: a stable machine-readable `code` and a sentence for people (plus context fields)."""
+
+    error: ErrorDetail
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok", "ready", "unavailable"]
+
+
+class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+    """First message of a customer socket, and the body of `GET /api/track/{tracking_id}`."""
+
+    offset: str
+    order: CustomerOrder
+    eta: Eta | None
+    driver: Position | None
+
+
+class DispatchOrder(msgspec.Struct):
+    order_id: str
+    tracking_id: str
+    stage: str
+    live: bool
+    driver_id: str | None
+    customer: str | None
+    address: str | None
+    destination: LatLon | None
+    promised_by: int | None
+    eta_at: int | None
+    remaining_m: int | None
+
+
+class DispatchDriver(Position):
+    """An online driver: its newest fix plus who it is."""
+
+    driver_id: str
+    name: str
+    battery: float | None
+    #: The driver's run: its assigned, not yet final orders (store order ids) in delivery order.
+    stops: list[str]
+
+
+class DispatchSnapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
+    """First message of a dispatcher socket (and its answer to a viewport)."""
+
+    orders: list[DispatchOrder]
+    drivers: list[DispatchDriver]
+
+
+class Dispatcher(msgspec.Struct):
+    """A dispatcher account (never its password)."""
+
+    name: str
+    created_at: int
+
+
+class Dispatchers(msgspec.Struct):
+    dispatchers: list[Dispatcher]

@@ -1,0 +1,202 @@
+"""A store's settings document: schema, JSON merge-patch, secret masking."""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from livemap.domain.stages import DEFAULT_PIPELINE, EXCEPTIONS, CustomStage, StageMachine
+
+MASK = "********"
+_SECRET_FIELDS = ("secret", "password")
+
+Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9a-fA-F]{6}\Z")]
+Url = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://")]
+Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*\Z")]
+Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")]
+Channel = Literal["email", "sms", "webhook"]
+Lang = Literal["en", "es", "pt-BR"]
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    # available_timezones() walks the tz database (tens of ms): once per process. On some systems
+    # it lists the database's helper files too, which ZoneInfo() accepts but are not zone names.
+    return frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules", "Factory"}
+
+
+class Branding(msgspec.Struct):
+    logo_url: Url | None = None
+    primary_color: Color = "#0a7d5a"
+    accent_color: Color = "#f2a900"
+    template: Literal["classic", "compact", "bold"] = "classic"
+    #: Map tiles for this store's pages (default: LIVEMAP_TILE_URL) and their required attribution.
+    tile_url: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://\S*\{z\}\S*\Z")] | None = None
+    tile_attribution: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class CustomStageSpec(msgspec.Struct):
+    id: Slug
+    after: Slug
+    live: bool = False
+    labels: dict[Lang, Annotated[str, msgspec.Meta(max_length=80)]] = {}
+
+
+class StageSettings(msgspec.Struct):
+    custom: list[CustomStageSpec] = []
+
+
+class Webhook(msgspec.Struct):
+    url: Url | None = None
+    secret: str | None = None
+
+
+#: Whether a new order's customer gets a channel's notices without asking (`on`) or only after opting in.
+Consent = Literal["on", "opt_in"]
+
+
+class Email(msgspec.Struct, rename={"sender": "from"}):
+    #: Shipping notices are transactional messages about the customer's own order: on unless the store says not.
+    default: Annotated[
+        Consent,
+        msgspec.Meta(description="`on` (default): email without opting in; `opt_in`: only after"),
+    ] = "on"
+    host: str | None = None
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
+    starttls: bool = True
+    username: str | None = None
+    password: str | None = None
+    sender: str | None = None
+
+
+class Sms(msgspec.Struct):
+    #: SMS costs the store money and consent rules differ by country: opt-in unless the store says otherwise.
+    default: Annotated[
+        Consent,
+        msgspec.Meta(description="`opt_in` (default): SMS only after opting in; `on`: without"),
+    ] = "opt_in"
+    url: Url | None = None
+    format: Literal["form", "json"] = "form"
+    body: dict[str, str] = {}
+    #: Words before the opt-out link every SMS ends with (default: the customer's language's "Stop SMS:").
+    opt_out: Annotated[str, msgspec.Meta(max_length=60)] | None = None
+
+
+class QuietHours(msgspec.Struct, rename={"start": "from", "end": "to"}):
+    start: Clock
+    end: Clock
+
+
+class Notifications(msgspec.Struct):
+    events: dict[str, list[Channel]] = {}
+    webhook: Webhook | None = None
+    email: Email | None = None
+    sms: Sms | None = None
+    quiet_hours: QuietHours | None = None
+
+
+class Integration(msgspec.Struct):
+    secret: str | None = None
+    status_map: dict[str, str] = {}
+
+
+class Integrations(msgspec.Struct):
+    woocommerce: Integration | None = None
+    shopify: Integration | None = None
+
+
+class StoreSettings(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    timezone: str = "UTC"
+    locale: Lang = "en"
+    returns_url: Url | None = None
+    branding: Branding = msgspec.field(default_factory=Branding)
+    stages: StageSettings = msgspec.field(default_factory=StageSettings)
+    notifications: Notifications = msgspec.field(default_factory=Notifications)
+    integrations: Integrations = msgspec.field(default_factory=Integrations)
+
+    def __post_init__(self) -> None:
+        if self.timezone not in _time_zones():
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone")
+        reserved = {*DEFAULT_PIPELINE, *EXCEPTIONS}
+        ids = [c.id for c in self.stages.custom]
+        if clash := reserved.intersection(ids):
+            raise ValueError(f"custom stage ids must not reuse default stages: {', '.join(sorted(clash))}")
+        if len(set(ids)) != len(ids):
+            raise ValueError("custom stage ids must be unique")
+        machine = self.machine()  # raises ValueError when a custom stage follows an unknown one
+        shops = (("woocommerce", self.integrations.woocommerce), ("shopify", self.integrations.shopify))
+        for platform, integration in shops:
+            for status, stage in (integration.status_map if integration else {}).items():
+                if stage != "ignore" and stage not in machine.known:  # "ignore": the status changes nothing
+                    raise ValueError(f"integrations.{platform}.status_map: {status!r} maps to unknown stage {stage!r}")
+
+    def subscribed_by_default(self, channel: Literal["email", "sms"]) -> bool:
+        """Whether a new order's customer gets `channel` without opting in (the store's `default` for it)."""
+        notifications = self.notifications
+        config = notifications.email if channel == "email" else notifications.sms
+        default = config.default if config else ("on" if channel == "email" else "opt_in")
+        return default == "on"
+
+    def machine(self) -> StageMachine:
+        """The store's stage state machine."""
+        return StageMachine(
+            [CustomStage(c.id, c.after, c.live, {str(k): v for k, v in c.labels.items()}) for c in self.stages.custom]
+        )
+
+
+#: The settings document nests five levels (notifications.sms.body.<field>); a deeper patch is
+#: refused before `merge_patch` recurses into it.
+MAX_PATCH_DEPTH = 8
+
+
+def too_deep(doc: Any, limit: int = MAX_PATCH_DEPTH) -> bool:
+    """Whether decoded JSON nests more than `limit` objects/arrays deep (walked without recursion)."""
+    level: list[Any] = [doc]
+    for _ in range(limit + 1):
+        level = [
+            v
+            for node in level
+            if isinstance(node, dict | list)
+            for v in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch; a masked secret sent back unchanged keeps the stored one."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif key in _SECRET_FIELDS and value == MASK:
+            continue
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def map_secrets(doc: Any, change: Callable[[str], str]) -> Any:
+    """The document with every non-empty secret passed through `change` (sealing or opening it)."""
+    if isinstance(doc, dict):
+        return {k: change(v) if k in _SECRET_FIELDS and v else map_secrets(v, change) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [map_secrets(v, change) for v in doc]
+    return doc
+
+
+def masked(doc: Any) -> Any:
+    """The settings document as a client may read it: secrets replaced by a mask."""
+    if isinstance(doc, dict):
+        return {k: (MASK if k in _SECRET_FIELDS and v else masked(v)) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [masked(v) for v in doc]
+    return doc

@@ -1,0 +1,271 @@
+"""The hot path: a driver's fixes -> ETA model -> per-slot scripts (driver, store, geo cell, orders), one round trip.
+
+A driver carries an ordered run of stops. The first live stop is the *active leg*: only its
+customer gets the driver's position. The stops after it get ETAs chained from it (remaining
+distance of the active leg, then each leg between destinations, plus a dwell time per stop).
+
+Storing a message touches several Redis Cluster slots, so it is one script per slot (see
+`livemap/lua/*_fix.lua`), each applying the same rule on its own: a fix counts only when it is newer
+than what that key already has. On one Redis they go as one MULTI/EXEC (one round trip, atomic); on
+a Cluster as one cluster pipeline. A notifiable event's outbox entry goes first (on a Cluster, one
+round trip before); with sharded pub/sub the dispatchers' copies of order events are published
+after their order's script (one more round trip, only for messages that carry such events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import msgspec
+from geopy.distance import geodesic
+
+from livemap.domain.clock import now_ms
+from livemap.domain.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
+from livemap.domain.geometry import Route, cumulative_lengths
+from livemap.domain.messages import ArrivingEvent, DelayedEvent, DriverLocationEvent, Fix, LocationEvent, merge_json
+from livemap.storage.db import Batch, Script
+from livemap.storage.keys import Keys, cell_of
+from livemap.storage.repository import Order, Store
+
+_encode = msgspec.json.Encoder().encode
+_leg_decoder = msgspec.json.Decoder(LegState)
+_speed_decoder = msgspec.json.Decoder(DriverSpeed)
+#: Events that reach the notification outbox (the notifications worker turns them into messages).
+_NOTIFY = (ArrivingEvent, DelayedEvent)
+_DRIVER_FIX, _STORE_FIX, _GEO_FIX, _ORDER_FIX = (Script(n) for n in ("driver_fix", "store_fix", "geo_fix", "order_fix"))
+#: One item of a stop's events: (fix ts, kind "L" | "E", customer json, dispatcher json, notifiable).
+_Item = tuple[int, str, bytes, bytes, bool]
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+@dataclass(slots=True)
+class Stop:
+    """One of the driver's live orders, as its session sees it."""
+
+    tracking_id: str
+    order_id: str
+    destination: tuple[float, float]
+    route: Route | None
+    promised_by: int | None
+    state: LegState
+    #: The order's keys its script touches (hash, events, notices) and its channel, named once.
+    keys: tuple[str, str, str]
+    channel: str
+    leg_m: float = 0.0  # metres from the previous stop's destination (queued stops)
+    route_is_new: bool = False  # built here from the first fix: to be stored with the order
+
+
+class RouteCache:
+    """Routes by tracking id: built once per process (the projection frame), shared by sessions."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._routes: OrderedDict[str, Route] = OrderedDict()
+        self._size = size
+
+    def get(self, order: Order) -> Route | None:
+        route = self._routes.get(order.tracking_id)
+        if route is None:
+            points, cum = order.json_field("route"), order.json_field("cum")
+            if not points:
+                return None
+            route = Route([(p[0], p[1]) for p in points], cum)
+            self._routes[order.tracking_id] = route
+            if len(self._routes) > self._size:
+                self._routes.popitem(last=False)
+        else:
+            self._routes.move_to_end(order.tracking_id)
+        return route
+
+
+class Positions:
+    """Process-wide ingest service; one `DriverSession` per connected driver socket."""
+
+    def __init__(self, store: Store, model: EtaModel) -> None:
+        self.store = store
+        self.model = model
+        self.routes = RouteCache()
+
+    def session(self, store_id: str, driver_id: str) -> DriverSession:
+        return DriverSession(self, store_id, driver_id)
+
+
+class DriverSession:
+    """What one driver's connection knows: its stops, speeds and newest fix time (a cache of Redis)."""
+
+    def __init__(self, positions: Positions, store_id: str, driver_id: str) -> None:
+        self._p = positions
+        self._keys: Keys = positions.store.keys
+        self.store_id, self.driver_id = store_id, driver_id
+        self._stops: list[Stop] = []
+        self._speed = DriverSpeed()
+        self._prior: Prior = PRIORS["car"]
+        self._last_ts = 0
+        self._cell = ""  # the geo cell of the newest fix this session stored
+        # Key names the hot path writes on every fix, named once per connection.
+        self._driver_key = self._keys.driver(store_id, driver_id)
+        self._store_keys = [self._keys.store_seen(store_id), self._keys.store_lastfix(store_id)]
+        self._store_channel = self._keys.store_channel(store_id)
+
+    async def load(self) -> list[Order]:
+        """(Re)read the driver and its orders; returns all its orders in run order (its stops)."""
+        store, k = self._p.store, self._keys
+        async with store.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self._driver_key, ["ts", "speedmodel", "vehicle", "cell"])
+            pipe.zrange(k.driver_orders(self.store_id, self.driver_id), 0, -1)
+            (last_ts, speed, vehicle, cell), tids = await pipe.execute()
+        self._last_ts = int(last_ts or 0)
+        self._cell = cell.decode() if cell else ""
+        self._speed = _speed_decoder.decode(speed) if speed else DriverSpeed()
+        self._prior = PRIORS.get((vehicle or b"car").decode(), PRIORS["car"])
+        orders = await store.orders([t.decode() for t in tids])
+        stops = []
+        for order in orders:
+            # An order imported without a destination (address not geocoded) has no leg to follow: no ETA.
+            if order.live and order.driver == self.driver_id and order["destination"]:
+                dest = order.json_field("destination")
+                state = _leg_decoder.decode(order["leg"]) if order["leg"] else LegState()
+                stops.append(
+                    Stop(
+                        order.tracking_id,
+                        order["id"],
+                        (dest[0], dest[1]),
+                        self._p.routes.get(order),
+                        order.optional_int("promised_by"),
+                        state,
+                        (
+                            k.order(order.tracking_id),
+                            k.order_events(order.tracking_id),
+                            k.order_notices(order.tracking_id),
+                        ),
+                        k.order_channel(order.tracking_id),
+                    )
+                )
+        # Legs between consecutive destinations: geodesic once per reload, never per fix.
+        detour = self._p.model.t.detour_factor
+        legs = await asyncio.to_thread(
+            lambda: [geodesic(a.destination, b.destination).meters * detour for a, b in itertools.pairwise(stops)]
+        )
+        for stop, leg_m in zip(stops[1:], legs, strict=True):
+            stop.leg_m = leg_m
+        self._stops = stops
+        return orders
+
+    def _fix_items(self, fix: Fix, now: int) -> list[list[tuple[str, bytes, bytes, bool]]]:
+        """Advance every stop by one (newer) fix; per stop: (kind, customer json, dispatcher json, notify)."""
+        model, speed, prior = self._p.model, self._speed, self._prior
+        items: list[list[tuple[str, bytes, bytes, bool]]] = [[] for _ in self._stops]
+        if not self._stops:
+            return items
+        active = self._stops[0]
+        if active.route is None:
+            # No route and no origin: the route is the straight line from the first live fix.
+            points = [(fix.lat, fix.lon), active.destination]
+            active.route = Route(points, cumulative_lengths(points))
+            active.route_is_new = True
+        f = FixIn(fix.lat, fix.lon, fix.ts, fix.speed, fix.accuracy)
+        state, progress, events = model.step(active.state, active.route, f, speed, prior, active.promised_by)
+        active.state = state
+        self._speed = model.measure(speed, progress, fix.ts, prior)
+        location = LocationEvent(
+            fix.lat,
+            fix.lon,
+            fix.speed,
+            fix.heading,
+            fix.accuracy,
+            fix.ts,
+            max(0, round((state.eta_at - now) / 1000)),
+            state.eta_at,
+            round(state.remaining_m),
+        )
+        items[0].append(("L", _encode(location), b"", False))
+        items[0] += [self._event(active, e) for e in events]
+        # Queued stops: after the active one, each leg between destinations plus a dwell per stop.
+        eta_at, remaining = state.eta_at, state.remaining_m
+        for i, stop in enumerate(self._stops[1:], start=1):
+            remaining += stop.leg_m
+            eta_at += round((model.t.dwell_s + model.travel_s(stop.leg_m, self._speed, prior)) * 1000)
+            stop.state, queued_events = model.queued(stop.state, eta_at, remaining, stop.promised_by, fix.ts)
+            items[i] += [self._event(stop, e) for e in queued_events]
+        return items
+
+    def _event(self, stop: Stop, event: LegEvent) -> tuple[str, bytes, bytes, bool]:
+        body = _encode(event)
+        ids = _encode({"order_id": stop.order_id, "tracking_id": stop.tracking_id, "driver_id": self.driver_id})
+        return "E", body, merge_json(ids, body), isinstance(event, _NOTIFY)
+
+    async def ingest(self, fixes: list[Fix]) -> tuple[int, int]:
+        """Store `fixes` (already validated) in one round trip; returns (accepted, ignored)."""
+        store, k, db = self._p.store, self._keys, self._p.store.db
+        sid, did, channel = self.store_id, self.driver_id, self._store_channel
+        now = now_ms()
+        per_stop: list[list[_Item]] = [[] for _ in self._stops]
+        newer: list[Fix] = []
+        last = self._last_ts
+        for fix in fixes:
+            if fix.ts <= last:  # mirror the scripts' acceptance so the model sees only newer fixes
+                continue
+            last = fix.ts
+            newer.append(fix)
+            for bucket, fix_items in zip(per_stop, self._fix_items(fix, now), strict=True):
+                bucket += [(fix.ts, *item) for item in fix_items]
+        # A notifiable event's outbox entry is written first and names a token its event carries: the
+        # worker sends it only once the order's script stored that event (see notify.outbox).
+        tokens = [[store.new_notice() if item[4] else "" for item in items] for items in per_stop]
+        cell = cell_of(newer[-1].lat, newer[-1].lon) if newer else ""
+
+        def announce(b: Batch) -> None:
+            for stop, items, stop_tokens in zip(self._stops, per_stop, tokens, strict=True):
+                for item, token in zip(items, stop_tokens, strict=True):
+                    if token:
+                        store.announce(b, sid, stop.tracking_id, item[3], token)
+
+        def write(b: Batch) -> None:
+            driver_args: list[str | int | bytes] = [len(fixes), now, _encode(self._speed)]
+            for f in fixes:
+                driver_args += [f.ts, cell_of(f.lat, f.lon), repr(f.lon), repr(f.lat)]
+                driver_args += [_num(f.speed), _num(f.heading), _num(f.accuracy), _num(f.battery)]
+            b.script(_DRIVER_FIX, [self._driver_key], driver_args)  # first: its reply is the ack
+            if not newer:
+                return
+            newest = newer[-1]
+            store_args: list[str | int | bytes] = [did, now, b.publish_command, channel]
+            for f in newer:
+                moved = DriverLocationEvent(did, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
+                store_args += [f.ts, _encode(moved)]
+            b.script(_STORE_FIX, self._store_keys, store_args)
+            if self._cell and self._cell != cell:
+                b.script(_GEO_FIX, [k.geo(sid, self._cell), k.geo_times(sid, self._cell)], [did, newest.ts, "", ""])
+            geo_args: list[str | int] = [did, newest.ts, repr(newest.lon), repr(newest.lat)]
+            b.script(_GEO_FIX, [k.geo(sid, cell), k.geo_times(sid, cell)], geo_args)
+            schan = "" if db.sharded else channel
+            for n, (stop, items, stop_tokens) in enumerate(zip(self._stops, per_stop, tokens, strict=True)):
+                state, route = stop.state, stop.route
+                order_args: list[str | int | bytes] = [did, b.publish_command, stop.channel, schan]
+                order_args += [store.stream_maxlen, newest.ts, int(n == 0), _encode(state), state.eta_at]
+                order_args.append(round(state.remaining_m))
+                if route is not None and stop.route_is_new:
+                    order_args += [_encode(route.points), _encode(route.cum.tolist())]
+                    stop.route_is_new = False
+                else:
+                    order_args += ["", ""]
+                for (ts, kind, body, dispatch, _), token in zip(items, stop_tokens, strict=True):
+                    order_args += [ts, kind, body, dispatch, token]
+                b.script(_ORDER_FIX, stop.keys, order_args)
+
+        n_notices = sum(1 for stop_tokens in tokens for token in stop_tokens if token)
+        replies = await db.run(announce, write)
+        accepted, ignored = (int(x) for x in replies[n_notices])
+        self._last_ts = max(self._last_ts, last)
+        if newer:
+            self._cell = cell
+            if db.sharded:  # the order scripts returned the dispatchers' copies of their events
+                copies = [copy for reply in replies[len(replies) - len(self._stops) :] for copy in reply]
+                if copies:
+                    await store.publish_all(channel, copies)
+        return accepted, ignored

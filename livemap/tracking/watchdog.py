@@ -1,0 +1,112 @@
+"""Stale and offline drivers: a periodic sweep that tells their customers and dispatchers, once.
+
+Every process sweeps each store's `lastfix` index; a compare-and-set on the driver's `quiet` level
+(0 live, 1 stale, 2 offline) makes exactly one of them announce each step, however many processes
+run. A new fix resets the level (in the ingest's driver script), so the next silence is announced again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+import msgspec
+import redis.asyncio as aioredis
+
+from livemap.domain.clock import now_ms
+from livemap.domain.messages import OfflineEvent, StaleEvent, merge_json
+from livemap.settings import Settings
+from livemap.storage.db import Batch
+from livemap.storage.repository import Store, decode_hash, text
+from livemap.tasks import cancel
+
+log = logging.getLogger("livemap.watchdog")
+_encode = msgspec.json.Encoder().encode
+
+# Raise the driver's quiet level to ARGV[1] only if no fix arrived after the one the sweep saw (ARGV[2]:
+# its arrival, from the store's index, written by another script than the driver hash: hence "after").
+_CLAIM = """
+local level = redis.call('HGET', KEYS[1], 'quiet') or '0'
+if tonumber(redis.call('HGET', KEYS[1], 'recv') or '0') > tonumber(ARGV[2]) or tonumber(level) >= tonumber(ARGV[1])
+then return 0 end
+redis.call('HSET', KEYS[1], 'quiet', ARGV[1])
+return 1
+"""
+
+# Forget an offline driver, unless a fix arrived meanwhile. KEYS[1] lastfix zset, ARGV[1] driver, [2] arrival seen.
+_FORGET = """
+local recv = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if recv and tonumber(recv) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+class Watchdog:
+    """Background sweep for silent drivers. Use as an async context manager (started/stopped by the app)."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+        self._claim = store.redis.register_script(_CLAIM)
+        self._forget = store.redis.register_script(_FORGET)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Watchdog:
+        self._task = asyncio.create_task(self._run(), name="livemap-watchdog")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await cancel(self._task)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except aioredis.RedisError as exc:  # Redis away: try again next round
+                log.warning("watchdog sweep failed: %s", exc)
+            await asyncio.sleep(self.settings.watchdog_interval_s)
+
+    async def sweep(self) -> int:
+        """Announce every driver that just went stale or offline; returns how many were announced."""
+        now = now_ms()
+        stale_before = now - int(self.settings.stale_after_s * 1000)
+        offline_before = now - int(self.settings.online_window_s * 1000)
+        k, redis = self.store.keys, self.store.redis
+        sids = sorted(text(s) for s in await redis.smembers(k.stores()))
+        async with redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.zrangebyscore(k.store_lastfix(sid), "-inf", stale_before, withscores=True)
+            quiet = await pipe.execute()
+        announced = 0
+        for sid, members in zip(sids, cast(list[list[tuple[bytes, float]]], quiet), strict=True):
+            for member, recv in members:
+                did = text(member)
+                level = 2 if recv <= offline_before else 1
+                # A late sweep (a stalled process) can find a driver already past the offline line: it is
+                # still announced stale first, so every watcher sees the same two steps in order.
+                for step in range(1, level + 1):
+                    if await self._announce(sid, did, step, int(recv)):
+                        announced += 1
+                if level == 2:  # nothing more to say about this driver until it sends a fix again
+                    await self._forget(keys=[k.store_lastfix(sid)], args=[did, int(recv)])
+        return announced
+
+    async def _announce(self, sid: str, did: str, level: int, recv: int) -> bool:
+        store, k = self.store, self.store.keys
+        if not await self._claim(keys=[k.driver(sid, did)], args=[level, recv]):
+            return False  # another process announced it, or a fix arrived meanwhile
+        raw = decode_hash(await store.redis.hgetall(k.driver(sid, did)))
+        last_ts = int(raw.get("ts") or 0)
+        event = StaleEvent(last_ts=last_ts) if level == 1 else OfflineEvent(last_ts=last_ts)
+        body = _encode(event)
+        tids = [text(t) for t in cast(list[bytes], await store.redis.zrange(k.driver_orders(sid, did), 0, -1))]
+        orders = [o for o in await store.orders(tids) if o.live and o.driver == did]
+
+        def queue(b: Batch) -> None:
+            for order in orders:  # its customers (each order's script checks it is still live for this driver)
+                store.emit(b, order.tracking_id, did, body)
+            b.publish(k.store_channel(sid), merge_json(_encode({"driver_id": did}), body))  # the dispatchers, once
+
+        await store.db.run(queue)
+        log.info("driver %s of store %s is %s", did, sid, "stale" if level == 1 else "offline")
+        return True

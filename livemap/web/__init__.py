@@ -1,0 +1,1 @@
+"""The HTTP surfaces: errors, authentication, request bodies, presenters, OpenAPI; `api`, `sockets`, `pages`."""

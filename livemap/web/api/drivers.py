@@ -1,0 +1,175 @@
+"""The driver's endpoints (driver token): its run, marking stops, proof of delivery; the customer's view of it.
+
+A driver sees and acts on its own stops only: any other order, of its store or another, answers
+the same 404 as an id that does not exist. Stage changes go through the store's own code path
+(`Store.change_stage`), so the stage machine, events, history and notifications are the ones the
+store API produces.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from livemap.domain.messages import DriverStageChange, ProofRecipient
+from livemap.domain.responses import DriverRun, DriverStop
+from livemap.domain.stages import FINAL, Stage, StageMachine
+from livemap.services import services
+from livemap.storage import proofs
+from livemap.storage.repository import NotFound, Order, Principal, Store
+from livemap.web import auth, bodies
+from livemap.web.api.rest import authorize_tracking
+from livemap.web.errors import ApiError, json_response, not_found
+
+
+def actions(stage: str, machine: StageMachine) -> list[str]:
+    """What the driver's app offers for a stop in `stage`: pick it up, or deliver it / report a failed attempt."""
+    allowed = machine.allowed(stage)
+    out: list[str] = []
+    if Stage.SHIPPED in allowed:
+        out.append(Stage.SHIPPED)
+    if Stage.FAILED_ATTEMPT in allowed:  # between shipped and delivered: out for delivery
+        out += [Stage.DELIVERED, Stage.FAILED_ATTEMPT]
+    return out
+
+
+def driver_stops(orders: list[Order], machine: StageMachine) -> list[DriverStop]:
+    """The driver's orders as its app shows them, in delivery order."""
+    stops = []
+    for o in orders:
+        dest = o.json_field("destination")
+        stops.append(
+            DriverStop(
+                tracking_id=o.tracking_id,
+                order_id=o["id"],
+                stage=o.stage,
+                live=o.live,
+                address=o["address"] or None,
+                destination=(dest[0], dest[1]) if dest else None,
+                customer=(o.json_field("customer") or {}).get("name"),
+                actions=actions(o.stage, machine),
+            )
+        )
+    return stops
+
+
+async def _machine(store: Store, sid: str) -> StageMachine:
+    return (await store.settings(sid)).machine()
+
+
+async def _own_order(request: Request, principal: Principal) -> Order:
+    """The path's order if it is assigned to the calling driver; else the same 404 as an unknown id."""
+    tid: str = request.path_params["tracking_id"]
+    try:
+        order: Order | None = await services(request).store.order(tid)
+    except NotFound:
+        order = None
+    if order is None or order["store"] != principal.store_id or order.driver != principal.driver_id:
+        raise not_found("no such stop among this driver's orders")
+    return order
+
+
+async def driver_run(request: Request) -> Response:
+    """`GET /api/driver`: who the token belongs to, and its stops (the app's sign-in check)."""
+    principal = await auth.require(request, "driver")
+    store = services(request).store
+    sid, did = principal.store_id, principal.driver_id
+    name = (await store.driver(sid, did)).get("name", "")
+    stops = driver_stops(await store.stops(sid, did), await _machine(store, sid))
+    return json_response(DriverRun(did, name, stops))
+
+
+async def mark_stop(request: Request) -> Response:
+    """`POST /api/driver/stops/{tracking_id}/stage`: picked up (`shipped`), `delivered` or `failed_attempt`."""
+    principal = await auth.require(request, "driver")
+    body = await bodies.json(request, DriverStageChange)
+    store = services(request).store
+    order = await _own_order(request, principal)
+    machine = await _machine(store, principal.store_id)
+    recipient = (body.recipient or "").strip()
+    try:
+        if recipient and body.stage == "delivered":
+            # Checked first so a refused delivery keeps no name; kept before the stage event, so a
+            # customer page that reads the proof on seeing "delivered" finds it.
+            machine.check(order.stage, body.stage)
+            await proofs.set_recipient(store, order.tracking_id, recipient)
+        await store.change_stage(principal.store_id, order["id"], body.stage, body.note)
+    except NotFound:
+        raise not_found("no such stop among this driver's orders") from None
+    updated = await store.order(order.tracking_id)
+    return json_response(driver_stops([updated], machine)[0])
+
+
+async def _image(request: Request, media_type: str) -> bytes:
+    """The request body, at most MAX_PHOTO_BYTES (413 past it), if its first bytes are a `media_type` image."""
+    data = await bodies.read(request, proofs.MAX_PHOTO_BYTES)
+    if proofs.sniff(data) != media_type:
+        raise ApiError(422, "invalid_image", f"the body is not a {media_type} image")
+    return data
+
+
+async def upload_proof(request: Request) -> Response:
+    """`POST /api/driver/stops/{tracking_id}/proof`: a photo (raw JPEG/PNG/WebP body) or `{"recipient"}`."""
+    principal = await auth.require(request, "driver")
+    store = services(request).store
+    order = await _own_order(request, principal)
+    if order.stage in FINAL:
+        raise ApiError(409, "order_closed", f"the order is {order.stage}; its proof can no longer change")
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type in proofs.IMAGE_TYPES:
+        await proofs.set_photo(store, order.tracking_id, await _image(request, media_type), media_type)
+    elif media_type == "application/json":
+        recipient = (await bodies.json(request, ProofRecipient)).recipient.strip()
+        if not recipient:
+            raise ApiError(422, "invalid_field", "recipient: must not be blank")
+        await proofs.set_recipient(store, order.tracking_id, recipient)
+    else:
+        allowed = ", ".join((*proofs.IMAGE_TYPES, "application/json"))
+        raise ApiError(415, "unsupported_media_type", f"send a photo as {allowed}")
+    return json_response(await proofs.proof(store, order.tracking_id))
+
+
+async def _delivered(request: Request) -> str:
+    """The tracking id of the path, once its customer is authorized and the order delivered (409 before)."""
+    tid: str = request.path_params["tracking_id"]
+    await authorize_tracking(request, tid)
+    store = services(request).store
+    order = await store.order(tid)
+    if order.stage not in (await _machine(store, order["store"])).delivered:
+        message = f"the order is {order.stage}; its proof is shown once it is delivered"
+        raise ApiError(409, "not_delivered", message, stage=order.stage)
+    return tid
+
+
+_PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+
+
+async def customer_proof(request: Request) -> Response:
+    """`GET /api/track/{tracking_id}/proof`: who took the parcel and whether there is a photo."""
+    tid = await _delivered(request)
+    proof = await proofs.proof(services(request).store, tid)
+    if proof is None:
+        raise ApiError(404, "no_proof", "the driver left no proof of delivery")
+    response = json_response(proof)
+    response.headers.update(_PRIVATE)
+    return response
+
+
+async def customer_photo(request: Request) -> Response:
+    """`GET /api/track/{tracking_id}/proof/photo`: the delivery photo itself."""
+    tid = await _delivered(request)
+    photo = await proofs.photo(services(request).store, tid)
+    if photo is None:
+        raise ApiError(404, "no_proof", "the driver took no photo")
+    data, media_type = photo
+    return Response(data, media_type=media_type, headers=_PRIVATE)
+
+
+routes = [
+    Route("/api/driver", driver_run, methods=["GET"]),
+    Route("/api/driver/stops/{tracking_id}/stage", mark_stop, methods=["POST"]),
+    Route("/api/driver/stops/{tracking_id}/proof", upload_proof, methods=["POST"]),
+    Route("/api/track/{tracking_id}/proof", customer_proof, methods=["GET"]),
+    Route("/api/track/{tracking_id}/proof/photo", customer_photo, methods=["GET"]),
+]

@@ -1,0 +1,42 @@
+"""Who is calling: admin token, store API key (or a dispatcher's session), driver token, customer tracking token."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from livemap.domain import security
+from livemap.services import services
+from livemap.storage.repository import Principal
+from livemap.web import sessions
+from livemap.web.errors import ApiError, unauthorized
+
+
+def credential(conn: HTTPConnection, query_param: str = "token") -> str:
+    """The bearer credential: `Authorization: Bearer X`, else the query parameter (websockets)."""
+    header = conn.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return conn.query_params.get(query_param, "")
+
+
+def require_admin(conn: HTTPConnection) -> None:
+    expected = services(conn).settings.admin_token
+    if not security.same_secret(credential(conn), str(expected)):
+        raise unauthorized("admin token required")
+
+
+async def require(conn: HTTPConnection, kind: str) -> Principal:
+    """The store (or driver) the credential belongs to; 401 without one, 403 for the other kind.
+
+    Without a credential, a dispatcher's session cookie stands for its store (see `sessions`).
+    """
+    token = credential(conn)
+    if not token and kind == "store":
+        return await sessions.principal(conn)
+    principal = await services(conn).store.principal(token)
+    if principal is None:
+        raise unauthorized()
+    if principal.kind != kind:
+        raise ApiError(403, "forbidden", f"this endpoint needs a {kind} credential")
+    return principal

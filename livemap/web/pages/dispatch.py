@@ -1,0 +1,264 @@
+"""`/dispatch`: the dispatcher's dashboard, behind a sign-in with the store key or a dispatcher account.
+
+Signing in opens a session (see `sessions`): the key or password is sent once, in a form post,
+never in a URL. The dashboard is a folium-built Leaflet map (vendored Leaflet and
+Leaflet.markercluster) plus `static/dispatch.js`, which follows `/ws/dispatch` with the session
+cookie and acts through the store's own REST API with the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from branca.element import Element
+from jinja2 import Template
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from livemap.domain import security
+from livemap.domain.stages import FINAL
+from livemap.services import services
+from livemap.storage import accounts, attempts
+from livemap.storage.repository import Store, decode_hash
+from livemap.web import bodies, csp, sessions
+from livemap.web.pages.tracking import Page, Script, TrackingMap, render, script_json, tile_layer
+
+FAILED_SIGNINS = 20  # per client address...
+WINDOW_S = 600  # ...in this many seconds; then 429 until the window ends
+
+_SIGNIN = Template(
+    """
+<main class="dp-signin">
+  <h1>Dispatch</h1>
+  <p class="dp-lead">Sign in to follow your store's deliveries live.</p>
+  {% if error %}<p class="dp-error" role="alert">{{ error }}</p>{% endif %}
+  <div class="dp-forms">
+    <form method="post" action="/dispatch" class="dp-card" id="dp-key-form">
+      <h2>Store key</h2>
+      <label for="dp-key">API key</label>
+      <input id="dp-key" name="key" type="password" required autocomplete="off" spellcheck="false">
+      <button type="submit">Sign in with the key</button>
+    </form>
+    <form method="post" action="/dispatch" class="dp-card" id="dp-account-form">
+      <h2>Dispatcher account</h2>
+      <label for="dp-store">Store ID</label>
+      <input id="dp-store" name="store" required value="{{ store_id }}" spellcheck="false">
+      <label for="dp-name">Name</label>
+      <input id="dp-name" name="name" required autocomplete="username" spellcheck="false">
+      <label for="dp-password">Password</label>
+      <input id="dp-password" name="password" type="password" required autocomplete="current-password">
+      <button type="submit">Sign in</button>
+    </form>
+  </div>
+</main>
+""",
+    autoescape=True,
+)
+
+_DASHBOARD = Template(
+    """
+<header class="dp-header">
+  <h1 class="dp-title">{{ store }} <span>Dispatch</span></h1>
+  <p class="dp-counts" id="dp-counts"></p>
+  <span class="dp-conn" id="dp-conn" data-state="connecting" role="status">Connecting…</span>
+  <form method="post" action="/dispatch/signout" class="dp-signout">
+    <span class="dp-who">{{ who }}</span>
+    <input type="hidden" name="csrf" value="{{ csrf }}">
+    <button type="submit">Sign out</button>
+  </form>
+</header>
+<ul class="dp-legend" aria-label="Marker colours">
+  <li><i class="dp-s-ontime"></i>On time</li><li><i class="dp-s-risk"></i>At risk</li>
+  <li><i class="dp-s-late"></i>Late</li><li><i class="dp-s-stale"></i>Stale / offline</li>
+  <li><i class="dp-s-idle"></i>No delivery</li>
+</ul>
+<section class="dp-detail" id="dp-detail" aria-labelledby="dp-detail-h" hidden>
+  <button type="button" class="dp-close" id="dp-detail-close" aria-label="Close">&times;</button>
+  <h2 id="dp-detail-h"></h2>
+  <p class="dp-detail-sub" id="dp-detail-sub"></p>
+  <form class="dp-action" id="dp-stage-form">
+    <label for="dp-stage-to">Stage</label>
+    <select id="dp-stage-to"></select><button type="submit">Move</button>
+  </form>
+  <form class="dp-action" id="dp-assign-form">
+    <label for="dp-assign-to">Driver</label>
+    <select id="dp-assign-to"></select><button type="submit">Assign</button>
+  </form>
+  <div id="dp-stops-box" hidden>
+    <h3 id="dp-stops-h">Stops</h3>
+    <ol class="dp-stops" id="dp-stops"></ol>
+    <button type="button" id="dp-stops-save">Save stop order</button>
+  </div>
+  <p class="dp-result" id="dp-detail-result" role="status"></p>
+</section>
+<aside class="dp-side">
+  <section class="dp-orders" aria-labelledby="dp-orders-h">
+    <h2 id="dp-orders-h">Active deliveries</h2>
+    <form class="dp-filters" id="dp-filters">
+      <input type="search" id="dp-search" placeholder="Search order, customer, driver, address" aria-label="Search">
+      <select id="dp-filter-stage" aria-label="Stage"><option value="">All stages</option></select>
+      <select id="dp-filter-driver" aria-label="Driver"><option value="">All drivers</option></select>
+      <label class="dp-check"><input type="checkbox" id="dp-late-only"> Late only</label>
+    </form>
+    <div class="dp-bulk" id="dp-bulk" hidden>
+      <span id="dp-bulk-count"></span>
+      <label for="dp-bulk-stage">Move to</label><select id="dp-bulk-stage"></select>
+      <button type="button" id="dp-bulk-apply">Apply</button>
+      <button type="button" class="dp-quiet" id="dp-bulk-clear">Clear</button>
+    </div>
+    <p class="dp-result" id="dp-bulk-result" role="status"></p>
+    <p class="dp-note" id="dp-area-note" hidden>Showing the map's area: move the map to see other deliveries.</p>
+    <div class="dp-scroll">
+      <table class="dp-table" id="dp-orders">
+        <thead><tr>
+          <th><input type="checkbox" id="dp-select-all" aria-label="Select all shown"></th>
+          <th data-sort="order_id">Order</th><th data-sort="customer">Customer</th><th data-sort="stage">Stage</th>
+          <th data-sort="driver">Driver</th><th data-sort="eta">ETA / promised</th><th data-sort="seen">Seen</th>
+        </tr></thead>
+        <tbody></tbody>
+      </table>
+      <p class="dp-empty" id="dp-orders-empty" hidden>No deliveries match.</p>
+    </div>
+  </section>
+  <section class="dp-drivers" aria-labelledby="dp-drivers-h">
+    <h2 id="dp-drivers-h">Drivers</h2>
+    <div class="dp-scroll">
+      <table class="dp-table" id="dp-drivers">
+        <thead><tr>
+          <th>Driver</th><th>Status</th><th>Battery</th><th>Current stop</th><th>Left</th><th>Seen</th>
+        </tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
+  </section>
+</aside>
+<script type="application/json" id="dp-config">{{ config|safe }}</script>
+""",
+    autoescape=True,
+)
+
+
+class DispatchMap(TrackingMap):
+    """The tracking page's map, plus Leaflet.markercluster (vendored) to cluster markers when zoomed out."""
+
+    scripts = [  # noqa: RUF012 - as TrackingMap's
+        *TrackingMap.scripts,
+        ("markercluster", "/static/vendor/leaflet.markercluster/leaflet.markercluster.js"),
+    ]
+    default_css = [  # noqa: RUF012
+        *TrackingMap.default_css,
+        ("markercluster_css", "/static/vendor/leaflet.markercluster/MarkerCluster.css"),
+    ]
+
+
+def _figure(title: str) -> Page:
+    fig = Page("en", title)
+    fig.header.add_child(Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
+    fig.header.add_child(Element('<link rel="stylesheet" href="/static/dispatch.css">'), name="css")
+    return fig
+
+
+def _signin_page(error: str = "", store_id: str = "", status: int = 200) -> HTMLResponse:
+    page = _figure("Dispatch · sign in")
+    page.html.add_child(Element(_SIGNIN.render(error=error, store_id=store_id)))
+    # Its form post must carry our Origin (`_sign_in` checks it), which no-referrer would make "null".
+    return render(page, status, body_class="dp-signin-page", referrer="same-origin")
+
+
+async def _dashboard(request: Request, session: sessions.Session) -> HTMLResponse:
+    svc = services(request)
+    settings = await svc.store.settings(session.store_id)
+    names = decode_hash(await svc.store.redis.hgetall(svc.store.keys.store_drivers(session.store_id)))
+    machine = settings.machine()
+    tiles = tile_layer(settings.branding, svc.settings)
+    page = _figure(f"Dispatch · {settings.name}")
+    page.header.add_child(Script("/static/dispatch.js", defer=True), name="js")
+    # The world until the first snapshot, which fits the map to the fleet.
+    m = DispatchMap(location=[20.0, 0.0], zoom_start=2, tiles=None, control_scale=True)
+    tiles.add_to(m)
+    page.add_child(m)
+    config: dict[str, Any] = {
+        "map": m.get_name(),
+        "csrf": session.csrf,
+        "timezone": settings.timezone,
+        "stages": [{"id": s, "label": machine.label(s, "en")} for s in machine.known],
+        "allowed": {s: machine.allowed(s) for s in machine.known},
+        "delivered": machine.delivered,
+        "final": sorted(FINAL),
+        "drivers": names,
+        "stale_after_ms": svc.settings.stale_after_s * 1000,
+        "online_window_ms": svc.settings.online_window_s * 1000,
+        "delay_grace_ms": svc.settings.delay_grace_s * 1000,
+        "viewport_drivers": svc.settings.dispatch_viewport_drivers,
+    }
+    panel = _DASHBOARD.render(
+        store=settings.name,
+        who=session.account or "Store key",
+        csrf=session.csrf,
+        config=script_json(config),
+    )
+    page.html.add_child(Element(panel), name="panel")
+    return render(page, body_class="dp-dashboard", images=[csp.source(tiles.tiles)])
+
+
+async def dispatch_page(request: Request) -> Response:
+    """GET: the dashboard when signed in, else the sign-in form. POST: sign in."""
+    if request.method == "POST":
+        return await _sign_in(request)
+    store = services(request).store
+    session = await sessions.load(store, request.cookies.get(sessions.COOKIE, ""))
+    if session is None:
+        return _signin_page(store_id=request.query_params.get("store", ""))
+    return await _dashboard(request, session)
+
+
+async def _open_session(store: Store, form: dict[str, str], ttl_s: float) -> str | None:
+    """A session's cookie value for a right key, or a right account name and password; else None."""
+    key = form.get("key", "")
+    if key:
+        principal = await store.principal(key)
+        if principal is None or principal.kind != "store":
+            return None
+        proof = store.keys.credential(security.digest(key))
+        return await sessions.start(store, principal.store_id, "", proof, ttl_s)
+    sid, name = form.get("store", ""), form.get("name", "")
+    version = await accounts.verify(store, sid, name, form.get("password", ""))
+    if version is None:
+        return None
+    return await sessions.start(store, sid, name, version, ttl_s)
+
+
+async def _sign_in(request: Request) -> Response:
+    svc = services(request)
+    form = await bodies.form(request)
+    store_id = form.get("store", "")
+    # Browsers send Origin with every form post: another site must not sign people in (login CSRF).
+    if "origin" in request.headers and not sessions.same_origin(request):
+        return _signin_page("Sign in from this site's own page.", store_id, 403)
+    client = request.client.host if request.client else "-"
+    failures = svc.store.keys.signin_failures(client)
+    # Counted as a failure before the password is checked, given back if it is right: a burst of
+    # guesses gets at most FAILED_SIGNINS checks, however many arrive at once.
+    if await attempts.take(svc.store.redis, failures, WINDOW_S) > FAILED_SIGNINS:
+        return _signin_page("Too many failed sign-ins: try again in a few minutes.", store_id, 429)
+    token = await _open_session(svc.store, form, svc.settings.session_ttl_s)
+    if token is None:
+        return _signin_page("That key, name or password is not right.", store_id, 401)
+    await attempts.give_back(svc.store.redis, failures)
+    response = RedirectResponse("/dispatch", status_code=303)
+    sessions.set_cookie(response, request, token, svc.settings.session_ttl_s)
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    """`POST /dispatch/signout` (form field `csrf`): ends the session everywhere and clears the cookie."""
+    store = services(request).store
+    token = request.cookies.get(sessions.COOKIE, "")
+    session = await sessions.load(store, token)
+    given = (await bodies.form(request)).get("csrf", "")
+    response = RedirectResponse("/dispatch", status_code=303)
+    # Without the page's CSRF token another site could sign the dispatcher out: then nothing happens.
+    if session is None or security.same_secret(given, session.csrf):
+        await sessions.end(store, token)
+        sessions.clear_cookie(response, request)
+    return response

@@ -1,0 +1,89 @@
+"""`/track?store=ID`: a customer without the link finds their order by number and email.
+
+Every failure (unknown store, unknown order, wrong email) gets the same answer, so the form cannot
+be used to learn which order numbers exist; attempts are rate limited per client and store.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import msgspec
+from branca.element import Element
+from jinja2 import Template
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from livemap.domain.i18n import STRINGS, Lang, negotiate
+from livemap.domain.messages import Customer
+from livemap.services import services
+from livemap.storage import attempts
+from livemap.storage.repository import NotFound
+from livemap.web import bodies
+from livemap.web.pages.tracking import figure, render
+
+ATTEMPTS = 10  # failed or not, per client address and store...
+WINDOW_S = 600  # ...in this many seconds
+
+_FORM = Template(
+    """
+<header class="lm-header"><span class="lm-store">{{ store }}</span></header>
+<main class="lm-panel lm-lookup">
+  <h1>{{ s.lookup_title }}</h1>
+  {% if error %}<p class="lm-notice" role="alert">{{ error }}</p>{% endif %}
+  <form method="post" action="/track?store={{ store_id|urlencode }}">
+    <label for="number">{{ s.lookup_number }}</label>
+    <input id="number" name="number" required maxlength="64" autocomplete="off" value="{{ number }}">
+    <label for="contact">{{ s.lookup_contact }}</label>
+    <input id="contact" name="contact" type="email" required maxlength="254" autocomplete="email">
+    <button type="submit">{{ s.lookup_submit }}</button>
+  </form>
+</main>
+""",
+    autoescape=True,
+)
+
+
+def _page(lang: Lang, store: str, store_id: str, error: str = "", number: str = "", status: int = 200) -> HTMLResponse:
+    s = STRINGS[lang]
+    page = figure(lang, s["lookup_title"])
+    form = _FORM.render(s=s, store=store, store_id=store_id, error=error, number=number)
+    page.html.add_child(Element(form))
+    return render(page, status)
+
+
+async def lookup_form(request: Request) -> Response:
+    """GET shows the form; POST checks number + email and redirects to the order's tracking link."""
+    svc = services(request)
+    store_id = request.query_params.get("store", "")
+    lang = negotiate(request.query_params.get("lang"), request.headers.get("accept-language", ""))
+    try:
+        settings = await svc.store.settings(store_id)
+        store_name = settings.name
+    except NotFound:
+        store_name = ""  # the same form: an unknown store id is not confirmed either
+    if request.method == "GET":
+        return _page(lang, store_name, store_id)
+    s = STRINGS[lang]
+    client = request.client.host if request.client else "-"
+    if await attempts.take(svc.store.redis, svc.store.keys.lookup_attempts(store_id, client), WINDOW_S) > ATTEMPTS:
+        return _page(lang, store_name, store_id, s["lookup_limited"], status=429)
+    form = await bodies.form(request)
+    number = form.get("number", "")[:64]
+    contact = form.get("contact", "").lower()[:254]
+    url = await _match(request, store_id, number, contact) if store_name and number and contact else None
+    if url is None:
+        return _page(lang, store_name, store_id, s["lookup_failed"], number=number)
+    return RedirectResponse(url, status_code=303)
+
+
+async def _match(request: Request, store_id: str, number: str, contact: str) -> str | None:
+    svc = services(request)
+    try:
+        order = await svc.store.store_order(store_id, number)
+    except NotFound:
+        return None
+    email = (msgspec.json.decode(order["customer"], type=Customer).email or "").lower()
+    if not email or not hmac.compare_digest(email.encode(), contact.encode()):
+        return None
+    return f"{svc.base_url(request)}/track/{order.tracking_id}?t={svc.store.tracking_token(order)}"

@@ -1,0 +1,1 @@
+"""The websocket endpoints: drivers send fixes, customers and dispatchers watch."""
