@@ -27,7 +27,7 @@ from livemap.services import Services
 from livemap.settings import Settings
 from livemap.storage.connection import open_redis
 from livemap.storage.keys import Keys
-from livemap.storage.repository import Store
+from livemap.storage.repository import Repository
 from livemap.storage.secretbox import SecretBox
 from livemap.trackers import endpoints as ingest_endpoints
 from livemap.tracking.positions import Positions
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with redis as (db, url, embedded):
             keys = Keys(settings.key_prefix)
             box = SecretBox.from_settings(str(settings.secret_key), Path(settings.data_dir), bool(settings.redis_url))
-            store = Store(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
+            store = Repository(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
             # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
             worker = Worker(store, resolved) if settings.worker_inline else contextlib.nullcontext()
             async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:

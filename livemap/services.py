@@ -9,7 +9,7 @@ from starlette.requests import HTTPConnection
 from livemap.realtime.hub import Hub
 from livemap.settings import Settings
 from livemap.storage.connection import EmbeddedRedis
-from livemap.storage.repository import Store
+from livemap.storage.repository import Repository
 from livemap.tracking.positions import Positions
 from livemap.tracking.ratelimit import RateLimits
 from livemap.web.dispatchview import EtaBoard
@@ -18,7 +18,7 @@ from livemap.web.dispatchview import EtaBoard
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    store: Store
+    store: Repository
     positions: Positions
     hub: Hub
     redis_url: str

@@ -36,7 +36,7 @@ from conftest import (
 from livemap.settings import Settings
 from livemap.storage.connection import open_db
 from livemap.storage.keys import Keys
-from livemap.storage.repository import Store
+from livemap.storage.repository import Repository
 from livemap.storage.secretbox import SecretBox
 from livemap.web import dispatchview
 from livemap.web.dispatchview import EtaBoard
@@ -513,7 +513,7 @@ async def test_two_thousand_drivers_at_1_hz(load_server: Server, redis_target: R
     assert all(len(got) <= bound for got in area.locations.values())
     # The viewport was read from the geo index: the cells' GEOSEARCH found only drivers inside it.
     db = await open_db(redis_target.url)
-    store = Store(db, Keys(redis_target.prefix), stream_maxlen=10, box=SecretBox([SECRET_KEY]))
+    store = Repository(db, Keys(redis_target.prefix), stream_maxlen=10, box=SecretBox([SECRET_KEY]))
     assert set(await dispatchview._candidates(store, shop.id, Settings(), BBOX)) == inside
     await db.client.aclose()
 
@@ -543,7 +543,9 @@ async def test_a_stores_dispatchers_share_one_eta_read(shop: Shop, server: Serve
     await driver.send(fix(0.2, now_ms()))
     await driver.recv_type("ack")
     db = await open_db(redis_target.url)
-    board = EtaBoard(Store(db, Keys(redis_target.prefix), stream_maxlen=10, box=SecretBox([SECRET_KEY])), max_age_s=0.5)
+    board = EtaBoard(
+        Repository(db, Keys(redis_target.prefix), stream_maxlen=10, box=SecretBox([SECRET_KEY])), max_age_s=0.5
+    )
     leaving = asyncio.create_task(board.etas(shop.id))
     await asyncio.sleep(0)
     first, second = await asyncio.gather(board.etas(shop.id), board.etas(shop.id))

@@ -41,6 +41,7 @@ from conftest import (
     wait,
 )
 from livemap.domain.i18n import LANGS
+from livemap.domain.records import Order
 from livemap.domain.storesettings import QuietHours, StoreSettings
 from livemap.notify.base import Notice
 from livemap.notify.policy import backoff_s, quiet_until
@@ -49,7 +50,6 @@ from livemap.settings import Settings
 from livemap.storage.connection import connect
 from livemap.storage.db import Client
 from livemap.storage.keys import Keys
-from livemap.storage.repository import Order
 from receivers import HttpReceiver, SmtpReceiver
 
 SECRET = "whsec-" + uuid.uuid4().hex

@@ -29,11 +29,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from livemap.domain.messages import Consents, Customer, NewOrder, Point
+from livemap.domain.records import Conflict, NotFound, Order, text
 from livemap.domain.stages import DEFAULT_PIPELINE, EXCEPTIONS, IllegalTransition, StageMachine, UnknownStage
 from livemap.domain.storesettings import Integration, StoreSettings
 from livemap.integrations.geocode import Address, Geocoding
 from livemap.services import services
-from livemap.storage.repository import Conflict, NotFound, Order, Store, text
+from livemap.storage.repository import Repository
 from livemap.web import bodies
 from livemap.web.errors import ApiError, json_response, not_found
 
@@ -243,7 +244,7 @@ async def apply(
 
 
 class _Upsert:
-    def __init__(self, store: Store, geocoding: Geocoding, sid: str, machine: StageMachine, incoming: Incoming):
+    def __init__(self, store: Repository, geocoding: Geocoding, sid: str, machine: StageMachine, incoming: Incoming):
         self.store, self.geocoding, self.sid, self.machine, self.incoming = store, geocoding, sid, machine, incoming
         self.notes: list[str] = []
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from livemap.domain.i18n import Lang
+from livemap.domain.records import Order
 from livemap.domain.storesettings import StoreSettings
-from livemap.storage.repository import Order
 
 
 class DeliveryError(Exception):

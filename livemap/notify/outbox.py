@@ -27,9 +27,9 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from livemap.domain.clock import now_ms
+from livemap.domain.records import text
 from livemap.storage.db import Client
 from livemap.storage.keys import Keys
-from livemap.storage.repository import text
 
 GROUP = "notify"
 #: Dead letters kept (approximately).

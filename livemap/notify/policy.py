@@ -8,9 +8,9 @@ import zoneinfo
 from typing import Any
 
 from livemap.domain.i18n import LANGS, Lang
+from livemap.domain.records import Order
 from livemap.domain.storesettings import Channel, QuietHours, StoreSettings
 from livemap.settings import Settings
-from livemap.storage.repository import Order
 
 CUSTOMER_CHANNELS: tuple[Channel, ...] = ("email", "sms")
 #: Moments, not states: by the end of a night's quiet hours they are no longer true, so they are dropped, not held.

@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 
 from livemap import tasks
 from livemap.domain.clock import now_ms
+from livemap.domain.records import NotFound
 from livemap.domain.storesettings import Channel
 from livemap.logs import log_config, redact
 from livemap.notify import email as email_channel
@@ -50,7 +51,7 @@ from livemap.settings import Settings
 from livemap.storage.connection import open_db
 from livemap.storage.db import Db
 from livemap.storage.keys import Keys
-from livemap.storage.repository import NotFound, Store
+from livemap.storage.repository import Repository
 from livemap.storage.secretbox import SecretBox
 from livemap.tasks import cancel
 from livemap.web.pages import unsubscribe
@@ -74,7 +75,7 @@ _Retry = tuple[int, dict[str, str]]
 class Worker:
     """Consumes the outbox until stopped. Use as an async context manager (the CLI and the app's lifespan do)."""
 
-    def __init__(self, store: Store, settings: Settings, *, consumer: str | None = None) -> None:
+    def __init__(self, store: Repository, settings: Settings, *, consumer: str | None = None) -> None:
         self.store, self.settings = store, settings
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.outbox = Outbox(store.redis, store.keys, self.consumer)
@@ -314,7 +315,7 @@ async def run(settings: Settings) -> None:
         return
     try:
         box = SecretBox.from_settings(str(settings.secret_key), Path(settings.data_dir), bool(settings.redis_url))
-        store = Store(db, Keys(settings.key_prefix), stream_maxlen=settings.stream_maxlen, box=box)
+        store = Repository(db, Keys(settings.key_prefix), stream_maxlen=settings.stream_maxlen, box=box)
         async with Worker(store, settings) as worker:
             print(f"livemap worker started (consumer {worker.consumer})", flush=True)
             await stop.wait()

@@ -17,8 +17,9 @@ import os
 import msgspec
 
 from livemap.domain.clock import now_ms
+from livemap.domain.records import Conflict, NotFound, decode_hash
 from livemap.domain.responses import Dispatcher
-from livemap.storage.repository import Conflict, NotFound, Store, decode_hash
+from livemap.storage.repository import Repository
 
 # scrypt cost: 16 MiB and a few tens of milliseconds per check, run off the event loop.
 _N, _R, _P = 2**14, 8, 1
@@ -60,18 +61,18 @@ def version(account: _Account) -> str:
     return hashlib.sha256(account.password.encode()).hexdigest()[:32]
 
 
-async def _account(store: Store, sid: str, name: str) -> _Account | None:
+async def _account(store: Repository, sid: str, name: str) -> _Account | None:
     raw = await store.redis.hget(store.keys.store_dispatchers(sid), name)
     return msgspec.json.decode(raw, type=_Account) if raw else None
 
 
-async def current_version(store: Store, sid: str, name: str) -> str | None:
+async def current_version(store: Repository, sid: str, name: str) -> str | None:
     """The account's version, or None once it is gone."""
     account = await _account(store, sid, name)
     return version(account) if account else None
 
 
-async def verify(store: Store, sid: str, name: str, password: str) -> str | None:
+async def verify(store: Repository, sid: str, name: str, password: str) -> str | None:
     """The account's version when `password` is its password; None for a wrong name or password."""
     account = await _account(store, sid, name) if sid and name else None
     stored = account.password if account else None
@@ -79,7 +80,7 @@ async def verify(store: Store, sid: str, name: str, password: str) -> str | None
     return version(account) if ok and account else None
 
 
-async def create(store: Store, sid: str, name: str, password: str) -> Dispatcher:
+async def create(store: Repository, sid: str, name: str, password: str) -> Dispatcher:
     """A new account of store `sid`; raises Conflict when the name is taken."""
     hashed = await asyncio.to_thread(hash_password, password)
     account = _Account(hashed, now_ms())
@@ -88,12 +89,12 @@ async def create(store: Store, sid: str, name: str, password: str) -> Dispatcher
     return Dispatcher(name, account.created)
 
 
-async def all_of(store: Store, sid: str) -> list[Dispatcher]:
+async def all_of(store: Repository, sid: str) -> list[Dispatcher]:
     raw = decode_hash(await store.redis.hgetall(store.keys.store_dispatchers(sid)))
     return [Dispatcher(name, msgspec.json.decode(v, type=_Account).created) for name, v in sorted(raw.items())]
 
 
-async def remove(store: Store, sid: str, name: str) -> Dispatcher:
+async def remove(store: Repository, sid: str, name: str) -> Dispatcher:
     """Remove the account (returned as it was); its sessions end at their next request. Raises NotFound."""
     key = store.keys.store_dispatchers(sid)
     async with store.redis.pipeline(transaction=True) as pipe:

@@ -9,8 +9,9 @@ from what the client claimed, so the customer's browser is only ever handed a re
 from __future__ import annotations
 
 from livemap.domain.clock import now_ms
+from livemap.domain.records import text
 from livemap.domain.responses import Proof
-from livemap.storage.repository import Store, text
+from livemap.storage.repository import Repository
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
@@ -27,16 +28,16 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-async def set_recipient(store: Store, tid: str, recipient: str) -> None:
+async def set_recipient(store: Repository, tid: str, recipient: str) -> None:
     await store.redis.hset(store.keys.order_proof(tid), mapping={"recipient": recipient, "at": now_ms()})
 
 
-async def set_photo(store: Store, tid: str, data: bytes, media_type: str) -> None:
+async def set_photo(store: Repository, tid: str, data: bytes, media_type: str) -> None:
     """Keep the photo (a new one replaces it)."""
     await store.redis.hset(store.keys.order_proof(tid), mapping={"photo": data, "type": media_type, "at": now_ms()})
 
 
-async def proof(store: Store, tid: str) -> Proof | None:
+async def proof(store: Repository, tid: str) -> Proof | None:
     """What proof order `tid` has, without the photo's bytes; None when there is none."""
     raw = await store.redis.hmget(store.keys.order_proof(tid), ["recipient", "type", "at"])
     recipient, media_type, at = raw
@@ -45,7 +46,7 @@ async def proof(store: Store, tid: str) -> Proof | None:
     return Proof(recipient=text(recipient) if recipient else None, photo=media_type is not None, at=int(at))
 
 
-async def photo(store: Store, tid: str) -> tuple[bytes, str] | None:
+async def photo(store: Repository, tid: str) -> tuple[bytes, str] | None:
     """The photo and its media type, or None."""
     data, media_type = await store.redis.hmget(store.keys.order_proof(tid), ["photo", "type"])
     if data is None or media_type is None:

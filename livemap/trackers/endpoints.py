@@ -24,8 +24,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from livemap.domain.records import Principal
 from livemap.services import Services, services
-from livemap.storage.repository import Principal
 from livemap.trackers import osmand, owntracks
 from livemap.trackers.device import DeviceFix
 from livemap.trackers.fields import KNOT_MPS, BadField

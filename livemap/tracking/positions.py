@@ -26,9 +26,10 @@ from livemap.domain.clock import now_ms
 from livemap.domain.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
 from livemap.domain.geometry import Route, cumulative_lengths
 from livemap.domain.messages import ArrivingEvent, DelayedEvent, DriverLocationEvent, Fix, LocationEvent, merge_json
+from livemap.domain.records import Order
 from livemap.storage.db import Batch, Script
 from livemap.storage.keys import Keys, cell_of
-from livemap.storage.repository import Order, Store
+from livemap.storage.repository import Repository
 
 _encode = msgspec.json.Encoder().encode
 _leg_decoder = msgspec.json.Decoder(LegState)
@@ -86,7 +87,7 @@ class RouteCache:
 class Positions:
     """Process-wide ingest service; one `DriverSession` per connected driver socket."""
 
-    def __init__(self, store: Store, model: EtaModel) -> None:
+    def __init__(self, store: Repository, model: EtaModel) -> None:
         self.store = store
         self.model = model
         self.routes = RouteCache()

@@ -16,9 +16,10 @@ import redis.asyncio as aioredis
 
 from livemap.domain.clock import now_ms
 from livemap.domain.messages import OfflineEvent, StaleEvent, merge_json
+from livemap.domain.records import decode_hash, text
 from livemap.settings import Settings
 from livemap.storage.db import Batch
-from livemap.storage.repository import Store, decode_hash, text
+from livemap.storage.repository import Repository
 from livemap.tasks import cancel
 
 log = logging.getLogger("livemap.watchdog")
@@ -45,7 +46,7 @@ return 0
 class Watchdog:
     """Background sweep for silent drivers. Use as an async context manager (started/stopped by the app)."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Repository, settings: Settings) -> None:
         self.store, self.settings = store, settings
         self._claim = store.redis.register_script(_CLAIM)
         self._forget = store.redis.register_script(_FORGET)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 from livemap.domain import security
+from livemap.domain.records import Principal
 from livemap.services import services
-from livemap.storage.repository import Principal
 from livemap.web import sessions
 from livemap.web.errors import ApiError, unauthorized
 

@@ -16,10 +16,11 @@ import msgspec
 
 from livemap.domain.clock import now_ms
 from livemap.domain.messages import DispatchEtaEvent
+from livemap.domain.records import Order, decode_hash, is_active, is_stop_of, text
 from livemap.domain.responses import DispatchDriver, DispatchSnapshot
 from livemap.settings import Settings
 from livemap.storage.keys import cell_of
-from livemap.storage.repository import Order, Store, decode_hash, is_active, is_stop_of, text
+from livemap.storage.repository import Repository
 from livemap.web.presenters import dispatch_order, position
 
 _encode = msgspec.json.Encoder().encode
@@ -73,7 +74,7 @@ def _search_box(part: BBox) -> tuple[float, float, float, float]:
     )
 
 
-async def _candidates(store: Store, sid: str, settings: Settings, bbox: BBox | None) -> list[str]:
+async def _candidates(store: Repository, sid: str, settings: Settings, bbox: BBox | None) -> list[str]:
     """Driver ids that may be online inside `bbox`: from the geo cells, else every recently seen driver."""
     k = store.keys
     parts = cell_boxes(bbox) if bbox is not None else None
@@ -89,7 +90,9 @@ async def _candidates(store: Store, sid: str, settings: Settings, bbox: BBox | N
     return sorted({text(d) for ids in found for d in ids})
 
 
-async def dispatch_snapshot(store: Store, sid: str, settings: Settings, bbox: BBox | None = None) -> DispatchSnapshot:
+async def dispatch_snapshot(
+    store: Repository, sid: str, settings: Settings, bbox: BBox | None = None
+) -> DispatchSnapshot:
     """Every active order and online driver of store `sid` (inside `bbox` when given)."""
     k = store.keys
     now = now_ms()
@@ -137,7 +140,7 @@ _ETA_FIELDS = ("id", "driver", "live", "eta_at", "remaining")
 _ETA_CHUNK = 250
 
 
-async def order_etas(store: Store, sid: str) -> dict[str, DispatchEtaEvent]:
+async def order_etas(store: Repository, sid: str) -> dict[str, DispatchEtaEvent]:
     """The current ETA of each of the store's live orders that has one, by tracking id."""
     k = store.keys
     tids = sorted(text(t) for t in await store.redis.smembers(k.store_active(sid)))
@@ -164,7 +167,7 @@ class BoardEta(NamedTuple):
     text: str
 
 
-async def _board(store: Store, sid: str) -> dict[str, BoardEta]:
+async def _board(store: Repository, sid: str) -> dict[str, BoardEta]:
     return {tid: BoardEta(e, _encode(e).decode()) for tid, e in (await order_etas(store, sid)).items()}
 
 
@@ -175,7 +178,7 @@ class EtaBoard:
     coincide: the first one reads, the others within `max_age_s` share its answer (or its error).
     """
 
-    def __init__(self, store: Store, max_age_s: float = 1.0) -> None:
+    def __init__(self, store: Repository, max_age_s: float = 1.0) -> None:
         self._store, self._max_age_s = store, max_age_s
         self._reads: dict[str, tuple[float, asyncio.Future[dict[str, BoardEta]]]] = {}
 

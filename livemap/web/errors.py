@@ -9,8 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from livemap.domain.records import Conflict, NoContact, NotDelivered, NotFound
 from livemap.domain.stages import IllegalTransition, UnknownStage
-from livemap.storage.repository import Conflict, NoContact, NotDelivered, NotFound
 
 _encode = msgspec.json.Encoder().encode
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from livemap.domain.clock import now_ms
 from livemap.domain.messages import Customer, Eta
+from livemap.domain.records import Order, decode_hash, decode_history
 from livemap.domain.responses import (
     CustomerOrder,
     DispatchOrder,
@@ -19,7 +20,7 @@ from livemap.domain.responses import (
     UpdateChannel,
 )
 from livemap.settings import Settings
-from livemap.storage.repository import Order, Store, decode_hash, decode_history
+from livemap.storage.repository import Repository
 
 
 def _point(value: Any) -> LatLon | None:
@@ -114,7 +115,7 @@ def store_order(order: Order, history: list[HistoryEntry], base_url: str, token:
     )
 
 
-async def customer_snapshot(store: Store, tid: str, settings: Settings) -> Snapshot:
+async def customer_snapshot(store: Repository, tid: str, settings: Settings) -> Snapshot:
     """The first message of a customer socket and the body of `GET /api/track/...`."""
     k = store.keys
     async with store.redis.pipeline(transaction=True) as pipe:  # one consistent read: order + offset

@@ -23,9 +23,10 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from livemap.domain import security
+from livemap.domain.records import Principal, decode_hash
 from livemap.services import services
 from livemap.storage import accounts
-from livemap.storage.repository import Principal, Store, decode_hash
+from livemap.storage.repository import Repository
 from livemap.web.errors import ApiError, unauthorized
 
 COOKIE = "lm_dispatch"
@@ -55,11 +56,11 @@ class Session:
     csrf: str
 
 
-def _key(store: Store, token: str) -> str:
+def _key(store: Repository, token: str) -> str:
     return store.keys.session(security.digest(token))
 
 
-async def start(store: Store, store_id: str, account: str, proof: str, ttl_s: float) -> str:
+async def start(store: Repository, store_id: str, account: str, proof: str, ttl_s: float) -> str:
     """A new session; returns its cookie value. `proof` is the key's credential or the account's version."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     key = _key(store, token)
@@ -70,7 +71,7 @@ async def start(store: Store, store_id: str, account: str, proof: str, ttl_s: fl
     return token
 
 
-async def load(store: Store, token: str) -> Session | None:
+async def load(store: Repository, token: str) -> Session | None:
     """The session `token` names, if it exists and what opened it is still valid."""
     if not token:
         return None
@@ -85,7 +86,7 @@ async def load(store: Store, token: str) -> Session | None:
     return Session(sid, account, raw["csrf"]) if valid else None
 
 
-async def end(store: Store, token: str) -> None:
+async def end(store: Repository, token: str) -> None:
     if token:
         await store.redis.delete(_key(store, token))
 

@@ -2,7 +2,7 @@
 
 A driver sees and acts on its own stops only: any other order, of its store or another, answers
 the same 404 as an id that does not exist. Stage changes go through the store's own code path
-(`Store.change_stage`), so the stage machine, events, history and notifications are the ones the
+(`Repository.change_stage`), so the stage machine, events, history and notifications are the ones the
 store API produces.
 """
 
@@ -13,11 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from livemap.domain.messages import DriverStageChange, ProofRecipient
+from livemap.domain.records import NotFound, Order, Principal
 from livemap.domain.responses import DriverRun, DriverStop
 from livemap.domain.stages import FINAL, Stage, StageMachine
 from livemap.services import services
 from livemap.storage import proofs
-from livemap.storage.repository import NotFound, Order, Principal, Store
+from livemap.storage.repository import Repository
 from livemap.web import auth, bodies
 from livemap.web.api.rest import authorize_tracking
 from livemap.web.errors import ApiError, json_response, not_found
@@ -54,7 +55,7 @@ def driver_stops(orders: list[Order], machine: StageMachine) -> list[DriverStop]
     return stops
 
 
-async def _machine(store: Store, sid: str) -> StageMachine:
+async def _machine(store: Repository, sid: str) -> StageMachine:
     return (await store.settings(sid)).machine()
 
 

@@ -25,10 +25,10 @@ from livemap.domain.messages import (
     Subscribe,
     describe,
 )
+from livemap.domain.records import NotFound
 from livemap.domain.responses import DriverCreated, DriverStatus, FixCounts, Health, StoreCreated
 from livemap.domain.storesettings import MAX_PATCH_DEPTH, too_deep
 from livemap.services import services
-from livemap.storage.repository import NotFound
 from livemap.web import auth, bodies, sessions
 from livemap.web import presenters as views
 from livemap.web.errors import ApiError, json_response, not_found

@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from livemap.domain import security
+from livemap.domain.records import decode_hash
 from livemap.domain.stages import FINAL
 from livemap.services import services
 from livemap.storage import accounts, attempts
-from livemap.storage.repository import Store, decode_hash
+from livemap.storage.repository import Repository
 from livemap.web import bodies, csp, sessions
 from livemap.web.pages.tracking import Page, Script, TrackingMap, render, script_json, tile_layer
 
@@ -212,7 +213,7 @@ async def dispatch_page(request: Request) -> Response:
     return await _dashboard(request, session)
 
 
-async def _open_session(store: Store, form: dict[str, str], ttl_s: float) -> str | None:
+async def _open_session(store: Repository, form: dict[str, str], ttl_s: float) -> str | None:
     """A session's cookie value for a right key, or a right account name and password; else None."""
     key = form.get("key", "")
     if key:

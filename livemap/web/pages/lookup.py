@@ -16,9 +16,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from livemap.domain.i18n import STRINGS, Lang, negotiate
 from livemap.domain.messages import Customer
+from livemap.domain.records import NotFound
 from livemap.services import services
 from livemap.storage import attempts
-from livemap.storage.repository import NotFound
 from livemap.web import bodies
 from livemap.web.pages.tracking import figure, render
 

@@ -18,8 +18,8 @@ from starlette.responses import HTMLResponse, Response
 
 from livemap.domain.i18n import Lang, negotiate
 from livemap.domain.messages import Subscribe
+from livemap.domain.records import NotFound
 from livemap.services import services
-from livemap.storage.repository import NotFound
 from livemap.storage.secretbox import SecretBox
 from livemap.web import bodies, csp
 

@@ -10,11 +10,11 @@ import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
 from livemap.domain.messages import MAX_SAFE_INT, Ack, Error, Fix, Rejected, describe
+from livemap.domain.records import Order
 from livemap.domain.responses import StopsPush
 from livemap.domain.stages import StageMachine
 from livemap.realtime.mailbox import Subscription
 from livemap.services import Services, services
-from livemap.storage.repository import Order
 from livemap.tracking.positions import DriverSession
 from livemap.web import auth
 from livemap.web.api.drivers import driver_stops
