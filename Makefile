@@ -36,11 +36,12 @@ BENCH_SCALE ?= 1
 bench: $(STAMP)
 	$(BIN)/python -m simulator bench --scale $(BENCH_SCALE)
 
-## check: lint and type-check
+## check: lint, type-check and the import rules between layers
 check: $(STAMP)
 	$(BIN)/ruff check livemap simulator tests
 	$(BIN)/ruff format --check livemap simulator tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 ## lock: re-resolve the newest versions pyproject.toml allows into requirements.lock (then: make check test)
 lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -15,8 +16,6 @@ from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
 from livemap import integrations
 from livemap.domain import security
@@ -29,25 +28,13 @@ from livemap.storage.connection import open_redis
 from livemap.storage.keys import Keys
 from livemap.storage.repository import Repository
 from livemap.storage.secretbox import SecretBox
-from livemap.trackers import endpoints as ingest_endpoints
+from livemap.tracking.etaboard import EtaBoard
 from livemap.tracking.positions import Positions
 from livemap.tracking.ratelimit import RateLimits
 from livemap.tracking.watchdog import Watchdog
-from livemap.web.api import dispatchers
-from livemap.web.api import drivers as driverapi
-from livemap.web.api import rest as api
-from livemap.web.dispatchview import EtaBoard
 from livemap.web.errors import DOMAIN_ERRORS, ApiError, handle_api_error, handle_domain_error, handle_http_error
 from livemap.web.failsafe import CatchAll
-from livemap.web.openapi import openapi
-from livemap.web.pages.dispatch import dispatch_page, sign_out
-from livemap.web.pages.driver import driver_page
-from livemap.web.pages.lookup import lookup_form
-from livemap.web.pages.tracking import STATIC_DIR, tracking_page
-from livemap.web.pages.unsubscribe import unsubscribe_page
-from livemap.web.sockets.customer import track_socket
-from livemap.web.sockets.dispatcher import dispatch_socket
-from livemap.web.sockets.driver import driver_socket
+from livemap.web.routes import all_routes
 
 log = logging.getLogger("livemap")
 #: Allocations (minus frees) between first-generation collections; the default of 700 means a
@@ -90,53 +77,9 @@ def settle_garbage_collector() -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     """The livemap server. Settings default to the environment (`LIVEMAP_*`)."""
     settings = settings or Settings.from_env()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        resolved = settings
-        token = admin_token(settings)
-        if token != str(settings.admin_token):
-            resolved = replace(settings, admin_token=Secret(token))
-        redis = open_redis(settings.redis_url, Path(settings.data_dir), restart_delay=settings.redis_restart_delay_s)
-        async with redis as (db, url, embedded):
-            keys = Keys(settings.key_prefix)
-            box = SecretBox.from_settings(str(settings.secret_key), Path(settings.data_dir), bool(settings.redis_url))
-            store = Repository(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
-            # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
-            worker = Worker(store, resolved) if settings.worker_inline else contextlib.nullcontext()
-            async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(store, settings), worker:
-                positions = Positions(store, EtaModel(settings))
-                limits = RateLimits(settings.driver_msgs_per_s)
-                etas = EtaBoard(store)
-                app.state.services = Services(resolved, store, positions, hub, url, etas, limits, embedded)
-                app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)
-                settle_garbage_collector()
-                kind = "cluster, sharded pub/sub" if db.sharded else "cluster" if db.cluster else "single"
-                log.info("livemap ready (redis %s, %s)", url, kind)
-                yield
-
-    routes = [
-        *api.routes,
-        *ingest_endpoints.routes,
-        *dispatchers.routes,
-        *driverapi.routes,
-        *integrations.routes,
-        Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/track", lookup_form, methods=["GET", "POST"]),
-        Route("/track/{tracking_id}", tracking_page, methods=["GET"]),
-        Route("/dispatch", dispatch_page, methods=["GET", "POST"]),
-        Route("/dispatch/signout", sign_out, methods=["POST"]),
-        Route("/driver", driver_page, methods=["GET"]),
-        Route("/unsubscribe/{tracking_id}/{channel}", unsubscribe_page, methods=["GET", "POST"]),
-        # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-        WebSocketRoute("/ws/driver", driver_socket),
-        WebSocketRoute("/ws/track/{tracking_id}", track_socket),
-        WebSocketRoute("/ws/dispatch", dispatch_socket),
-    ]
     return Starlette(
-        routes=routes,
-        lifespan=lifespan,
+        routes=all_routes(),
+        lifespan=functools.partial(_lifespan, settings=settings),
         middleware=[Middleware(CatchAll), Middleware(GZipMiddleware, minimum_size=1024)],
         exception_handlers={
             ApiError: handle_api_error,
@@ -144,3 +87,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
             **dict.fromkeys(DOMAIN_ERRORS, handle_domain_error),
         },
     )
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette, settings: Settings) -> AsyncIterator[None]:
+    """Every resource the process holds, opened in order and closed in reverse when the server stops."""
+    resolved = settings
+    token = admin_token(settings)
+    if token != str(settings.admin_token):
+        resolved = replace(settings, admin_token=Secret(token))
+    redis = open_redis(settings.redis_url, Path(settings.data_dir), restart_delay=settings.redis_restart_delay_s)
+    async with redis as (db, url, embedded):
+        keys = Keys(settings.key_prefix)
+        box = SecretBox.from_settings(str(settings.secret_key), Path(settings.data_dir), bool(settings.redis_url))
+        repo = Repository(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
+        # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
+        worker = Worker(repo, resolved) if settings.worker_inline else contextlib.nullcontext()
+        async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(repo, settings), worker:
+            positions = Positions(repo, EtaModel(settings))
+            limits = RateLimits(settings.driver_msgs_per_s)
+            app.state.services = Services(resolved, repo, positions, hub, url, EtaBoard(repo), limits, embedded)
+            app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)
+            settle_garbage_collector()
+            kind = "cluster, sharded pub/sub" if db.sharded else "cluster" if db.cluster else "single"
+            log.info("livemap ready (redis %s, %s)", url, kind)
+            yield

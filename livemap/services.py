@@ -10,9 +10,9 @@ from livemap.realtime.hub import Hub
 from livemap.settings import Settings
 from livemap.storage.connection import EmbeddedRedis
 from livemap.storage.repository import Repository
+from livemap.tracking.etaboard import EtaBoard
 from livemap.tracking.positions import Positions
 from livemap.tracking.ratelimit import RateLimits
-from livemap.web.dispatchview import EtaBoard
 
 
 @dataclass(frozen=True, slots=True)

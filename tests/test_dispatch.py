@@ -38,8 +38,8 @@ from livemap.storage.connection import open_db
 from livemap.storage.keys import Keys
 from livemap.storage.repository import Repository
 from livemap.storage.secretbox import SecretBox
+from livemap.tracking.etaboard import EtaBoard
 from livemap.web import dispatchview
-from livemap.web.dispatchview import EtaBoard
 from livemap.web.sessions import COOKIE, session_allowed
 from livemap.web.sockets.dispatcher import ETA_REFRESH_S
 

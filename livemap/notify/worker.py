@@ -32,7 +32,7 @@ from livemap.domain.records import NotFound
 from livemap.domain.storesettings import Channel
 from livemap.logs import log_config, redact
 from livemap.notify import email as email_channel
-from livemap.notify import sms, webhook
+from livemap.notify import links, sms, webhook
 from livemap.notify.base import DeliveryError, Notice
 from livemap.notify.outbox import Entry, Outbox
 from livemap.notify.policy import (
@@ -54,7 +54,6 @@ from livemap.storage.keys import Keys
 from livemap.storage.repository import Repository
 from livemap.storage.secretbox import SecretBox
 from livemap.tasks import cancel
-from livemap.web.pages import unsubscribe
 
 log = logging.getLogger("livemap.notify")
 
@@ -228,8 +227,8 @@ class Worker:
             data=data,
             lang=lang,
             tracking_url=tracking_url(self.base_url, order, self.store.tracking_token(order), lang),
-            unsubscribe_email=unsubscribe.link(self.base_url, self.store.box, order.tracking_id, "email"),
-            unsubscribe_sms=unsubscribe.link(self.base_url, self.store.box, order.tracking_id, "sms"),
+            unsubscribe_email=links.link(self.base_url, self.store.box, order.tracking_id, "email"),
+            unsubscribe_sms=links.link(self.base_url, self.store.box, order.tracking_id, "sms"),
             attempt=entry.attempt + 1,
         )
         results = await asyncio.gather(*(self._channel(notice, entry, channel) for channel in channels))

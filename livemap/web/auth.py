@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 from livemap.domain import security
-from livemap.domain.records import Principal
+from livemap.domain.records import NotFound, Principal
 from livemap.services import services
 from livemap.web import sessions
-from livemap.web.errors import ApiError, unauthorized
+from livemap.web.errors import ApiError, not_found, unauthorized
 
 
 def credential(conn: HTTPConnection, query_param: str = "token") -> str:
@@ -40,3 +40,17 @@ async def require(conn: HTTPConnection, kind: str) -> Principal:
     if principal.kind != kind:
         raise ApiError(403, "forbidden", f"this endpoint needs a {kind} credential")
     return principal
+
+
+async def authorize_tracking(request_or_ws: HTTPConnection, tid: str) -> None:
+    """Raise unless `t` (query) or a bearer header is this order's tracking token."""
+    token = credential(request_or_ws, "t")
+    if not token:
+        raise ApiError(401, "unauthorized", "tracking token `t` required")
+    try:
+        order = await services(request_or_ws).store.order(tid)
+    except NotFound:
+        order = None
+    # The same answer for an unknown order and a wrong token: a link either works or it does not.
+    if order is None or not security.matches(token, order.token_digest):
+        raise not_found("no order matches this tracking link")

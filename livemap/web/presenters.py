@@ -10,6 +10,7 @@ from livemap.domain.records import Order, decode_hash, decode_history
 from livemap.domain.responses import (
     CustomerOrder,
     DispatchOrder,
+    DriverStop,
     HistoryEntry,
     LatLon,
     OrderView,
@@ -19,6 +20,7 @@ from livemap.domain.responses import (
     StopView,
     UpdateChannel,
 )
+from livemap.domain.stages import Stage, StageMachine
 from livemap.settings import Settings
 from livemap.storage.repository import Repository
 
@@ -172,3 +174,34 @@ def dispatch_order(order: Order, now_ms: int) -> DispatchOrder:
         eta_at=eta.eta_at if eta else None,
         remaining_m=eta.remaining_m if eta else None,
     )
+
+
+def actions(stage: str, machine: StageMachine) -> list[str]:
+    """What the driver's app offers for a stop in `stage`: pick it up, or deliver it / report a failed attempt."""
+    allowed = machine.allowed(stage)
+    out: list[str] = []
+    if Stage.SHIPPED in allowed:
+        out.append(Stage.SHIPPED)
+    if Stage.FAILED_ATTEMPT in allowed:  # between shipped and delivered: out for delivery
+        out += [Stage.DELIVERED, Stage.FAILED_ATTEMPT]
+    return out
+
+
+def driver_stops(orders: list[Order], machine: StageMachine) -> list[DriverStop]:
+    """The driver's orders as its app shows them, in delivery order."""
+    stops = []
+    for o in orders:
+        dest = o.json_field("destination")
+        stops.append(
+            DriverStop(
+                tracking_id=o.tracking_id,
+                order_id=o["id"],
+                stage=o.stage,
+                live=o.live,
+                address=o["address"] or None,
+                destination=(dest[0], dest[1]) if dest else None,
+                customer=(o.json_field("customer") or {}).get("name"),
+                actions=actions(o.stage, machine),
+            )
+        )
+    return stops

@@ -14,45 +14,15 @@ from starlette.routing import Route
 
 from livemap.domain.messages import DriverStageChange, ProofRecipient
 from livemap.domain.records import NotFound, Order, Principal
-from livemap.domain.responses import DriverRun, DriverStop
-from livemap.domain.stages import FINAL, Stage, StageMachine
+from livemap.domain.responses import DriverRun
+from livemap.domain.stages import FINAL, StageMachine
 from livemap.services import services
 from livemap.storage import proofs
 from livemap.storage.repository import Repository
 from livemap.web import auth, bodies
-from livemap.web.api.rest import authorize_tracking
+from livemap.web.auth import authorize_tracking
 from livemap.web.errors import ApiError, json_response, not_found
-
-
-def actions(stage: str, machine: StageMachine) -> list[str]:
-    """What the driver's app offers for a stop in `stage`: pick it up, or deliver it / report a failed attempt."""
-    allowed = machine.allowed(stage)
-    out: list[str] = []
-    if Stage.SHIPPED in allowed:
-        out.append(Stage.SHIPPED)
-    if Stage.FAILED_ATTEMPT in allowed:  # between shipped and delivered: out for delivery
-        out += [Stage.DELIVERED, Stage.FAILED_ATTEMPT]
-    return out
-
-
-def driver_stops(orders: list[Order], machine: StageMachine) -> list[DriverStop]:
-    """The driver's orders as its app shows them, in delivery order."""
-    stops = []
-    for o in orders:
-        dest = o.json_field("destination")
-        stops.append(
-            DriverStop(
-                tracking_id=o.tracking_id,
-                order_id=o["id"],
-                stage=o.stage,
-                live=o.live,
-                address=o["address"] or None,
-                destination=(dest[0], dest[1]) if dest else None,
-                customer=(o.json_field("customer") or {}).get("name"),
-                actions=actions(o.stage, machine),
-            )
-        )
-    return stops
+from livemap.web.presenters import driver_stops
 
 
 async def _machine(store: Repository, sid: str) -> StageMachine:

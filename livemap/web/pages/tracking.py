@@ -30,7 +30,7 @@ from livemap.domain.storesettings import Branding, StoreSettings
 from livemap.services import services
 from livemap.settings import Settings
 from livemap.web import csp
-from livemap.web.api.rest import authorize_tracking
+from livemap.web.auth import authorize_tracking
 from livemap.web.errors import ApiError
 from livemap.web.presenters import customer_snapshot
 

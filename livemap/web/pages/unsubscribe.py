@@ -10,8 +10,6 @@ which the tracking page shows.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -19,11 +17,9 @@ from starlette.responses import HTMLResponse, Response
 from livemap.domain.i18n import Lang, negotiate
 from livemap.domain.messages import Subscribe
 from livemap.domain.records import NotFound
+from livemap.notify import links
 from livemap.services import services
-from livemap.storage.secretbox import SecretBox
 from livemap.web import bodies, csp
-
-Channel = Literal["email", "sms"]
 
 _TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -59,15 +55,6 @@ _TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def _message(tid: str, channel: str) -> str:
-    return f"unsubscribe:{tid}:{channel}"
-
-
-def link(base_url: str, box: SecretBox, tid: str, channel: Channel) -> str:
-    """The signed one-click unsubscribe link of order `tid`'s `channel` updates."""
-    return f"{base_url.rstrip('/')}/unsubscribe/{tid}/{channel}?sig={box.sign(_message(tid, channel))}"
-
-
 def _page(lang: Lang, text: str, status: int = 200, button: str = "") -> HTMLResponse:
     """A page without script: a sentence (store text in it escaped) and, to confirm, one button."""
     t = _TEXTS[lang]
@@ -95,7 +82,7 @@ async def unsubscribe_page(request: Request) -> Response:
     except NotFound:
         order = None
     # The same answer for an unknown order and a wrong signature.
-    if order is None or not svc.store.box.verify(_message(tid, channel), signature):
+    if order is None or not links.verify(svc.store.box, tid, channel, signature):
         return _page(lang, t["invalid"], 404)
     store = await svc.store.settings(order["store"])
     values = {"number": order["id"], "store": store.name}

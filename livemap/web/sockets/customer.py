@@ -14,7 +14,7 @@ import msgspec
 from starlette.websockets import WebSocket
 
 from livemap.services import Services, services
-from livemap.web.api.rest import authorize_tracking
+from livemap.web.auth import authorize_tracking
 from livemap.web.errors import ApiError
 from livemap.web.presenters import customer_snapshot
 from livemap.web.sockets.common import Forwarder, deny, drain_client

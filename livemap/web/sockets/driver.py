@@ -17,8 +17,8 @@ from livemap.realtime.mailbox import Subscription
 from livemap.services import Services, services
 from livemap.tracking.positions import DriverSession
 from livemap.web import auth
-from livemap.web.api.drivers import driver_stops
 from livemap.web.errors import ApiError
+from livemap.web.presenters import driver_stops
 from livemap.web.sockets.common import CLOSE_SLOW_CONSUMER, deny, drain_client, run_until_disconnect, send_json
 
 log = logging.getLogger("livemap.driver")

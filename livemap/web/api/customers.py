@@ -1,0 +1,50 @@
+"""`/api/track/{tracking_id}`: the customer's snapshot, rating and opt-ins (tracking token)."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from livemap.domain.messages import (
+    RateDelivery,
+    Subscribe,
+)
+from livemap.services import services
+from livemap.web import auth, bodies
+from livemap.web import presenters as views
+from livemap.web.errors import json_response
+
+
+async def track_snapshot(request: Request) -> Response:
+    tid = request.path_params["tracking_id"]
+    await auth.authorize_tracking(request, tid)
+    svc = services(request)
+    snapshot = await views.customer_snapshot(svc.store, tid, svc.settings)
+    return Response(msgspec.json.encode(snapshot), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+async def rate_delivery(request: Request) -> Response:
+    """`POST /api/track/{tracking_id}/feedback`: the customer rates a delivered order (a new rating replaces it)."""
+    tid = request.path_params["tracking_id"]
+    await auth.authorize_tracking(request, tid)
+    body = await bodies.json(request, RateDelivery)
+    feedback = await services(request).store.rate(tid, body.rating, body.comment)
+    return json_response(feedback)
+
+
+async def subscribe(request: Request) -> Response:
+    """`POST /api/track/{tracking_id}/subscriptions`: the customer opts in to or out of updates per channel."""
+    tid = request.path_params["tracking_id"]
+    await auth.authorize_tracking(request, tid)
+    body = await bodies.json(request, Subscribe)
+    subscriptions = await services(request).store.subscribe(tid, body)
+    return json_response(subscriptions)
+
+
+routes = [
+    Route("/api/track/{tracking_id}", track_snapshot, methods=["GET"]),
+    Route("/api/track/{tracking_id}/feedback", rate_delivery, methods=["POST"]),
+    Route("/api/track/{tracking_id}/subscriptions", subscribe, methods=["POST"]),
+]

@@ -1,0 +1,91 @@
+"""`/api/drivers`: the store's drivers, their runs of stops and their tracker devices (store key)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from livemap.domain.clock import now_ms
+from livemap.domain.messages import (
+    CreateDriver,
+    Devices,
+    StopOrder,
+)
+from livemap.domain.responses import DriverCreated, DriverStatus, FixCounts
+from livemap.services import services
+from livemap.web import auth, bodies, sessions
+from livemap.web import presenters as views
+from livemap.web.errors import ApiError, json_response, not_found
+
+
+async def create_driver(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    body = await bodies.json(request, CreateDriver)
+    did, token = await services(request).store.create_driver(principal.store_id, body.name, body.id, body.vehicle)
+    return json_response(DriverCreated(did, body.name, token), 201)
+
+
+async def _known_driver(request: Request, store_id: str) -> str:
+    """The path's driver id, or 404 unless it is one of this store's drivers."""
+    did: str = request.path_params["driver_id"]
+    if not await services(request).store.driver_exists(store_id, did):
+        raise not_found(f"driver {did} not found")
+    return did
+
+
+@sessions.allows_session
+async def get_driver(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    svc, did = services(request), await _known_driver(request, principal.store_id)
+    raw = await svc.store.driver(principal.store_id, did)
+    fixes = FixCounts(accepted=int(raw.get("accepted", 0)), ignored=int(raw.get("ignored", 0)))
+    position = views.position(raw, now_ms(), svc.settings)
+    return json_response(DriverStatus(did, raw.get("name", ""), position, fixes))
+
+
+@sessions.allows_session
+async def get_stops(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    did = await _known_driver(request, principal.store_id)
+    store = services(request).store
+    return json_response(views.stops_view(did, await store.stops(principal.store_id, did)))
+
+
+@sessions.allows_session
+async def put_stops(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    body = await bodies.json(request, StopOrder)
+    did = await _known_driver(request, principal.store_id)
+    store = services(request).store
+    try:
+        orders = await store.reorder_stops(principal.store_id, did, body.orders)
+    except ValueError as exc:
+        raise ApiError(409, "stops_mismatch", str(exc)) from None
+    return json_response(views.stops_view(did, orders))
+
+
+async def get_devices(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    did = await _known_driver(request, principal.store_id)
+    return json_response(Devices(await services(request).store.devices(principal.store_id, did)))
+
+
+async def put_devices(request: Request) -> Response:
+    """Register the tracker apps' device ids that send this driver's position (replaces the list)."""
+    principal = await auth.require(request, "store")
+    body = await bodies.json(request, Devices)
+    did = await _known_driver(request, principal.store_id)
+    store = services(request).store
+    await store.set_devices(principal.store_id, did, body.devices)
+    return json_response(Devices(await store.devices(principal.store_id, did)))
+
+
+routes = [
+    Route("/api/drivers", create_driver, methods=["POST"]),
+    Route("/api/drivers/{driver_id}", get_driver, methods=["GET"]),
+    Route("/api/drivers/{driver_id}/stops", get_stops, methods=["GET"]),
+    Route("/api/drivers/{driver_id}/stops", put_stops, methods=["PUT"]),
+    Route("/api/drivers/{driver_id}/devices", get_devices, methods=["GET"]),
+    Route("/api/drivers/{driver_id}/devices", put_devices, methods=["PUT"]),
+]

@@ -1,0 +1,52 @@
+"""`/api/stores` (admin) and `/api/store`: a store is created, and reads and patches its settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from livemap.domain.messages import (
+    CreateStore,
+    describe,
+)
+from livemap.domain.responses import StoreCreated
+from livemap.domain.storesettings import MAX_PATCH_DEPTH, too_deep
+from livemap.services import services
+from livemap.web import auth, bodies
+from livemap.web.errors import ApiError, json_response
+
+
+async def create_store(request: Request) -> Response:
+    auth.require_admin(request)
+    body = await bodies.json(request, CreateStore)
+    sid, api_key = await services(request).store.create_store(body.name)
+    return json_response(StoreCreated(sid, body.name, api_key), 201)
+
+
+async def get_store(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    settings = await services(request).store.settings_view(principal.store_id)
+    return json_response({"id": principal.store_id, **settings})
+
+
+async def patch_store(request: Request) -> Response:
+    principal = await auth.require(request, "store")
+    patch = await bodies.json(request, dict[str, Any])
+    if too_deep(patch):
+        raise ApiError(422, "invalid_field", f"settings nest at most {MAX_PATCH_DEPTH} levels deep")
+    try:
+        settings = await services(request).store.patch_settings(principal.store_id, patch)
+    except msgspec.ValidationError as exc:
+        raise ApiError(422, "invalid_field", describe(exc)) from None
+    return json_response({"id": principal.store_id, **settings})
+
+
+routes = [
+    Route("/api/stores", create_store, methods=["POST"]),
+    Route("/api/store", get_store, methods=["GET"]),
+    Route("/api/store", patch_store, methods=["PATCH"]),
+]

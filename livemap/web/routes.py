@@ -1,0 +1,45 @@
+"""Every URL the server answers: the REST API per audience, tracker apps, shops, pages and sockets."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from livemap import integrations
+from livemap.trackers import endpoints as trackers
+from livemap.web.api import customers, dispatchers, drivers, fleet, health, orders, stores
+from livemap.web.openapi import openapi
+from livemap.web.pages.dispatch import dispatch_page, sign_out
+from livemap.web.pages.driver import driver_page
+from livemap.web.pages.lookup import lookup_form
+from livemap.web.pages.tracking import STATIC_DIR, tracking_page
+from livemap.web.pages.unsubscribe import unsubscribe_page
+from livemap.web.sockets.customer import track_socket
+from livemap.web.sockets.dispatcher import dispatch_socket
+from livemap.web.sockets.driver import driver_socket
+
+
+def all_routes() -> list[BaseRoute]:
+    return [
+        *stores.routes,
+        *fleet.routes,
+        *orders.routes,
+        *customers.routes,
+        *health.routes,
+        *trackers.routes,
+        *dispatchers.routes,
+        *drivers.routes,
+        *integrations.routes,
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/track", lookup_form, methods=["GET", "POST"]),
+        Route("/track/{tracking_id}", tracking_page, methods=["GET"]),
+        Route("/dispatch", dispatch_page, methods=["GET", "POST"]),
+        Route("/dispatch/signout", sign_out, methods=["POST"]),
+        Route("/driver", driver_page, methods=["GET"]),
+        Route("/unsubscribe/{tracking_id}/{channel}", unsubscribe_page, methods=["GET", "POST"]),
+        # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        WebSocketRoute("/ws/driver", driver_socket),
+        WebSocketRoute("/ws/track/{tracking_id}", track_socket),
+        WebSocketRoute("/ws/dispatch", dispatch_socket),
+    ]
