@@ -8,7 +8,8 @@ from starlette.routing import Route, WebSocketRoute
 from conftest import Server, Shop, customer_socket
 from livemap.app import create_app
 from livemap.domain import responses as r
-from livemap.web.openapi import OPERATIONS, build
+from livemap.web.openapi.document import build
+from livemap.web.openapi.operations import OPERATIONS
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:

@@ -8,7 +8,7 @@ from starlette.staticfiles import StaticFiles
 from livemap import integrations
 from livemap.trackers import endpoints as trackers
 from livemap.web.api import customers, dispatchers, drivers, fleet, health, orders, stores
-from livemap.web.openapi import openapi
+from livemap.web.openapi.document import openapi
 from livemap.web.pages.dispatch import dispatch_page, sign_out
 from livemap.web.pages.driver import driver_page
 from livemap.web.pages.lookup import lookup_form

@@ -1,28 +1,18 @@
-"""The OpenAPI description, built from the msgspec types the server itself validates and encodes with.
+"""Every endpoint, declared once with its request and response types (the msgspec types the server uses).
 
-Every endpoint is declared here once with its request and response types; a test checks that the
-app's routes and this table agree, so the document cannot drift from the code.
+A test checks that the app's routes and this table agree, so the document cannot drift from the code.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
 from livemap.domain import messages as m
 from livemap.domain import responses as r
 from livemap.domain.storesettings import StoreSettings
 from livemap.integrations import shopify, woocommerce
 from livemap.integrations.common import IntegrationResult
-
-_REF = "#/components/schemas/{name}"
 
 
 @dataclass(frozen=True)
@@ -394,87 +384,3 @@ OPERATIONS: list[Op] = [
         media="text/html",
     ),
 ]
-
-
-def _schema_refs(types: list[Any]) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
-    return msgspec.json.schema_components(types, ref_template=_REF)
-
-
-def build() -> dict[str, Any]:
-    """The OpenAPI 3.1 document for this version of livemap."""
-    types: list[Any] = [r.ErrorBody]
-    for op in OPERATIONS:
-        types += [t for t in (op.body, *op.responses.values()) if t is not None]
-        if op.websocket:
-            types += [t for t in op.websocket if t is not None]
-    refs, components = _schema_refs(types)
-    ref_of = iter(refs[1:])
-    error_ref = refs[0]
-    paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
-        body_ref = next(ref_of) if op.body is not None else None
-        response_refs = {status: next(ref_of) for status in op.responses}
-        doc: dict[str, Any] = {
-            "summary": op.summary,
-            "operationId": re.sub(r"\W+", "_", f"{op.method}{op.path}").strip("_"),
-        }
-        if op.auth:
-            doc["security"] = [{op.auth: []}]
-        if op.params:
-            doc["parameters"] = [
-                {"name": n, "in": where, "required": where == "path", "description": d, "schema": {"type": "string"}}
-                for n, where, d in op.params
-            ]
-        if body_ref is not None:
-            doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_ref}}}
-        doc["responses"] = {
-            str(status): {
-                "description": "OK" if status < 300 else "see body",
-                "content": {"application/json": {"schema": ref}},
-            }
-            for status, ref in response_refs.items()
-        }
-        doc["responses"]["default"] = {"description": "error", "content": {"application/json": {"schema": error_ref}}}
-        if op.websocket:
-            sends = op.websocket[0]
-            doc["responses"] = {
-                "101": {"description": "switching to the websocket protocol"},
-                **{k: v for k, v in doc["responses"].items() if k == "default"},
-            }
-            doc["x-websocket"] = {
-                "client-sends": next(ref_of) if sends is not None else None,
-                "server-sends": next(ref_of),
-            }
-        paths.setdefault(op.path, {})[op.method] = doc
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "livemap", "version": _version(), "description": "Real-time delivery tracking."},
-        "paths": paths,
-        "components": {
-            "schemas": components,
-            "securitySchemes": {
-                name: {"type": "http", "scheme": "bearer", "description": text}
-                for name, text in (
-                    ("admin", "LIVEMAP_ADMIN_TOKEN"),
-                    ("store", "a store's API key (`lmk_...`)"),
-                    ("driver", "a driver's token (`lmd_...`)"),
-                )
-            },
-        },
-    }
-
-
-def _version() -> str:
-    try:
-        return version("livemap")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
-@functools.cache
-def _encoded() -> bytes:
-    return msgspec.json.encode(build())  # built once: it never changes while the process runs
-
-
-async def openapi(request: Request) -> Response:
-    return Response(_encoded(), media_type="application/json")

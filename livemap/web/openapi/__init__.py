@@ -1,0 +1,1 @@
+"""The OpenAPI document: `operations` declares every endpoint, `document` builds and serves it."""
