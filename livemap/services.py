@@ -18,7 +18,7 @@ from livemap.tracking.ratelimit import RateLimits
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    store: Repository
+    repo: Repository
     positions: Positions
     hub: Hub
     redis_url: str

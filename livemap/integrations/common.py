@@ -96,7 +96,7 @@ async def store_settings(request: Request) -> tuple[str, StoreSettings]:
     """The path's store and its settings; 404 for a store that does not exist."""
     sid: str = request.path_params["store"]
     try:
-        return sid, await services(request).store.settings(sid)
+        return sid, await services(request).repo.settings(sid)
     except NotFound:
         raise not_found(f"store {sid} not found") from None
 
@@ -215,7 +215,7 @@ async def apply(
     create: bool = True,
 ) -> Response:
     """Create or update the store's order from `incoming`, under the order's lock; 200 with what happened."""
-    store = services(request).store
+    store = services(request).repo
     geocoding: Geocoding = request.app.state.geocoding
     lock = store.redis.lock(
         store.keys.external_order_lock(sid, incoming.platform, incoming.external_id),

@@ -60,7 +60,7 @@ def _credentials(request: Request) -> tuple[str, str | None]:
 
 
 async def _driver(svc: Services, token: str) -> Principal:
-    principal = await svc.store.principal(token)
+    principal = await svc.repo.principal(token)
     if principal is None or principal.kind != "driver":
         # Basic, so OwnTracks (and a browser) know a password is what is missing.
         raise ApiError(401, "unauthorized", "a driver token is required (token=... or the Basic password)")
@@ -75,7 +75,7 @@ async def _bound(svc: Services, principal: Principal, candidates: Iterable[str])
     names = {c for c in candidates if c}
     if principal.driver_id in names:
         return True
-    return bool(names & set(await svc.store.devices(principal.store_id, principal.driver_id)))
+    return bool(names & set(await svc.repo.devices(principal.store_id, principal.driver_id)))
 
 
 async def _store(svc: Services, principal: Principal, fixes: list[DeviceFix]) -> tuple[int, int]:
@@ -90,7 +90,7 @@ async def _store(svc: Services, principal: Principal, fixes: list[DeviceFix]) ->
         accepted, ignored = await session.ingest([f.fix for f in fixes])
         attributes = {k: v for f in fixes for k, v in f.attributes.items()}
         if attributes and accepted:
-            await svc.store.set_device_attributes(principal.store_id, principal.driver_id, _encode(attributes))
+            await svc.repo.set_device_attributes(principal.store_id, principal.driver_id, _encode(attributes))
     return accepted, ignored
 
 

@@ -34,7 +34,7 @@ async def require(conn: HTTPConnection, kind: str) -> Principal:
     token = credential(conn)
     if not token and kind == "store":
         return await sessions.principal(conn)
-    principal = await services(conn).store.principal(token)
+    principal = await services(conn).repo.principal(token)
     if principal is None:
         raise unauthorized()
     if principal.kind != kind:
@@ -48,7 +48,7 @@ async def authorize_tracking(request_or_ws: HTTPConnection, tid: str) -> None:
     if not token:
         raise ApiError(401, "unauthorized", "tracking token `t` required")
     try:
-        order = await services(request_or_ws).store.order(tid)
+        order = await services(request_or_ws).repo.order(tid)
     except NotFound:
         order = None
     # The same answer for an unknown order and a wrong token: a link either works or it does not.

@@ -115,7 +115,7 @@ def same_origin(conn: HTTPConnection) -> bool:
 
 async def principal(conn: HTTPConnection) -> Principal:
     """The store whose dispatcher's session cookie came with `conn`; 401 without one, 403 when not allowed."""
-    session = await load(services(conn).store, conn.cookies.get(COOKIE, ""))
+    session = await load(services(conn).repo, conn.cookies.get(COOKIE, ""))
     if session is None:
         raise unauthorized()
     if not session_allowed(conn.scope.get("endpoint")):

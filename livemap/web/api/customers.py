@@ -21,7 +21,7 @@ async def track_snapshot(request: Request) -> Response:
     tid = request.path_params["tracking_id"]
     await auth.authorize_tracking(request, tid)
     svc = services(request)
-    snapshot = await views.customer_snapshot(svc.store, tid, svc.settings)
+    snapshot = await views.customer_snapshot(svc.repo, tid, svc.settings)
     return Response(msgspec.json.encode(snapshot), media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
@@ -30,7 +30,7 @@ async def rate_delivery(request: Request) -> Response:
     tid = request.path_params["tracking_id"]
     await auth.authorize_tracking(request, tid)
     body = await bodies.json(request, RateDelivery)
-    feedback = await services(request).store.rate(tid, body.rating, body.comment)
+    feedback = await services(request).repo.rate(tid, body.rating, body.comment)
     return json_response(feedback)
 
 
@@ -39,7 +39,7 @@ async def subscribe(request: Request) -> Response:
     tid = request.path_params["tracking_id"]
     await auth.authorize_tracking(request, tid)
     body = await bodies.json(request, Subscribe)
-    subscriptions = await services(request).store.subscribe(tid, body)
+    subscriptions = await services(request).repo.subscribe(tid, body)
     return json_response(subscriptions)
 
 

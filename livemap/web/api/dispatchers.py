@@ -17,19 +17,19 @@ from livemap.web.errors import json_response
 async def create_dispatcher(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, CreateDispatcher)
-    created = await accounts.create(services(request).store, principal.store_id, body.name, body.password)
+    created = await accounts.create(services(request).repo, principal.store_id, body.name, body.password)
     return json_response(created, 201)
 
 
 async def list_dispatchers(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    return json_response(Dispatchers(await accounts.all_of(services(request).store, principal.store_id)))
+    return json_response(Dispatchers(await accounts.all_of(services(request).repo, principal.store_id)))
 
 
 async def delete_dispatcher(request: Request) -> Response:
     """Remove an account: its signed-in sessions end at their next request."""
     principal = await auth.require(request, "store")
-    removed = await accounts.remove(services(request).store, principal.store_id, request.path_params["name"])
+    removed = await accounts.remove(services(request).repo, principal.store_id, request.path_params["name"])
     return json_response(removed)
 
 

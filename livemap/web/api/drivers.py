@@ -33,7 +33,7 @@ async def _own_order(request: Request, principal: Principal) -> Order:
     """The path's order if it is assigned to the calling driver; else the same 404 as an unknown id."""
     tid: str = request.path_params["tracking_id"]
     try:
-        order: Order | None = await services(request).store.order(tid)
+        order: Order | None = await services(request).repo.order(tid)
     except NotFound:
         order = None
     if order is None or order["store"] != principal.store_id or order.driver != principal.driver_id:
@@ -44,7 +44,7 @@ async def _own_order(request: Request, principal: Principal) -> Order:
 async def driver_run(request: Request) -> Response:
     """`GET /api/driver`: who the token belongs to, and its stops (the app's sign-in check)."""
     principal = await auth.require(request, "driver")
-    store = services(request).store
+    store = services(request).repo
     sid, did = principal.store_id, principal.driver_id
     name = (await store.driver(sid, did)).get("name", "")
     stops = driver_stops(await store.stops(sid, did), await _machine(store, sid))
@@ -55,7 +55,7 @@ async def mark_stop(request: Request) -> Response:
     """`POST /api/driver/stops/{tracking_id}/stage`: picked up (`shipped`), `delivered` or `failed_attempt`."""
     principal = await auth.require(request, "driver")
     body = await bodies.json(request, DriverStageChange)
-    store = services(request).store
+    store = services(request).repo
     order = await _own_order(request, principal)
     machine = await _machine(store, principal.store_id)
     recipient = (body.recipient or "").strip()
@@ -83,7 +83,7 @@ async def _image(request: Request, media_type: str) -> bytes:
 async def upload_proof(request: Request) -> Response:
     """`POST /api/driver/stops/{tracking_id}/proof`: a photo (raw JPEG/PNG/WebP body) or `{"recipient"}`."""
     principal = await auth.require(request, "driver")
-    store = services(request).store
+    store = services(request).repo
     order = await _own_order(request, principal)
     if order.stage in FINAL:
         raise ApiError(409, "order_closed", f"the order is {order.stage}; its proof can no longer change")
@@ -105,7 +105,7 @@ async def _delivered(request: Request) -> str:
     """The tracking id of the path, once its customer is authorized and the order delivered (409 before)."""
     tid: str = request.path_params["tracking_id"]
     await authorize_tracking(request, tid)
-    store = services(request).store
+    store = services(request).repo
     order = await store.order(tid)
     if order.stage not in (await _machine(store, order["store"])).delivered:
         message = f"the order is {order.stage}; its proof is shown once it is delivered"
@@ -119,7 +119,7 @@ _PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nos
 async def customer_proof(request: Request) -> Response:
     """`GET /api/track/{tracking_id}/proof`: who took the parcel and whether there is a photo."""
     tid = await _delivered(request)
-    proof = await proofs.proof(services(request).store, tid)
+    proof = await proofs.proof(services(request).repo, tid)
     if proof is None:
         raise ApiError(404, "no_proof", "the driver left no proof of delivery")
     response = json_response(proof)
@@ -130,7 +130,7 @@ async def customer_proof(request: Request) -> Response:
 async def customer_photo(request: Request) -> Response:
     """`GET /api/track/{tracking_id}/proof/photo`: the delivery photo itself."""
     tid = await _delivered(request)
-    photo = await proofs.photo(services(request).store, tid)
+    photo = await proofs.photo(services(request).repo, tid)
     if photo is None:
         raise ApiError(404, "no_proof", "the driver took no photo")
     data, media_type = photo

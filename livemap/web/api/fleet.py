@@ -22,14 +22,14 @@ from livemap.web.errors import ApiError, json_response, not_found
 async def create_driver(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, CreateDriver)
-    did, token = await services(request).store.create_driver(principal.store_id, body.name, body.id, body.vehicle)
+    did, token = await services(request).repo.create_driver(principal.store_id, body.name, body.id, body.vehicle)
     return json_response(DriverCreated(did, body.name, token), 201)
 
 
 async def _known_driver(request: Request, store_id: str) -> str:
     """The path's driver id, or 404 unless it is one of this store's drivers."""
     did: str = request.path_params["driver_id"]
-    if not await services(request).store.driver_exists(store_id, did):
+    if not await services(request).repo.driver_exists(store_id, did):
         raise not_found(f"driver {did} not found")
     return did
 
@@ -38,7 +38,7 @@ async def _known_driver(request: Request, store_id: str) -> str:
 async def get_driver(request: Request) -> Response:
     principal = await auth.require(request, "store")
     svc, did = services(request), await _known_driver(request, principal.store_id)
-    raw = await svc.store.driver(principal.store_id, did)
+    raw = await svc.repo.driver(principal.store_id, did)
     fixes = FixCounts(accepted=int(raw.get("accepted", 0)), ignored=int(raw.get("ignored", 0)))
     position = views.position(raw, now_ms(), svc.settings)
     return json_response(DriverStatus(did, raw.get("name", ""), position, fixes))
@@ -48,7 +48,7 @@ async def get_driver(request: Request) -> Response:
 async def get_stops(request: Request) -> Response:
     principal = await auth.require(request, "store")
     did = await _known_driver(request, principal.store_id)
-    store = services(request).store
+    store = services(request).repo
     return json_response(views.stops_view(did, await store.stops(principal.store_id, did)))
 
 
@@ -57,7 +57,7 @@ async def put_stops(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, StopOrder)
     did = await _known_driver(request, principal.store_id)
-    store = services(request).store
+    store = services(request).repo
     try:
         orders = await store.reorder_stops(principal.store_id, did, body.orders)
     except ValueError as exc:
@@ -68,7 +68,7 @@ async def put_stops(request: Request) -> Response:
 async def get_devices(request: Request) -> Response:
     principal = await auth.require(request, "store")
     did = await _known_driver(request, principal.store_id)
-    return json_response(Devices(await services(request).store.devices(principal.store_id, did)))
+    return json_response(Devices(await services(request).repo.devices(principal.store_id, did)))
 
 
 async def put_devices(request: Request) -> Response:
@@ -76,7 +76,7 @@ async def put_devices(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, Devices)
     did = await _known_driver(request, principal.store_id)
-    store = services(request).store
+    store = services(request).repo
     await store.set_devices(principal.store_id, did, body.devices)
     return json_response(Devices(await store.devices(principal.store_id, did)))
 

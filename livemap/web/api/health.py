@@ -33,7 +33,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     try:
         # Bounded: a frozen Redis must make the probe fail, not hang the load balancer's check.
-        await asyncio.wait_for(services(request).store.redis.ping(), _READY_TIMEOUT)
+        await asyncio.wait_for(services(request).repo.redis.ping(), _READY_TIMEOUT)
     except Exception as exc:  # any failure to reach Redis means "not ready", whatever its type
         log.warning("readiness probe: Redis unavailable: %r", exc)
         return json_response(Health("unavailable"), 503)

@@ -18,7 +18,7 @@ from livemap.web.errors import ApiError, json_response
 
 
 async def _order_response(request: Request, store_id: str, oid: str, status: int = 200) -> Response:
-    store = services(request).store
+    store = services(request).repo
     order = await store.store_order(store_id, oid)
     history = await store.history(order.tracking_id)
     base_url = services(request).base_url(request)
@@ -28,7 +28,7 @@ async def _order_response(request: Request, store_id: str, oid: str, status: int
 async def create_order(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, CreateOrder)
-    order = await services(request).store.create_order(principal.store_id, body)
+    order = await services(request).repo.create_order(principal.store_id, body)
     return await _order_response(request, principal.store_id, order["id"], 201)
 
 
@@ -44,7 +44,7 @@ async def assign_order(request: Request) -> Response:
     body = await bodies.json(request, Assign)
     oid = request.path_params["order_id"]
     try:
-        await services(request).store.assign(principal.store_id, oid, body.driver_id)
+        await services(request).repo.assign(principal.store_id, oid, body.driver_id)
     except ValueError as exc:
         raise ApiError(409, "illegal_assignment", str(exc)) from None
     return await _order_response(request, principal.store_id, oid)
@@ -55,7 +55,7 @@ async def change_stage(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, StageChange)
     oid = request.path_params["order_id"]
-    await services(request).store.change_stage(principal.store_id, oid, body.stage, body.note)
+    await services(request).repo.change_stage(principal.store_id, oid, body.stage, body.note)
     return await _order_response(request, principal.store_id, oid)
 
 

@@ -23,13 +23,13 @@ from livemap.web.errors import ApiError, json_response
 async def create_store(request: Request) -> Response:
     auth.require_admin(request)
     body = await bodies.json(request, CreateStore)
-    sid, api_key = await services(request).store.create_store(body.name)
+    sid, api_key = await services(request).repo.create_store(body.name)
     return json_response(StoreCreated(sid, body.name, api_key), 201)
 
 
 async def get_store(request: Request) -> Response:
     principal = await auth.require(request, "store")
-    settings = await services(request).store.settings_view(principal.store_id)
+    settings = await services(request).repo.settings_view(principal.store_id)
     return json_response({"id": principal.store_id, **settings})
 
 
@@ -39,7 +39,7 @@ async def patch_store(request: Request) -> Response:
     if too_deep(patch):
         raise ApiError(422, "invalid_field", f"settings nest at most {MAX_PATCH_DEPTH} levels deep")
     try:
-        settings = await services(request).store.patch_settings(principal.store_id, patch)
+        settings = await services(request).repo.patch_settings(principal.store_id, patch)
     except msgspec.ValidationError as exc:
         raise ApiError(422, "invalid_field", describe(exc)) from None
     return json_response({"id": principal.store_id, **settings})

@@ -168,8 +168,8 @@ def _signin_page(error: str = "", store_id: str = "", status: int = 200) -> HTML
 
 async def _dashboard(request: Request, session: sessions.Session) -> HTMLResponse:
     svc = services(request)
-    settings = await svc.store.settings(session.store_id)
-    names = decode_hash(await svc.store.redis.hgetall(svc.store.keys.store_drivers(session.store_id)))
+    settings = await svc.repo.settings(session.store_id)
+    names = decode_hash(await svc.repo.redis.hgetall(svc.repo.keys.store_drivers(session.store_id)))
     machine = settings.machine()
     tiles = tile_layer(settings.branding, svc.settings)
     page = _figure(f"Dispatch · {settings.name}")
@@ -206,7 +206,7 @@ async def dispatch_page(request: Request) -> Response:
     """GET: the dashboard when signed in, else the sign-in form. POST: sign in."""
     if request.method == "POST":
         return await _sign_in(request)
-    store = services(request).store
+    store = services(request).repo
     session = await sessions.load(store, request.cookies.get(sessions.COOKIE, ""))
     if session is None:
         return _signin_page(store_id=request.query_params.get("store", ""))
@@ -237,15 +237,15 @@ async def _sign_in(request: Request) -> Response:
     if "origin" in request.headers and not sessions.same_origin(request):
         return _signin_page("Sign in from this site's own page.", store_id, 403)
     client = request.client.host if request.client else "-"
-    failures = svc.store.keys.signin_failures(client)
+    failures = svc.repo.keys.signin_failures(client)
     # Counted as a failure before the password is checked, given back if it is right: a burst of
     # guesses gets at most FAILED_SIGNINS checks, however many arrive at once.
-    if await attempts.take(svc.store.redis, failures, WINDOW_S) > FAILED_SIGNINS:
+    if await attempts.take(svc.repo.redis, failures, WINDOW_S) > FAILED_SIGNINS:
         return _signin_page("Too many failed sign-ins: try again in a few minutes.", store_id, 429)
-    token = await _open_session(svc.store, form, svc.settings.session_ttl_s)
+    token = await _open_session(svc.repo, form, svc.settings.session_ttl_s)
     if token is None:
         return _signin_page("That key, name or password is not right.", store_id, 401)
-    await attempts.give_back(svc.store.redis, failures)
+    await attempts.give_back(svc.repo.redis, failures)
     response = RedirectResponse("/dispatch", status_code=303)
     sessions.set_cookie(response, request, token, svc.settings.session_ttl_s)
     return response
@@ -253,7 +253,7 @@ async def _sign_in(request: Request) -> Response:
 
 async def sign_out(request: Request) -> Response:
     """`POST /dispatch/signout` (form field `csrf`): ends the session everywhere and clears the cookie."""
-    store = services(request).store
+    store = services(request).repo
     token = request.cookies.get(sessions.COOKIE, "")
     session = await sessions.load(store, token)
     given = (await bodies.form(request)).get("csrf", "")

@@ -58,7 +58,7 @@ async def lookup_form(request: Request) -> Response:
     store_id = request.query_params.get("store", "")
     lang = negotiate(request.query_params.get("lang"), request.headers.get("accept-language", ""))
     try:
-        settings = await svc.store.settings(store_id)
+        settings = await svc.repo.settings(store_id)
         store_name = settings.name
     except NotFound:
         store_name = ""  # the same form: an unknown store id is not confirmed either
@@ -66,7 +66,7 @@ async def lookup_form(request: Request) -> Response:
         return _page(lang, store_name, store_id)
     s = STRINGS[lang]
     client = request.client.host if request.client else "-"
-    if await attempts.take(svc.store.redis, svc.store.keys.lookup_attempts(store_id, client), WINDOW_S) > ATTEMPTS:
+    if await attempts.take(svc.repo.redis, svc.repo.keys.lookup_attempts(store_id, client), WINDOW_S) > ATTEMPTS:
         return _page(lang, store_name, store_id, s["lookup_limited"], status=429)
     form = await bodies.form(request)
     number = form.get("number", "")[:64]
@@ -80,10 +80,10 @@ async def lookup_form(request: Request) -> Response:
 async def _match(request: Request, store_id: str, number: str, contact: str) -> str | None:
     svc = services(request)
     try:
-        order = await svc.store.store_order(store_id, number)
+        order = await svc.repo.store_order(store_id, number)
     except NotFound:
         return None
     email = (msgspec.json.decode(order["customer"], type=Customer).email or "").lower()
     if not email or not hmac.compare_digest(email.encode(), contact.encode()):
         return None
-    return f"{svc.base_url(request)}/track/{order.tracking_id}?t={svc.store.tracking_token(order)}"
+    return f"{svc.base_url(request)}/track/{order.tracking_id}?t={svc.repo.tracking_token(order)}"

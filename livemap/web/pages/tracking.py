@@ -365,9 +365,9 @@ async def tracking_page(request: Request) -> Response:
         await authorize_tracking(request, tid)
     except ApiError as err:
         return error_page(negotiate(query_lang, request.headers.get("accept-language", "")), err.status)
-    snapshot = await customer_snapshot(svc.store, tid, svc.settings)
-    order = await svc.store.order(tid)
-    settings = await svc.store.settings(order["store"])
+    snapshot = await customer_snapshot(svc.repo, tid, svc.settings)
+    order = await svc.repo.order(tid)
+    settings = await svc.repo.settings(order["store"])
     lang = negotiate(query_lang, request.headers.get("accept-language", ""), settings.locale)
     strings = STRINGS[lang]
     tiles = tile_layer(settings.branding, svc.settings)

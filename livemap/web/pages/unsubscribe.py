@@ -78,16 +78,16 @@ async def unsubscribe_page(request: Request) -> Response:
     t = _TEXTS[lang]
     signature = request.query_params.get("sig", "")
     try:
-        order = await svc.store.order(tid) if channel in ("email", "sms") else None
+        order = await svc.repo.order(tid) if channel in ("email", "sms") else None
     except NotFound:
         order = None
     # The same answer for an unknown order and a wrong signature.
-    if order is None or not links.verify(svc.store.box, tid, channel, signature):
+    if order is None or not links.verify(svc.repo.box, tid, channel, signature):
         return _page(lang, t["invalid"], 404)
-    store = await svc.store.settings(order["store"])
+    store = await svc.repo.settings(order["store"])
     values = {"number": order["id"], "store": store.name}
     if request.method == "GET":
         return _page(lang, t[f"ask_{channel}"].format(**values), button=t["button"])
     await bodies.read(request, bodies.FORM_LIMIT)  # mail clients post `List-Unsubscribe=One-Click`
-    await svc.store.subscribe(tid, Subscribe(email=False) if channel == "email" else Subscribe(sms=False))
+    await svc.repo.subscribe(tid, Subscribe(email=False) if channel == "email" else Subscribe(sms=False))
     return _page(lang, f"{t[f'done_{channel}'].format(**values)} {t['again']}")

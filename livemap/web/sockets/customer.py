@@ -50,7 +50,7 @@ async def track_socket(ws: WebSocket) -> None:
         await deny(ws, err)
         return
     await ws.accept()
-    async with svc.hub.subscribe(svc.store.keys.order_channel(tid)) as sub:
+    async with svc.hub.subscribe(svc.repo.keys.order_channel(tid)) as sub:
         last = await _catch_up(ws, svc, tid, since)
 
         def is_new(message: str) -> bool:
@@ -71,12 +71,12 @@ async def track_socket(ws: WebSocket) -> None:
 async def _catch_up(ws: WebSocket, svc: Services, tid: str, since: str | None) -> tuple[int, int]:
     """Send the snapshot and the replay; returns the newest offset sent. A function of its own so
     that the snapshot is garbage once sent, not held for the hours a customer socket stays open."""
-    snapshot = await customer_snapshot(svc.store, tid, svc.settings)
+    snapshot = await customer_snapshot(svc.repo, tid, svc.settings)
     await ws.send_text(msgspec.json.encode(snapshot).decode())
     last = offset_key(snapshot.offset)
     if since is not None:
         live = snapshot.order.live
-        for offset, data in await svc.store.events_after(tid, since):
+        for offset, data in await svc.repo.events_after(tid, since):
             # Old positions are replayed only while the driver is still on this order's leg.
             if not live and data.startswith(_LOCATION_PREFIX):
                 continue

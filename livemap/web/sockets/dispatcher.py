@@ -47,7 +47,7 @@ class _Desk:
         self._shown: set[str] = set()  # drivers the client last saw inside its viewport
 
     async def send_snapshot(self) -> None:
-        snapshot = await dispatch_snapshot(self.svc.store, self.store_id, self.svc.settings, self.bbox)
+        snapshot = await dispatch_snapshot(self.svc.repo, self.store_id, self.svc.settings, self.bbox)
         await self.ws.send_text(_encode(snapshot).decode())
         self._etas |= {o.tracking_id: o.eta_at for o in snapshot.orders}
         self._shown = {d.driver_id for d in snapshot.drivers}
@@ -107,7 +107,7 @@ async def dispatch_socket(ws: WebSocket) -> None:
     await ws.accept()
     sub = LatestLocations(svc.settings.client_queue)
     desk = _Desk(ws, svc, principal.store_id, sub)
-    async with svc.hub.subscribe(svc.store.keys.store_channel(principal.store_id), sub=sub):
+    async with svc.hub.subscribe(svc.repo.keys.store_channel(principal.store_id), sub=sub):
         await desk.send_snapshot()
         forwarder = Forwarder(ws, sub)
         try:

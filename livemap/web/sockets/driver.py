@@ -114,7 +114,7 @@ class _Connection:
 
     async def machine(self) -> StageMachine:
         """The store's stage machine: which actions the driver's app offers per stop."""
-        return (await self.svc.store.settings(self.session.store_id)).machine()
+        return (await self.svc.repo.settings(self.session.store_id)).machine()
 
     async def watch_stops(self, sub: Subscription) -> None:
         """Reload the driver's orders when the store assigns, reassigns or moves one of them."""
@@ -138,6 +138,6 @@ async def driver_socket(ws: WebSocket) -> None:
     session = svc.positions.session(principal.store_id, principal.driver_id)
     conn = _Connection(ws, svc, session)
     # Subscribe before the first read: an order assigned in between would otherwise go unnoticed.
-    async with svc.hub.subscribe(svc.store.keys.driver_channel(principal.store_id, principal.driver_id)) as sub:
+    async with svc.hub.subscribe(svc.repo.keys.driver_channel(principal.store_id, principal.driver_id)) as sub:
         await conn.send(_stops(await session.load(), await conn.machine()))
         await run_until_disconnect(ws, drain_client(ws, conn.on_message), conn.watch_stops(sub))
