@@ -1,6 +1,6 @@
 """Route geometry: a polyline with geodesic lengths computed once, projected per fix in metres.
 
-Geodesic lengths (geopy, ~150 us a call) are computed once when the order is created and stored
+Geodesic lengths (geopy, slow per call) are computed once when the order is created and stored
 with it. Per fix we only project onto the line in a local equirectangular frame and map the
 projected distance back onto the geodesic lengths by segment fraction, so the frame's small
 distortion never reaches the remaining distance.

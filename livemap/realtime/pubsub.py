@@ -64,8 +64,8 @@ class ClassicChannels:
     The connection is redis-py's (so every connection setting applies), but its replies are read
     here: each chunk the socket gives is fed to one hiredis reader and every message in it handed
     to the hub at once. redis-py's pub/sub reads one reply per await through five layers (a retry
-    wrapper, the connection, the parser, its push handler, the message dict), ~20 us of a core per
-    message; a process receives one message per driver fix and order event.
+    wrapper, the connection, the parser, its push handler, the message dict), and a process
+    receives one message per driver fix and order event.
     """
 
     def __init__(self, client_for: Callable[[], aioredis.Redis], control: str, events: Events, *, owned: bool) -> None:

@@ -3,10 +3,10 @@
 redis-py's asyncio connections pack a command in Python, re-joining one growing buffer per argument
 (quadratic in the command's size up to its 6 KB cutoff) and running every argument through a
 generic encoder. A driver's fix is one EVALSHA of the script bundle with ~50 arguments, and packing
-it cost more CPU than anything else livemap does per fix (66 us). Here hiredis packs it, in C (4 us;
-the Python packer below, 7.5 us, takes what hiredis refuses). Same wire format, same argument
-rules: bytes as they are, str as UTF-8 (or the connection's encoding), int and float by repr, and
-anything else (bytearray, bool) through redis-py's own encoder, which accepts or refuses it as before.
+it that way costs more CPU than anything else livemap does per fix. Here hiredis packs it, in C
+(the Python packer below takes what hiredis refuses). Same wire format, same argument rules: bytes
+as they are, str as UTF-8 (or the connection's encoding), int and float by repr, and anything else
+(bytearray, bool) through redis-py's own encoder, which accepts or refuses it.
 """
 
 from __future__ import annotations

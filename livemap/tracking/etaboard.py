@@ -23,8 +23,8 @@ async def order_etas(store: Repository, sid: str) -> dict[str, DispatchEtaEvent]
     k = store.keys
     tids = sorted(text(t) for t in await store.redis.smembers(k.store_active(sid)))
     rows: list[list[bytes | None]] = []
-    # In pipelines of _ETA_CHUNK orders: a pipeline's replies are parsed in one go (~12 us of a core
-    # per order), and a fleet's worth at once would hold up every socket for tens of milliseconds.
+    # In pipelines of _ETA_CHUNK orders: a pipeline's replies are parsed in one go, and a fleet's
+    # worth at once would hold up every socket on the event loop for tens of milliseconds.
     for at in range(0, len(tids), _ETA_CHUNK):
         async with store.redis.pipeline(transaction=False) as pipe:
             for tid in tids[at : at + _ETA_CHUNK]:

@@ -4,7 +4,7 @@ GZip, the exception middleware and the router do nothing for a websocket, yet ea
 coroutine frame alive for the socket's whole life, and Starlette wraps every `send` in a closure.
 A customer socket stays open for the minutes the tracking page is open and a process holds tens
 of thousands of them, so those frames are memory per connection and the wrapper is CPU per
-message. HTTP requests (and any websocket path no endpoint matches) take the full stack as before.
+message. HTTP requests (and any websocket path no endpoint matches) take the full stack.
 
 What an endpoint raises is answered here (see `failsafe.SocketFailsafe`), in the frame that
 exists anyway, rather than by uvicorn: a 500 and a traceback per handshake.
