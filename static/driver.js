@@ -39,7 +39,7 @@
     try {
       const saved = JSON.parse(localStorage.getItem(KEY.buffer) || "[]");
       return Array.isArray(saved) ? saved : [];
-    } catch (err) {
+    } catch {
       return [];
     }
   }
@@ -47,7 +47,7 @@
   function saveBuffer() {
     try {
       localStorage.setItem(KEY.buffer, JSON.stringify(buffer));
-    } catch (err) {
+    } catch {
       /* storage full or blocked: the fixes stay in memory */
     }
     $("dr-buffered").textContent = String(buffer.length);
@@ -135,7 +135,7 @@
     wsOpen = false;
     awaitingSince = 0;
     sock.onopen = sock.onmessage = sock.onclose = null;
-    try { sock.close(); } catch (err) { /* already closing */ }
+    try { sock.close(); } catch { /* already closing */ }
     setConn("offline");
   }
 
@@ -286,7 +286,7 @@
         if (wakeLock === lock) wakeLock = null;
         setWake("off");
       });
-    } catch (err) {
+    } catch {
       setWake("failed"); // e.g. battery saver, or the page is hidden: tried again when it is shown
     }
   }
@@ -308,7 +308,7 @@
     const headers = { Authorization: `Bearer ${token}`, ...(options.headers || {}) };
     const r = await fetch(path, { ...options, headers, cache: "no-store" });
     let body = null;
-    try { body = await r.json(); } catch (err) { /* not JSON */ }
+    try { body = await r.json(); } catch { /* not JSON */ }
     if (!r.ok) {
       const err = new Error(body && body.error ? body.error.message : `HTTP ${r.status}`);
       err.status = r.status;
@@ -442,7 +442,7 @@
       canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
       const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.82));
       if (blob) return blob;
-    } catch (err) {
+    } catch {
       /* not decodable here: send it as it is and let the server judge */
     }
     return file;

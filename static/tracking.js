@@ -170,7 +170,7 @@
       img.hidden = !proof.photo;
       if (proof.photo) img.src = `/api/track/${cfg.tracking_id}/proof/photo${q}&at=${proof.at}`;
       $("lm-proof").hidden = !(proof.recipient || proof.photo);
-    } catch (err) {
+    } catch {
       proofAsked = false; // offline: ask again with the next render
     }
   }
@@ -204,7 +204,7 @@
       rerating = false;
       renderAfter();
       $("lm-rerate").focus(); // the submit button just disappeared: keep focus (and the reader) in place
-    } catch (err) {
+    } catch {
       $("lm-rate-failed").hidden = false;
     } finally {
       button.disabled = false;
@@ -231,7 +231,7 @@
       try {
         order.subscriptions = await post("subscriptions", { [box.name]: box.checked });
         status.textContent = S.saved;
-      } catch (err) {
+      } catch {
         status.textContent = S.failed;
       }
       fillUpdates(); // what the server holds, also when saving failed
@@ -309,7 +309,7 @@
     let ws;
     try {
       ws = new WebSocket(url);
-    } catch (err) {
+    } catch {
       return retry(false);
     }
     ws.onopen = () => { opened = true; failures = 0; stopPolling(); setConnection("live"); };
@@ -335,7 +335,7 @@
       try {
         const r = await fetch(`/api/track/${cfg.tracking_id}?t=${encodeURIComponent(cfg.token)}`, { cache: "no-store" });
         if (r.ok) applySnapshot(await r.json());
-      } catch (err) {
+      } catch {
         /* offline: try again next round */
       }
     };
