@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test fuzz check lock bench-eta bench clean
 
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test,fuzz,bench]'
 	@touch $(STAMP)
+
+# ESLint for the browser scripts: exactly the versions in package-lock.json (npm ci).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $(NODE_STAMP)
 
 ## run: start livemap on an embedded Redis with simulated drivers (Ctrl-C stops everything)
 run: $(STAMP)
@@ -36,12 +42,13 @@ BENCH_SCALE ?= 1
 bench: $(STAMP)
 	$(BIN)/python -m simulator bench --scale $(BENCH_SCALE)
 
-## check: lint, type-check and the import rules between layers
-check: $(STAMP)
+## check: lint, type-check, the import rules between layers, and ESLint on the browser scripts (static/vendor excluded)
+check: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check livemap simulator tests
 	$(BIN)/ruff format --check livemap simulator tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	npx --no-install eslint static/*.js
 
 ## lock: re-resolve the newest versions pyproject.toml allows into requirements.lock (then: make check test)
 lock:
@@ -52,4 +59,4 @@ lock:
 	rm -rf .venv-lock
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -204,10 +204,10 @@
     if (!areaMode && snap.drivers.length > cfg.viewport_drivers) {
       areaMode = true; // from now on the socket sends the map's area only (answered with a new snapshot)
       sendViewport();
-    } else if (areaMode && ws.fresh) {
+    } else if (areaMode && fresh) {
       sendViewport(); // reconnected: the server starts from the whole store again
     }
-    ws.fresh = false;
+    fresh = false;
     $("dp-area-note").hidden = !areaMode;
     const now = Date.now();
     for (const d of drivers.values()) showDriver(d, now);
@@ -286,9 +286,8 @@
     changed(true);
   }
 
-  // --- socket ---------------------------------------------------------------------------------------
-  let ws = null;
-  let retry = 0;
+  // --- socket (static/reconnect.js) -------------------------------------------------------------------
+  let fresh = false; // a new socket: the server starts from the whole store again
 
   function setConn(state, text) {
     const el = $("dp-conn");
@@ -296,33 +295,27 @@
     el.textContent = text;
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    ws = new WebSocket(`${scheme}://${location.host}/ws/dispatch`); // the session cookie goes along
-    ws.fresh = true;
-    ws.onopen = () => { retry = 0; setConn("live", "Live"); };
-    ws.onmessage = (e) => {
+  const socket = window.livemapSocket.reconnecting({
+    url: () => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/dispatch`, // the session cookie goes along
+    onOpen: () => { fresh = true; setConn("live", "Live"); },
+    onMessage: (e) => {
       const m = JSON.parse(e.data);
       if (m.type === "snapshot") applySnapshot(m);
       else if (m.type === "location") onLocation(m);
       else if (m.type === "stage") onStage(m);
       else if (m.type === "eta" || m.type === "delayed" || m.type === "arriving") onEta(m);
       else if (m.type === "stale" || m.type === "offline") onQuiet(m, m.type === "offline");
-    };
-    ws.onclose = () => {
-      setConn("reconnecting", "Reconnecting…");
-      retry = Math.min(retry + 1, 5);
-      setTimeout(connect, 1000 * 2 ** (retry - 1));
-    };
-  }
+    },
+    onClose: () => setConn("reconnecting", "Reconnecting…"),
+  });
 
   function sendViewport() {
-    if (!areaMode || !ws || ws.readyState !== WebSocket.OPEN) return;
+    if (!areaMode || !socket.isOpen()) return;
     // Padded, so panning a little shows markers that are already there.
     const b = map.getBounds().pad(0.25);
     const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
     const bbox = [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90), clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)];
-    ws.send(JSON.stringify({ type: "viewport", bbox }));
+    socket.send(JSON.stringify({ type: "viewport", bbox }));
   }
 
   let viewportTimer = 0;
@@ -728,5 +721,5 @@
 
   $("dp-detail-close").addEventListener("click", closeDetail);
 
-  connect();
+  socket.start();
 })();

@@ -22,10 +22,6 @@
   // Every fix not yet acknowledged, oldest first: while connected it holds the few in flight, offline all of
   // them. Kept in localStorage so a reload or a killed tab loses nothing.
   let buffer = loadBuffer();
-  let ws = null;
-  let wsOpen = false;
-  let failures = 0;
-  let reconnectTimer = null;
   let awaitingSince = 0; // when the oldest unanswered message was sent (0: nothing unanswered)
   const flushes = new Map(); // last seq of a reconnect batch -> how many fixes it carried
   let watchId = null;
@@ -39,7 +35,7 @@
     try {
       const saved = JSON.parse(localStorage.getItem(KEY.buffer) || "[]");
       return Array.isArray(saved) ? saved : [];
-    } catch (err) {
+    } catch {
       return [];
     }
   }
@@ -47,7 +43,7 @@
   function saveBuffer() {
     try {
       localStorage.setItem(KEY.buffer, JSON.stringify(buffer));
-    } catch (err) {
+    } catch {
       /* storage full or blocked: the fixes stay in memory */
     }
     $("dr-buffered").textContent = String(buffer.length);
@@ -93,59 +89,47 @@
     renderOfflineNote();
   }
 
-  // --- the driver socket: fixes out, acks and stops in ---------------------------------------------
-  function connect() {
-    clearTimeout(reconnectTimer);
-    reconnectTimer = null;
-    if (!token || ws) return;
-    // Offline, a new socket would only fail: the "online" event brings us back.
-    if (!navigator.onLine) { setConn("offline"); return; }
-    setConn("connecting");
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const sock = new WebSocket(`${proto}//${location.host}/ws/driver?token=${encodeURIComponent(token)}`);
-    ws = sock;
-    sock.onopen = () => {
-      wsOpen = true;
-      failures = 0;
+  // --- the driver socket: fixes out, acks and stops in (static/reconnect.js) -----------------------
+  const socket = window.livemapSocket.reconnecting({
+    cap: 15000, // 0.5 s, 1 s, 2 s ... up to 15 s (jittered): a phone back in coverage resumes sending soon
+    url: () => {
+      const proto = location.protocol === "https:" ? "wss:" : "ws:";
+      return `${proto}//${location.host}/ws/driver?token=${encodeURIComponent(token)}`;
+    },
+    shouldConnect: () => {
+      if (!token) return false;
+      // Offline, a new socket would only fail: the "online" event brings us back.
+      if (!navigator.onLine) { setConn("offline"); return false; }
+      return true;
+    },
+    onConnecting: () => setConn("connecting"),
+    onOpen: () => {
       setConn("online");
       flush();
-    };
-    sock.onmessage = (ev) => {
+    },
+    onMessage: (ev) => {
       const msg = JSON.parse(ev.data);
       if (msg.type === "stops") { stops = msg.stops; renderStops(); }
       else if (msg.type === "ack") onAck(msg);
       else if (msg.type === "error") onError(msg);
-    };
-    sock.onclose = () => {
-      if (ws !== sock) return;
-      ws = null;
-      wsOpen = false;
-      setConn("offline");
-      retry();
-    };
+    },
+    onClose: () => setConn("offline"),
+    onRetry: (failures) => {
+      if (failures === 3) checkToken(); // a revoked token also looks like a socket that keeps failing
+    },
+  });
+
+  function connect() {
+    socket.start();
   }
 
   // Forget the socket at once: on a dead network its close could take minutes, and fixes must go to the
   // buffer meanwhile. (Chromium even keeps an open websocket through DevTools' offline switch:
   // microsoft/playwright#4910.)
   function drop() {
-    if (!ws) return;
-    const sock = ws;
-    ws = null;
-    wsOpen = false;
+    if (!socket.drop()) return;
     awaitingSince = 0;
-    sock.onopen = sock.onmessage = sock.onclose = null;
-    try { sock.close(); } catch (err) { /* already closing */ }
     setConn("offline");
-  }
-
-  function retry() {
-    failures += 1;
-    if (failures === 3) checkToken(); // a revoked token also looks like a socket that keeps failing
-    // 0.5 s, 1 s, 2 s ... up to 15 s, with jitter so a server restart does not bring every phone at once.
-    const delay = Math.min(15000, 500 * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
-    clearTimeout(reconnectTimer);
-    reconnectTimer = setTimeout(connect, delay);
   }
 
   function sendFrames(fixes, asBatch) {
@@ -166,7 +150,7 @@
       bytes += size;
     }
     if (chunk.length) out.push(chunk);
-    for (const c of out) ws.send(JSON.stringify(asBatch ? c : c[0]));
+    for (const c of out) socket.send(JSON.stringify(asBatch ? c : c[0]));
     if (!awaitingSince) awaitingSince = Date.now();
   }
 
@@ -197,7 +181,7 @@
     if (["unavailable", "rate_limited", "internal_error"].includes(msg.code)) {
       // Not stored: keep the fixes and send them again, as one batch, on a fresh socket shortly.
       drop();
-      retry();
+      socket.retry();
       return;
     }
     // invalid_fix and friends: the server will never take these, so sending them again would not help.
@@ -209,10 +193,10 @@
   }
 
   setInterval(() => {
-    if (wsOpen && awaitingSince && Date.now() - awaitingSince > ACK_TIMEOUT_MS) { drop(); retry(); }
+    if (socket.isOpen() && awaitingSince && Date.now() - awaitingSince > ACK_TIMEOUT_MS) { drop(); socket.retry(); }
   }, 5000);
   window.addEventListener("offline", drop);
-  window.addEventListener("online", () => { failures = 0; connect(); });
+  window.addEventListener("online", () => { socket.reset(); connect(); });
 
   // --- GPS ----------------------------------------------------------------------------------------
   function round(value, digits) {
@@ -236,7 +220,7 @@
     if (buffer.length > cfg.max_buffer) buffer.splice(0, buffer.length - cfg.max_buffer);
     saveBuffer();
     setGps("ok", c.accuracy);
-    if (wsOpen) sendFrames([fix], false);
+    if (socket.isOpen()) sendFrames([fix], false);
   }
 
   function onGpsError(err) {
@@ -286,7 +270,7 @@
         if (wakeLock === lock) wakeLock = null;
         setWake("off");
       });
-    } catch (err) {
+    } catch {
       setWake("failed"); // e.g. battery saver, or the page is hidden: tried again when it is shown
     }
   }
@@ -308,7 +292,7 @@
     const headers = { Authorization: `Bearer ${token}`, ...(options.headers || {}) };
     const r = await fetch(path, { ...options, headers, cache: "no-store" });
     let body = null;
-    try { body = await r.json(); } catch (err) { /* not JSON */ }
+    try { body = await r.json(); } catch { /* not JSON */ }
     if (!r.ok) {
       const err = new Error(body && body.error ? body.error.message : `HTTP ${r.status}`);
       err.status = r.status;
@@ -442,7 +426,7 @@
       canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
       const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.82));
       if (blob) return blob;
-    } catch (err) {
+    } catch {
       /* not decodable here: send it as it is and let the server judge */
     }
     return file;
@@ -528,7 +512,7 @@
     forgetFixes();
     localStorage.removeItem(KEY.shift);
     drop();
-    clearTimeout(reconnectTimer);
+    socket.stop(); // and no reconnect is pending
     token = "";
     stops = [];
     renderStops();
@@ -591,7 +575,7 @@
     checkToken().then((me) => {
       if (me) {
         $("dr-name").textContent = me.name;
-        if (!wsOpen) { stops = me.stops; renderStops(); }
+        if (!socket.isOpen()) { stops = me.stops; renderStops(); }
       }
     });
   }

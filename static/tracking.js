@@ -170,7 +170,7 @@
       img.hidden = !proof.photo;
       if (proof.photo) img.src = `/api/track/${cfg.tracking_id}/proof/photo${q}&at=${proof.at}`;
       $("lm-proof").hidden = !(proof.recipient || proof.photo);
-    } catch (err) {
+    } catch {
       proofAsked = false; // offline: ask again with the next render
     }
   }
@@ -204,7 +204,7 @@
       rerating = false;
       renderAfter();
       $("lm-rerate").focus(); // the submit button just disappeared: keep focus (and the reader) in place
-    } catch (err) {
+    } catch {
       $("lm-rate-failed").hidden = false;
     } finally {
       button.disabled = false;
@@ -231,7 +231,7 @@
       try {
         order.subscriptions = await post("subscriptions", { [box.name]: box.checked });
         status.textContent = S.saved;
-      } catch (err) {
+      } catch {
         status.textContent = S.failed;
       }
       fillUpdates(); // what the server holds, also when saving failed
@@ -296,37 +296,23 @@
     render();
   }
 
-  // --- connection: websocket with `since` replay; polling when websockets are blocked ------------
-  let failures = 0;
+  // --- connection: websocket with `since` replay (static/reconnect.js); polling when websockets are blocked
   let pollTimer = null;
 
-  function connect() {
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${proto}//${location.host}/ws/track/${cfg.tracking_id}?t=${encodeURIComponent(cfg.token)}` +
-      (offset ? `&since=${offset}` : "");
-    setConnection(failures ? "reconnecting" : "connecting");
-    let opened = false;
-    let ws;
-    try {
-      ws = new WebSocket(url);
-    } catch (err) {
-      return retry(false);
-    }
-    ws.onopen = () => { opened = true; failures = 0; stopPolling(); setConnection("live"); };
-    ws.onmessage = (msg) => {
+  const socket = window.livemapSocket.reconnecting({
+    url: () => {
+      const proto = location.protocol === "https:" ? "wss:" : "ws:";
+      return `${proto}//${location.host}/ws/track/${cfg.tracking_id}?t=${encodeURIComponent(cfg.token)}` +
+        (offset ? `&since=${offset}` : "");
+    },
+    onConnecting: (failures) => setConnection(failures ? "reconnecting" : "connecting"),
+    onOpen: () => { stopPolling(); setConnection("live"); },
+    onMessage: (msg) => {
       const data = JSON.parse(msg.data);
       if (data.type === "snapshot") applySnapshot(data); else applyEvent(data);
-    };
-    ws.onclose = () => retry(opened);
-  }
-
-  function retry(wasOpen) {
-    failures = wasOpen ? 1 : failures + 1;
-    if (failures >= 3) startPolling();
-    // Back off 1 s, 2 s, 4 s ... up to 30 s, with jitter so a restart does not reconnect everyone at once.
-    const delay = Math.min(30000, 1000 * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
-    setTimeout(connect, delay);
-  }
+    },
+    onRetry: (failures) => { if (failures >= 3) startPolling(); },
+  });
 
   function startPolling() {
     if (pollTimer) return;
@@ -335,7 +321,7 @@
       try {
         const r = await fetch(`/api/track/${cfg.tracking_id}?t=${encodeURIComponent(cfg.token)}`, { cache: "no-store" });
         if (r.ok) applySnapshot(await r.json());
-      } catch (err) {
+      } catch {
         /* offline: try again next round */
       }
     };
@@ -350,5 +336,5 @@
   render();
   fillUpdates();
   setInterval(renderEta, 5000); // countdown and "last seen" age move on between events
-  connect();
+  socket.start();
 })();

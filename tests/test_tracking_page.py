@@ -118,19 +118,30 @@ async def test_live_page_moves_marker_updates_eta_and_timeline(browser: Browser,
 async def test_page_recovers_after_the_server_drops_its_socket(
     browser: Browser, site: Restartable, server: Server
 ) -> None:
-    """Its server goes away: the page says so, reconnects when it is back, and replays what changed meanwhile."""
+    """Its server goes away: the page says so, reconnects (static/reconnect.js) when it is back on the same
+    port, replays what changed meanwhile, and then takes live updates on the new socket again."""
     async with httpx.AsyncClient(timeout=wait(20)) as http:
         shop = await new_shop(http, server)  # the store's own calls go through another process
         order = await shipped_order(shop, "P2", "p2")
         url = order["tracking_url"].replace(server.url, site.server.url)
         page = await open_page(browser, url, PHONE, locale="en-US")
         await page.wait_for_selector("#lm-conn[data-state=live]", timeout=wait(10) * 1000)
+        assert await page.evaluate("typeof window.livemapSocket.reconnecting") == "function"
+        assert await driver_marker(page) is None  # no fix yet
         site.stop()
         await page.wait_for_selector("#lm-conn[data-state=reconnecting]", timeout=wait(10) * 1000)
-        assert (await shop.stage("P2", "delivered")).status_code == 200  # while the page is cut off
+        # While the page is cut off: the driver's first fix (through the other process).
+        driver = await driver_socket(server, shop.drivers["p2"])
+        await driver.send(fix(0.2, now_ms(), 1))
+        await driver.recv_type("ack")
         site.start()
         await page.wait_for_selector("#lm-conn[data-state=live]", timeout=wait(40) * 1000)
+        await page.wait_for_selector(".lm-driver", timeout=wait(5) * 1000)  # caught up on reconnect
+        # Live again: a change made now reaches the page over the new socket.
+        assert (await shop.stage("P2", "delivered")).status_code == 200
         await page.wait_for_selector(".lm-current >> text=Delivered", timeout=wait(5) * 1000)
+        assert await page.get_attribute("#lm-conn", "data-state") == "live"
+        await driver.close()
         await page.close()
 
 

@@ -173,6 +173,7 @@ async def _dashboard(request: Request, session: sessions.Session) -> HTMLRespons
     machine = settings.machine()
     tiles = tile_layer(settings.branding, svc.settings)
     page = _figure(f"Dispatch · {settings.name}")
+    page.header.add_child(Script("/static/reconnect.js", defer=True), name="reconnect")
     page.header.add_child(Script("/static/dispatch.js", defer=True), name="js")
     # The world until the first snapshot, which fits the map to the fleet.
     m = DispatchMap(location=[20.0, 0.0], zoom_start=2, tiles=None, control_scale=True)

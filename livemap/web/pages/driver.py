@@ -33,6 +33,7 @@ _PAGE = Template(
 <meta name="theme-color" content="#0a7d5a">
 <title>{{ s.drv_title }} · livemap</title>
 <link rel="stylesheet" href="/static/driver.css">
+<script src="/static/reconnect.js" nonce="{{ nonce }}" defer></script>
 <script src="/static/driver.js" nonce="{{ nonce }}" defer></script>
 </head>
 <body>

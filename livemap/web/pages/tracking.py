@@ -374,6 +374,7 @@ async def tracking_page(request: Request) -> Response:
     page = figure(lang, f"{strings['title']} · {settings.name}")
     page.header.add_child(Element(_theme(settings)), name="theme")
     # Deferred: runs after the page (and folium's inline map script) has been parsed.
+    page.header.add_child(Script("/static/reconnect.js", defer=True), name="reconnect")
     page.header.add_child(Script("/static/tracking.js", defer=True), name="js")
     # The route in the brand colour, darkened if need be to stand out on light map tiles.
     m = _build_map(snapshot, strings, ink_on_white(settings.branding.primary_color), tiles)
