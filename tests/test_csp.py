@@ -8,7 +8,8 @@ import pytest
 
 from conftest import Server, Shop
 from livemap.web import csp
-from livemap.web.pages.tracking import safe_attribution, script_json
+from livemap.web.pages.layout import script_json
+from livemap.web.pages.maps import safe_attribution
 
 
 @pytest.mark.parametrize(

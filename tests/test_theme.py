@@ -9,7 +9,7 @@ import pytest
 
 from conftest import Server, Shop
 from livemap.domain.i18n import LANGS, STRINGS
-from livemap.web.pages.tracking import contrast, ink_on_white, text_on
+from livemap.web.pages.theme import contrast, ink_on_white, text_on
 
 # Every 17th level of each channel: 4,096 colours from black to white, greys and saturated hues included.
 _GRID = ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in itertools.product(range(0, 256, 17), repeat=3)]

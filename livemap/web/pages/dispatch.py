@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from branca.element import Element
-from jinja2 import Template
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -22,121 +21,15 @@ from livemap.services import services
 from livemap.storage import accounts, attempts
 from livemap.storage.repository import Repository
 from livemap.web import bodies, csp, sessions
-from livemap.web.pages.tracking import Page, Script, TrackingMap, render, script_json, tile_layer
+from livemap.web.pages.layout import Page, Script, render, script_json, templates
+from livemap.web.pages.maps import TrackingMap, tile_layer
 
 FAILED_SIGNINS = 20  # per client address...
 WINDOW_S = 600  # ...in this many seconds; then 429 until the window ends
 
-_SIGNIN = Template(
-    """
-<main class="dp-signin">
-  <h1>Dispatch</h1>
-  <p class="dp-lead">Sign in to follow your store's deliveries live.</p>
-  {% if error %}<p class="dp-error" role="alert">{{ error }}</p>{% endif %}
-  <div class="dp-forms">
-    <form method="post" action="/dispatch" class="dp-card" id="dp-key-form">
-      <h2>Store key</h2>
-      <label for="dp-key">API key</label>
-      <input id="dp-key" name="key" type="password" required autocomplete="off" spellcheck="false">
-      <button type="submit">Sign in with the key</button>
-    </form>
-    <form method="post" action="/dispatch" class="dp-card" id="dp-account-form">
-      <h2>Dispatcher account</h2>
-      <label for="dp-store">Store ID</label>
-      <input id="dp-store" name="store" required value="{{ store_id }}" spellcheck="false">
-      <label for="dp-name">Name</label>
-      <input id="dp-name" name="name" required autocomplete="username" spellcheck="false">
-      <label for="dp-password">Password</label>
-      <input id="dp-password" name="password" type="password" required autocomplete="current-password">
-      <button type="submit">Sign in</button>
-    </form>
-  </div>
-</main>
-""",
-    autoescape=True,
-)
+_SIGNIN = templates.get_template("dispatch_signin.html")
 
-_DASHBOARD = Template(
-    """
-<header class="dp-header">
-  <h1 class="dp-title">{{ store }} <span>Dispatch</span></h1>
-  <p class="dp-counts" id="dp-counts"></p>
-  <span class="dp-conn" id="dp-conn" data-state="connecting" role="status">Connecting…</span>
-  <form method="post" action="/dispatch/signout" class="dp-signout">
-    <span class="dp-who">{{ who }}</span>
-    <input type="hidden" name="csrf" value="{{ csrf }}">
-    <button type="submit">Sign out</button>
-  </form>
-</header>
-<ul class="dp-legend" aria-label="Marker colours">
-  <li><i class="dp-s-ontime"></i>On time</li><li><i class="dp-s-risk"></i>At risk</li>
-  <li><i class="dp-s-late"></i>Late</li><li><i class="dp-s-stale"></i>Stale / offline</li>
-  <li><i class="dp-s-idle"></i>No delivery</li>
-</ul>
-<section class="dp-detail" id="dp-detail" aria-labelledby="dp-detail-h" hidden>
-  <button type="button" class="dp-close" id="dp-detail-close" aria-label="Close">&times;</button>
-  <h2 id="dp-detail-h"></h2>
-  <p class="dp-detail-sub" id="dp-detail-sub"></p>
-  <form class="dp-action" id="dp-stage-form">
-    <label for="dp-stage-to">Stage</label>
-    <select id="dp-stage-to"></select><button type="submit">Move</button>
-  </form>
-  <form class="dp-action" id="dp-assign-form">
-    <label for="dp-assign-to">Driver</label>
-    <select id="dp-assign-to"></select><button type="submit">Assign</button>
-  </form>
-  <div id="dp-stops-box" hidden>
-    <h3 id="dp-stops-h">Stops</h3>
-    <ol class="dp-stops" id="dp-stops"></ol>
-    <button type="button" id="dp-stops-save">Save stop order</button>
-  </div>
-  <p class="dp-result" id="dp-detail-result" role="status"></p>
-</section>
-<aside class="dp-side">
-  <section class="dp-orders" aria-labelledby="dp-orders-h">
-    <h2 id="dp-orders-h">Active deliveries</h2>
-    <form class="dp-filters" id="dp-filters">
-      <input type="search" id="dp-search" placeholder="Search order, customer, driver, address" aria-label="Search">
-      <select id="dp-filter-stage" aria-label="Stage"><option value="">All stages</option></select>
-      <select id="dp-filter-driver" aria-label="Driver"><option value="">All drivers</option></select>
-      <label class="dp-check"><input type="checkbox" id="dp-late-only"> Late only</label>
-    </form>
-    <div class="dp-bulk" id="dp-bulk" hidden>
-      <span id="dp-bulk-count"></span>
-      <label for="dp-bulk-stage">Move to</label><select id="dp-bulk-stage"></select>
-      <button type="button" id="dp-bulk-apply">Apply</button>
-      <button type="button" class="dp-quiet" id="dp-bulk-clear">Clear</button>
-    </div>
-    <p class="dp-result" id="dp-bulk-result" role="status"></p>
-    <p class="dp-note" id="dp-area-note" hidden>Showing the map's area: move the map to see other deliveries.</p>
-    <div class="dp-scroll">
-      <table class="dp-table" id="dp-orders">
-        <thead><tr>
-          <th><input type="checkbox" id="dp-select-all" aria-label="Select all shown"></th>
-          <th data-sort="order_id">Order</th><th data-sort="customer">Customer</th><th data-sort="stage">Stage</th>
-          <th data-sort="driver">Driver</th><th data-sort="eta">ETA / promised</th><th data-sort="seen">Seen</th>
-        </tr></thead>
-        <tbody></tbody>
-      </table>
-      <p class="dp-empty" id="dp-orders-empty" hidden>No deliveries match.</p>
-    </div>
-  </section>
-  <section class="dp-drivers" aria-labelledby="dp-drivers-h">
-    <h2 id="dp-drivers-h">Drivers</h2>
-    <div class="dp-scroll">
-      <table class="dp-table" id="dp-drivers">
-        <thead><tr>
-          <th>Driver</th><th>Status</th><th>Battery</th><th>Current stop</th><th>Left</th><th>Seen</th>
-        </tr></thead>
-        <tbody></tbody>
-      </table>
-    </div>
-  </section>
-</aside>
-<script type="application/json" id="dp-config">{{ config|safe }}</script>
-""",
-    autoescape=True,
-)
+_DASHBOARD = templates.get_template("dispatch.html")
 
 
 class DispatchMap(TrackingMap):

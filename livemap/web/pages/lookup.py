@@ -10,7 +10,6 @@ import hmac
 
 import msgspec
 from branca.element import Element
-from jinja2 import Template
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -20,28 +19,12 @@ from livemap.domain.records import NotFound
 from livemap.services import services
 from livemap.storage import attempts
 from livemap.web import bodies
-from livemap.web.pages.tracking import figure, render
+from livemap.web.pages.layout import figure, render, templates
 
 ATTEMPTS = 10  # failed or not, per client address and store...
 WINDOW_S = 600  # ...in this many seconds
 
-_FORM = Template(
-    """
-<header class="lm-header"><span class="lm-store">{{ store }}</span></header>
-<main class="lm-panel lm-lookup">
-  <h1>{{ s.lookup_title }}</h1>
-  {% if error %}<p class="lm-notice" role="alert">{{ error }}</p>{% endif %}
-  <form method="post" action="/track?store={{ store_id|urlencode }}">
-    <label for="number">{{ s.lookup_number }}</label>
-    <input id="number" name="number" required maxlength="64" autocomplete="off" value="{{ number }}">
-    <label for="contact">{{ s.lookup_contact }}</label>
-    <input id="contact" name="contact" type="email" required maxlength="254" autocomplete="email">
-    <button type="submit">{{ s.lookup_submit }}</button>
-  </form>
-</main>
-""",
-    autoescape=True,
-)
+_FORM = templates.get_template("lookup.html")
 
 
 def _page(lang: Lang, store: str, store_id: str, error: str = "", number: str = "", status: int = 200) -> HTMLResponse:

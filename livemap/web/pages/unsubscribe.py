@@ -10,7 +10,6 @@ which the tracking page shows.
 
 from __future__ import annotations
 
-from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -20,6 +19,7 @@ from livemap.domain.records import NotFound
 from livemap.notify import links
 from livemap.services import services
 from livemap.web import bodies, csp
+from livemap.web.pages.layout import templates
 
 _TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -55,16 +55,12 @@ _TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+_PAGE = templates.get_template("unsubscribe.html")
+
+
 def _page(lang: Lang, text: str, status: int = 200, button: str = "") -> HTMLResponse:
     """A page without script: a sentence (store text in it escaped) and, to confirm, one button."""
-    t = _TEXTS[lang]
-    form = f'<form method="post"><button type="submit">{escape(button)}</button></form>' if button else ""
-    html = (
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{escape(t["title"])}</title><link rel="stylesheet" href="/static/tracking.css"></head>'
-        f'<body class="lm-unsubscribe"><main><p>{escape(text)}</p>{form}</main></body></html>'
-    )
+    html = _PAGE.render(lang=lang, title=_TEXTS[lang]["title"], text=text, button=button)
     # The link's signature is in its query: same-origin keeps it out of any Referer, and lets the
     # confirmation form post carry our Origin.
     return csp.html_response(lambda _nonce: html, status, referrer="same-origin")
