@@ -13,7 +13,7 @@ import functools
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -26,7 +26,7 @@ from livemap.domain.messages import Consents, Customer, NewOrder, StageEvent, Su
 from livemap.domain.responses import Feedback, HistoryEntry, Subscriptions
 from livemap.domain.stages import FINAL, Stage, StageMachine
 from livemap.domain.storesettings import StoreSettings, map_secrets, masked, merge_patch
-from livemap.storage.db import Batch, Db, Script
+from livemap.storage.db import STEPS, Batch, Db
 from livemap.storage.keys import Keys
 from livemap.storage.secretbox import SecretBox
 
@@ -35,7 +35,23 @@ _StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 _CAS_RETRIES = 5
 #: Outbox entries kept (approximately).
 OUTBOX_MAXLEN = 100_000
-_ORDER_UPDATE, _EMIT = Script("order_update"), Script("emit")
+_ORDER_UPDATE, _EMIT = STEPS["order_update"], STEPS["emit"]
+
+
+class OrderUpdateArgs(NamedTuple):
+    """The ARGV of order_update.lua, in its order (the script's header names them the same way)."""
+
+    expected_stage: str
+    expected_driver: str  # '' = none
+    stage: str
+    driver: str
+    live: int  # 0/1
+    stream_maxlen: int
+    history: bytes  # history entry json; b'' when the stage is unchanged
+    customer_event: bytes  # json
+    publish_command: str
+    order_channel: str
+    notice: str  # token of the outbox entry announcing the change; '' = none
 
 
 class NotFound(LookupError):
@@ -302,7 +318,7 @@ class Store:
         for name, value in (extra or {}).items():
             fields[name] = value
         if points:
-            # Geodesic lengths are computed once here, never per fix (geopy ~150 us a segment):
+            # Geodesic lengths are computed once here, never per fix (geopy is slow per segment):
             # off the event loop, since a long route can take a while.
             cum = await asyncio.to_thread(cumulative_lengths, points)
             fields |= {"route": _json.encode(points), "cum": _json.encode(cum)}
@@ -402,13 +418,8 @@ class Store:
         final = stage in FINAL
         active = not final and (live or bool(driver))
         at = now_ms()
-        stage_changed = stage != order.stage
-        customer = StageEvent(stage=stage, at=at, note=note, live=live) if stage_changed else None
-        ids = {"order_id": order["id"], "tracking_id": tid, "driver_id": driver or None}
-        dispatch = _json.encode(StageEvent(stage=stage, at=at, note=note, live=live, **ids))
-        history = _json.encode(HistoryEntry(stage, at, note)) if stage_changed else b""
-        customer_body = _json.encode(customer) if customer else _json.encode({"type": "assigned", "live": live})
-        token = self.new_notice() if stage_changed else ""  # every stage change but the first is notifiable
+        token = self.new_notice() if stage != order.stage else ""  # every stage change but the first is notifiable
+        args, dispatch = self._update_args(order, stage, driver, note, live, at, token)
 
         def join(b: Batch) -> None:
             if active:
@@ -421,8 +432,6 @@ class Store:
 
         def commit(b: Batch) -> None:
             keys = [k.order(tid), k.order_events(tid), k.order_history(tid), k.order_notices(tid)]
-            args: list[EncodableT] = [order.stage, order.driver, stage, driver, int(live), self.stream_maxlen]
-            args += [history, customer_body, b.publish_command, k.order_channel(tid), token]
             b.script(_ORDER_UPDATE, keys, args)
 
         replies = await self.db.run(join, commit)
@@ -441,6 +450,30 @@ class Store:
 
         await self._settle_indexes(sid, tid, {order.driver, driver} - {""}, (active, final, driver), notify)
         return True
+
+    def _update_args(
+        self, order: Order, stage: str, driver: str, note: str | None, live: bool, at: int, token: str
+    ) -> tuple[OrderUpdateArgs, bytes]:
+        """The order script's arguments for a change of `order`, and the dispatchers' copy of its event."""
+        tid = order.tracking_id
+        stage_changed = stage != order.stage
+        customer = StageEvent(stage=stage, at=at, note=note, live=live) if stage_changed else None
+        ids = {"order_id": order["id"], "tracking_id": tid, "driver_id": driver or None}
+        dispatch = _json.encode(StageEvent(stage=stage, at=at, note=note, live=live, **ids))
+        args = OrderUpdateArgs(
+            expected_stage=order.stage,
+            expected_driver=order.driver,
+            stage=stage,
+            driver=driver,
+            live=int(live),
+            stream_maxlen=self.stream_maxlen,
+            history=_json.encode(HistoryEntry(stage, at, note)) if stage_changed else b"",
+            customer_event=_json.encode(customer) if customer else _json.encode({"type": "assigned", "live": live}),
+            publish_command=self.db.publish_command,
+            order_channel=self.keys.order_channel(tid),
+            notice=token,
+        )
+        return args, dispatch
 
     async def _settle_indexes(
         self, sid: str, tid: str, drivers: set[str], state: tuple[bool, bool, str], notify: Callable[[Batch], None]
