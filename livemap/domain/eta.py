@@ -127,76 +127,20 @@ class EtaModel:
         self, leg: LegState, route: Route, fix: FixIn, speed: DriverSpeed, prior: Prior, promised_by: int | None
     ) -> tuple[LegState, float, list[LegEvent]]:
         """Advance the active leg by one fix: new state, metres of progress, events to send."""
-        t = self.t
-        events: list[LegEvent] = []
         accuracy = min(fix.accuracy or 0.0, 100.0)
-        if leg.ts:
-            # Look ahead about twice as far as the driver can have gone: far enough for GPS gaps,
-            # short enough not to reach the way back of a U-turn (a longer jump is caught below).
-            gap_s = max((fix.ts - leg.ts) / 1000, 1.0)
-            ahead = max(_MIN_AHEAD_M, _or(speed.moving, prior.moving_mps) * gap_s * 2 + 20.0)
-        else:
-            ahead = _FIRST_WINDOW_M  # a first fix belongs near the start (or re-joins below)
-        along, off = route.locate_near(fix.lat, fix.lon, leg.along_m - 30.0, leg.along_m + ahead)
-        threshold = max(t.off_route_m, 2 * accuracy)
-        if off > threshold:
-            # Left the window: maybe a shortcut re-joined the route further on (never backwards).
-            g_along, g_off = route.locate(fix.lat, fix.lon)
-            if g_off <= threshold and g_along > leg.along_m:
-                along, off = g_along, g_off
-        on_route = off <= threshold
-        streak = leg.streak + 1 if on_route == leg.off_route else 0
-        off_route = leg.off_route
-        if streak >= t.off_route_fixes:
-            off_route, streak = not off_route, 0
-            events.append(OffRouteEvent(distance_m=round(off), resolved=not off_route, ts=fix.ts))
-        if on_route and not off_route:
-            # GPS noise can project a fix slightly behind the last one; a delivery does not drive
-            # backwards along its route, so progress only ever grows.
-            along = max(along, leg.along_m)
-            remaining = route.length_m - along
-            measured = "route"
-        else:
-            along = leg.along_m
-            remaining = route.straight_m(fix.lat, fix.lon) * t.detour_factor
-            measured = "straight"
-        # Progress counts only between two fixes measured the same way: switching between along
-        # the route and straight x detour (or from a queued stop's chained distance) is not driving.
-        progress = 0.0
-        if leg.measured == measured == "route":
-            progress = along - leg.along_m
-        elif leg.measured == measured == "straight":
-            progress = max(leg.remaining_m - remaining, 0.0)
-
+        threshold = max(self.t.off_route_m, 2 * accuracy)
+        along, off = self._locate(leg, route, fix, speed, prior, threshold)
+        off_route, streak, turned = self._off_route(leg, off <= threshold, off, fix.ts)
+        following = off <= threshold and not off_route
+        along, remaining, measured, progress = self._track(leg, route, fix, along, following)
         raw = fix.ts + round(self.travel_s(remaining, speed, prior) * 1000)
-        shown = raw
-        if leg.eta_at and fix.ts > leg.ts:
-            alpha = 1 - math.exp(-(fix.ts - leg.ts) / 1000 / SMOOTH_TAU_S)
-            shown = round(leg.eta_at + alpha * (raw - leg.eta_at))
-        shown = max(shown, fix.ts)
-
-        arriving = leg.arriving
-        left_s = (shown - fix.ts) / 1000
-        if not arriving and (remaining <= t.arriving_m or left_s <= t.arriving_s):
-            arriving = True
-            events.append(ArrivingEvent(ts=fix.ts, remaining_m=round(remaining), eta_at=shown))
-        elif arriving and not leg.arrived and remaining > 2 * t.arriving_m and left_s > 2 * t.arriving_s:
-            arriving = False  # hysteresis: re-armed only once clearly away again
-
-        # Arrived: stopped (or still there a fix later) near the door *and* near the end of the
-        # trip, so passing close by on the way out of a loop does not count.
-        near = route.straight_m(fix.lat, fix.lon) <= t.arrived_m + min(accuracy, 30.0)
-        near = near and remaining <= max(3 * t.arrived_m, _ARRIVAL_REMAINING_M)
-        near_since = (leg.near_since or fix.ts) if near else 0
-        arrived = leg.arrived
-        if near and not arrived and ((fix.speed is not None and fix.speed < _MOVING_MPS) or near_since < fix.ts):
-            arrived = True
-            events.append(ArrivedEvent(ts=fix.ts, lat=fix.lat, lon=fix.lon))
+        shown = _smoothed_eta(leg, fix.ts, raw)
+        arriving, arriving_event = self._arriving(leg, remaining, shown, fix.ts)
+        arrived, near_since, arrived_event = self._arrived(leg, route, fix, remaining, accuracy)
         if arrived:
             remaining, raw, shown = 0.0, fix.ts, fix.ts
-
         delayed, delay_events = self._delay(leg.delayed, shown, promised_by, fix.ts)
-        events += delay_events
+        events: list[LegEvent] = [e for e in (turned, arriving_event, arrived_event) if e is not None]
         state = LegState(
             along_m=along,
             ts=fix.ts,
@@ -213,7 +157,83 @@ class EtaModel:
             pub_eta_at=leg.pub_eta_at,
             pub_ts=leg.pub_ts,
         )
-        return state, progress, events
+        return state, progress, events + delay_events
+
+    def _locate(
+        self, leg: LegState, route: Route, fix: FixIn, speed: DriverSpeed, prior: Prior, threshold: float
+    ) -> tuple[float, float]:
+        """Where along the route the fix is (metres from the start) and how far off it (metres)."""
+        if leg.ts:
+            # Look ahead about twice as far as the driver can have gone: far enough for GPS gaps,
+            # short enough not to reach the way back of a U-turn (a longer jump is caught below).
+            gap_s = max((fix.ts - leg.ts) / 1000, 1.0)
+            ahead = max(_MIN_AHEAD_M, _or(speed.moving, prior.moving_mps) * gap_s * 2 + 20.0)
+        else:
+            ahead = _FIRST_WINDOW_M  # a first fix belongs near the start (or re-joins below)
+        along, off = route.locate_near(fix.lat, fix.lon, leg.along_m - 30.0, leg.along_m + ahead)
+        if off > threshold:
+            # Left the window: maybe a shortcut re-joined the route further on (never backwards).
+            g_along, g_off = route.locate(fix.lat, fix.lon)
+            if g_off <= threshold and g_along > leg.along_m:
+                along, off = g_along, g_off
+        return along, off
+
+    def _off_route(self, leg: LegState, on_route: bool, off: float, ts: int) -> tuple[bool, int, OffRouteEvent | None]:
+        """Whether the driver is off the route, the streak of fixes disagreeing with that, and the
+        event when this fix completes a streak (a single stray fix does not flip it)."""
+        streak = leg.streak + 1 if on_route == leg.off_route else 0
+        if streak < self.t.off_route_fixes:
+            return leg.off_route, streak, None
+        off_route = not leg.off_route
+        return off_route, 0, OffRouteEvent(distance_m=round(off), resolved=not off_route, ts=ts)
+
+    def _track(
+        self, leg: LegState, route: Route, fix: FixIn, along: float, following: bool
+    ) -> tuple[float, float, str, float]:
+        """Progress and remaining distance: (along, remaining, how it was measured, metres of progress)."""
+        if following:
+            # GPS noise can project a fix slightly behind the last one; a delivery does not drive
+            # backwards along its route, so progress only ever grows.
+            along = max(along, leg.along_m)
+            remaining = route.length_m - along
+            measured = "route"
+        else:
+            along = leg.along_m
+            remaining = route.straight_m(fix.lat, fix.lon) * self.t.detour_factor
+            measured = "straight"
+        # Progress counts only between two fixes measured the same way: switching between along
+        # the route and straight x detour (or from a queued stop's chained distance) is not driving.
+        progress = 0.0
+        if leg.measured == measured == "route":
+            progress = along - leg.along_m
+        elif leg.measured == measured == "straight":
+            progress = max(leg.remaining_m - remaining, 0.0)
+        return along, remaining, measured, progress
+
+    def _arriving(self, leg: LegState, remaining: float, shown: int, ts: int) -> tuple[bool, ArrivingEvent | None]:
+        """`arriving` once close in distance or time, and the event when it starts."""
+        t = self.t
+        left_s = (shown - ts) / 1000
+        if not leg.arriving and (remaining <= t.arriving_m or left_s <= t.arriving_s):
+            return True, ArrivingEvent(ts=ts, remaining_m=round(remaining), eta_at=shown)
+        if leg.arriving and not leg.arrived and remaining > 2 * t.arriving_m and left_s > 2 * t.arriving_s:
+            return False, None  # hysteresis: re-armed only once clearly away again
+        return leg.arriving, None
+
+    def _arrived(
+        self, leg: LegState, route: Route, fix: FixIn, remaining: float, accuracy: float
+    ) -> tuple[bool, int, ArrivedEvent | None]:
+        """`arrived`, the fix time since which the driver has been near, and the event when it arrives."""
+        t = self.t
+        # Arrived: stopped (or still there a fix later) near the door *and* near the end of the
+        # trip, so passing close by on the way out of a loop does not count.
+        near = route.straight_m(fix.lat, fix.lon) <= t.arrived_m + min(accuracy, 30.0)
+        near = near and remaining <= max(3 * t.arrived_m, _ARRIVAL_REMAINING_M)
+        near_since = (leg.near_since or fix.ts) if near else 0
+        stopped = fix.speed is not None and fix.speed < _MOVING_MPS
+        if near and not leg.arrived and (stopped or near_since < fix.ts):
+            return True, near_since, ArrivedEvent(ts=fix.ts, lat=fix.lat, lon=fix.lon)
+        return leg.arrived, near_since, None
 
     def queued(
         self, leg: LegState, eta_at: int, remaining_m: float, promised_by: int | None, ts: int
@@ -249,6 +269,16 @@ class EtaModel:
         if delayed and eta_at < promised_by - grace:
             return False, [DelayedEvent(eta_at=eta_at, promised_by=promised_by, resolved=True, ts=ts)]
         return delayed, []
+
+
+def _smoothed_eta(leg: LegState, ts: int, raw: int) -> int:
+    """The displayed ETA at fix time `ts`: it follows the `raw` one with time constant SMOOTH_TAU_S,
+    so one fix's jump does not make the customer's clock jump; never before the fix."""
+    shown = raw
+    if leg.eta_at and ts > leg.ts:
+        alpha = 1 - math.exp(-(ts - leg.ts) / 1000 / SMOOTH_TAU_S)
+        shown = round(leg.eta_at + alpha * (raw - leg.eta_at))
+    return max(shown, ts)
 
 
 def _or(learned: float | None, prior: float) -> float:

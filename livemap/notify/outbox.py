@@ -6,16 +6,16 @@ token; then the order's script stores the event and records the token in the ord
 set. The outbox and the order live in different Redis Cluster slots, so this order makes a crash
 in between leave an entry without its event (the worker waits for the token a little, then drops
 the entry: nothing happened) rather than an event nobody is told about. On one Redis both go in one
-MULTI. The entry's stream id becomes the event's id: the idempotency key. A retry is a new entry
+pipeline, the entry first. The entry's stream id becomes the event's id: the idempotency key. A retry is a new entry
 with the same fields plus ``event_id`` (the original id), ``channel`` (only that channel is tried)
 and ``attempt`` (failed tries so far); a re-check of an unconfirmed entry keeps ``notice``.
 
-Life of an entry: a worker reads it (``XREADGROUP``), tries each channel, then in one script acks it
-and schedules what is left: a failed channel goes into the ``delayed`` sorted set, due after the
-backoff (a channel held by quiet hours: due when they end); one that failed for good goes to the
-``dead`` stream. Due entries are moved back into the stream atomically (``promote``). An entry whose
-worker died stays pending in the group; after ``claim_idle_ms`` another worker takes it
-(``XAUTOCLAIM``) and tries the channels not yet marked done.
+Life of an entry: a worker reads it (``XREADGROUP``), tries each channel, then in one script
+(``outbox_finish.lua``) acks it and schedules what is left: a failed channel goes into the ``delayed``
+sorted set, due after the backoff (a channel held by quiet hours: due when they end); one that failed
+for good goes to the ``dead`` stream. Due entries are moved back into the stream atomically
+(``promote``, ``outbox_promote.lua``). An entry whose worker died stays pending in the group; after
+``claim_idle_ms`` another worker takes it (``XAUTOCLAIM``) and tries the channels not yet marked done.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 
 from livemap.domain.clock import now_ms
 from livemap.domain.records import text
-from livemap.storage.db import Client
+from livemap.storage.db import STANDALONE, Client
 from livemap.storage.keys import Keys
 
 GROUP = "notify"
@@ -37,30 +37,7 @@ DEAD_MAXLEN = 100_000
 #: How long "delivered on this channel" is remembered: longer than any retry schedule.
 DONE_TTL_S = 7 * 24 * 3600
 
-# Ack the entry and schedule what is left, atomically: nothing is lost between the two and nothing
-# is scheduled twice. Only the first worker to ack an entry schedules (a slow worker whose entry was
-# claimed by another must not add a second set of retries).
-# KEYS[1] outbox, [2] delayed zset, [3] dead stream. ARGV[1] group, [2] entry id, [3] dead maxlen,
-# [4] n retries, then n x (due ms, entry json), then dead entries (json each).
-_FINISH = """
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-local n = tonumber(ARGV[4])
-for i = 0, n - 1 do redis.call('ZADD', KEYS[2], ARGV[5 + i * 2], ARGV[6 + i * 2]) end
-for i = 5 + n * 2, #ARGV do
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(cjson.decode(ARGV[i])))
-end
-return 1
-"""
-
-# Move due retries back into the outbox. KEYS[1] delayed zset, [2] outbox. ARGV[1] now ms, [2] limit.
-_PROMOTE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, member in ipairs(due) do
-  redis.call('XADD', KEYS[2], '*', unpack(cjson.decode(member)))
-  redis.call('ZREM', KEYS[1], member)
-end
-return #due
-"""
+_FINISH, _PROMOTE = STANDALONE["outbox_finish"], STANDALONE["outbox_promote"]
 
 
 def _flat(fields: dict[str, str]) -> str:
@@ -122,8 +99,6 @@ class Outbox:
 
     def __init__(self, client: Client, keys: Keys, consumer: str) -> None:
         self.redis, self.keys, self.consumer = client, keys, consumer
-        self._finish = client.register_script(_FINISH)
-        self._promote = client.register_script(_PROMOTE)
 
     async def ensure_group(self) -> None:
         """Create the consumer group if needed, from the stream's start: events stored before any worker ran count."""
@@ -171,12 +146,12 @@ class Outbox:
         for due, fields in retries:
             args += [due, _flat(fields)]
         args += [_flat(fields) for fields in dead]
-        done = await self._finish(keys=[k.outbox(), k.outbox_delayed(), k.outbox_dead()], args=args)
+        done = await _FINISH.call(self.redis, [k.outbox(), k.outbox_delayed(), k.outbox_dead()], args)
         return bool(done)
 
     async def promote(self, limit: int = 100) -> int:
         """Move retries that are due back into the stream; returns how many."""
-        moved = await self._promote(keys=[self.keys.outbox_delayed(), self.keys.outbox()], args=[now_ms(), limit])
+        moved = await _PROMOTE.call(self.redis, [self.keys.outbox_delayed(), self.keys.outbox()], [now_ms(), limit])
         return int(cast(int, moved))
 
     async def next_due(self) -> int | None:

@@ -17,7 +17,7 @@ from redis.typing import EncodableT, FieldT
 
 from livemap.domain import security
 from livemap.domain.records import Order, Principal, text
-from livemap.storage.db import Batch, Db, Script
+from livemap.storage.db import STEPS, Batch, Db
 from livemap.storage.keys import Keys
 from livemap.storage.secretbox import SecretBox
 
@@ -25,7 +25,7 @@ json_encoder = msgspec.json.Encoder()
 _StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 #: Outbox entries kept (approximately).
 OUTBOX_MAXLEN = 100_000
-_EMIT = Script("emit")
+_EMIT = STEPS["emit"]
 
 
 class RepositoryBase:

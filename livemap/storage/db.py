@@ -10,11 +10,14 @@ wrong. An operation queues its steps in *phases* (functions of a `Batch`), and `
   parallel), so a step that must be in Redis before another (a notification's outbox entry before
   the event it announces) is, whatever happens in between;
 - one Redis: everything in one pipeline, in order, and consecutive script steps in one EVALSHA of
-  the *bundle*, a Lua library of the same step scripts that runs them one after the other with all
-  their keys declared: the hot path stays one command and one round trip, atomic as before.
+  the *bundle*, one script generated from the step scripts that runs them one after the other with
+  all their keys declared: the hot path stays one command and one round trip, and atomic.
 
-Scripts are loaded on every node at start and sent as EVALSHA: a node that lost them (a restart,
-a failover) answers NOSCRIPT for those commands only, and `run` resends exactly those as EVAL.
+The package's scripts (`livemap/storage/lua/*.lua`) are registered here, each as one of two kinds:
+*step* scripts (`STEPS`), queued in a `Batch` and therefore all in the bundle, and *standalone*
+scripts (`STANDALONE`), which background work calls on their own (`StandaloneScript.call`) and which
+the bundle leaves out. All are loaded on every node at start and sent as EVALSHA: a node that lost
+them (a restart, a failover) answers NOSCRIPT for those commands only, which are resent as EVAL.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ _LUA = resources.files("livemap.storage.lua")
 
 
 class Script:
-    """A Lua script, called by its SHA1: one of the package's (`livemap/lua/NAME.lua`) or generated."""
+    """A Lua script, called by its SHA1: one of the package's (`livemap/storage/lua/NAME.lua`) or generated."""
 
     def __init__(self, name: str, text: str | None = None) -> None:
         self.name = name
@@ -48,15 +51,52 @@ class Script:
         self.sha = hashlib.sha1(self.text.encode()).hexdigest()
 
 
+class StepScript(Script):
+    """A script run as one step of an operation (`Batch.script`). On one Redis, consecutive steps
+    go as one EVALSHA of the bundle, so every step script is part of it (never on a Cluster, where
+    the steps' keys are in different slots)."""
+
+
+class StandaloneScript(Script):
+    """A script called on its own, outside any operation's round trip (`call`): no batch ever
+    queues it, so the bundle, sent with every driver's fix, leaves it out."""
+
+    async def call(self, client: Client, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
+        """Run it: EVALSHA, resent as EVAL if the node lost it (like `Db.run`'s steps)."""
+        try:
+            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.execute_command("EVAL", self.text, len(keys), *keys, *args)
+
+
+# The registry: every livemap/storage/lua/*.lua is exactly one of these, checked at import.
+#: Steps of the hot path and of order changes, in the bundle.
+STEPS = {n: StepScript(n) for n in ("driver_fix", "emit", "geo_fix", "order_fix", "order_update", "store_fix")}
+#: Background work that calls its script directly on the client: the watchdog's and the outbox's.
+STANDALONE = {n: StandaloneScript(n) for n in ("outbox_finish", "outbox_promote", "watchdog_claim", "watchdog_forget")}
+
+
 def package_scripts() -> list[Script]:
-    return sorted((Script(f.name.removesuffix(".lua")) for f in _LUA.iterdir() if f.name.endswith(".lua")), key=_name)
+    """Every script of the package, by name."""
+    return sorted([*STEPS.values(), *STANDALONE.values()], key=_name)
 
 
 def _name(script: Script) -> str:
     return script.name
 
 
-# The bundle: one function running any package script by name, each reading its own share of the
+def _check_registry() -> None:
+    files = {f.name.removesuffix(".lua") for f in _LUA.iterdir() if f.name.endswith(".lua")}
+    if unknown := files - STEPS.keys() - STANDALONE.keys():
+        raise ValueError(f"lua scripts neither in STEPS nor in STANDALONE: {sorted(unknown)}")
+    if both := STEPS.keys() & STANDALONE.keys():
+        raise ValueError(f"lua scripts both in STEPS and in STANDALONE: {sorted(both)}")
+
+
+_check_registry()
+
+
+# The bundle: one function running any step script by name, each reading its own share of the
 # bundle's KEYS and ARGV at offsets (`KEYS[i]` becomes `KEYS[koff + i]`, `#ARGV` its own count
 # `acount`: no step copies its arguments; an if-chain, not a table of functions: no closures made per
 # call), then a loop calling the steps listed in ARGV[1] ("name nkeys nargs " per step, in order)
@@ -90,13 +130,13 @@ def _offset(script: Script) -> str:
     return _ARG.sub(shift, code)
 
 
-def _bundle(scripts: list[Script]) -> Script:
+def _bundle(scripts: list[StepScript]) -> Script:
     branches = "else".join(f"if name == {s.name!r} then\n{_offset(s)}\n" for s in scripts)
     step = f"local function step(name, koff, aoff, acount)\n{branches}end\nend\n"
     return Script("bundle", step + _BUNDLE_CALLS)
 
 
-BUNDLE = _bundle(package_scripts())
+BUNDLE = _bundle(sorted(STEPS.values(), key=_name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +179,7 @@ class Batch:
         """Queue the last pending steps; returns how many commands this batch put in the pipeline."""
         return len(self.pipe) - self._base
 
-    def script(self, script: Script, keys: Sequence[str], args: Sequence[EncodableT]) -> None:
+    def script(self, script: StepScript, keys: Sequence[str], args: Sequence[EncodableT]) -> None:
         """Queue a step: a call of `script`, every key it touches in `keys`, all in one slot."""
         call = _Call(script, keys, args)
         if self._bundle:
@@ -254,7 +294,7 @@ async def _send_plain(client: aioredis.Redis, commands: list[tuple[Any, ...]]) -
 
     The hot path's trips are all EVALSHA and PUBLISH, whose replies need no conversion: this skips
     what redis-py's pipeline does per command around the same write and reads (a retry wrapper,
-    response callbacks, per-command bookkeeping), a fifth of a fix's CPU. A connection error is
+    response callbacks, per-command bookkeeping), a large share of a fix's CPU. A connection error is
     not retried: it reaches the callers, whose devices resend (nothing was acknowledged).
     """
     pool = client.connection_pool

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import msgspec
 from redis.typing import EncodableT, FieldT
@@ -32,11 +33,27 @@ from livemap.domain.responses import Feedback, HistoryEntry, Subscriptions
 from livemap.domain.stages import FINAL, Stage, StageMachine
 from livemap.domain.storesettings import StoreSettings
 from livemap.storage.base import json_encoder
-from livemap.storage.db import Batch, Script
+from livemap.storage.db import STEPS, Batch
 from livemap.storage.stores import StoreRecords
 
 CAS_RETRIES = 5
-_ORDER_UPDATE = Script("order_update")
+_ORDER_UPDATE = STEPS["order_update"]
+
+
+class OrderUpdateArgs(NamedTuple):
+    """The ARGV of order_update.lua, in its order (the script's header names them the same way)."""
+
+    expected_stage: str
+    expected_driver: str  # '' = none
+    stage: str
+    driver: str
+    live: int  # 0/1
+    stream_maxlen: int
+    history: bytes  # history entry json; b'' when the stage is unchanged
+    customer_event: bytes  # json
+    publish_command: str
+    order_channel: str
+    notice: str  # token of the outbox entry announcing the change; '' = none
 
 
 class OrderRecords(StoreRecords):
@@ -181,9 +198,13 @@ class OrderRecords(StoreRecords):
         final = stage in FINAL
         active = not final and (live or bool(driver))
         at = now_ms()
-        stage_changed = stage != order.stage
+        token = self.new_notice() if stage != order.stage else ""  # every stage change is notifiable
         dispatch, history, customer_body = _change_bodies(order, stage, driver, note, live, at)
-        token = self.new_notice() if stage_changed else ""  # every stage change but the first is notifiable
+        args = OrderUpdateArgs(
+            expected_stage=order.stage, expected_driver=order.driver, stage=stage, driver=driver, live=int(live),
+            stream_maxlen=self.stream_maxlen, history=history, customer_event=customer_body,
+            publish_command=self.db.publish_command, order_channel=k.order_channel(tid), notice=token,
+        )  # fmt: skip
 
         def join(b: Batch) -> None:
             if active:
@@ -196,8 +217,6 @@ class OrderRecords(StoreRecords):
 
         def commit(b: Batch) -> None:
             keys = [k.order(tid), k.order_events(tid), k.order_history(tid), k.order_notices(tid)]
-            args: list[EncodableT] = [order.stage, order.driver, stage, driver, int(live), self.stream_maxlen]
-            args += [history, customer_body, b.publish_command, k.order_channel(tid), token]
             b.script(_ORDER_UPDATE, keys, args)
 
         replies = await self.db.run(join, commit)

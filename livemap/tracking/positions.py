@@ -5,11 +5,12 @@ customer gets the driver's position. The stops after it get ETAs chained from it
 distance of the active leg, then each leg between destinations, plus a dwell time per stop).
 
 Storing a message touches several Redis Cluster slots, so it is one script per slot (see
-`livemap/lua/*_fix.lua`), each applying the same rule on its own: a fix counts only when it is newer
-than what that key already has. On one Redis they go as one MULTI/EXEC (one round trip, atomic); on
-a Cluster as one cluster pipeline. A notifiable event's outbox entry goes first (on a Cluster, one
-round trip before); with sharded pub/sub the dispatchers' copies of order events are published
-after their order's script (one more round trip, only for messages that carry such events).
+`livemap/storage/lua/*_fix.lua`), each applying the same rule on its own: a fix counts only when it
+is newer than what that key already has. On one Redis they go as one EVALSHA of the script bundle
+(one round trip, atomic; see `livemap.storage.db`); on a Cluster as one cluster pipeline. A
+notifiable event's outbox entry goes first (on a Cluster, one round trip before); with sharded
+pub/sub the dispatchers' copies of order events are published after their order's script (one more
+round trip, only for messages that carry such events).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 from geopy.distance import geodesic
@@ -27,7 +29,7 @@ from livemap.domain.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, L
 from livemap.domain.geometry import Route, cumulative_lengths
 from livemap.domain.messages import ArrivingEvent, DelayedEvent, DriverLocationEvent, Fix, LocationEvent, merge_json
 from livemap.domain.records import Order
-from livemap.storage.db import Batch, Script
+from livemap.storage.db import STEPS, Batch
 from livemap.storage.keys import Keys, cell_of
 from livemap.storage.repository import Repository
 
@@ -36,9 +38,41 @@ _leg_decoder = msgspec.json.Decoder(LegState)
 _speed_decoder = msgspec.json.Decoder(DriverSpeed)
 #: Events that reach the notification outbox (the notifications worker turns them into messages).
 _NOTIFY = (ArrivingEvent, DelayedEvent)
-_DRIVER_FIX, _STORE_FIX, _GEO_FIX, _ORDER_FIX = (Script(n) for n in ("driver_fix", "store_fix", "geo_fix", "order_fix"))
+_DRIVER_FIX, _STORE_FIX, _GEO_FIX = STEPS["driver_fix"], STEPS["store_fix"], STEPS["geo_fix"]
+_ORDER_FIX = STEPS["order_fix"]
 #: One item of a stop's events: (fix ts, kind "L" | "E", customer json, dispatcher json, notifiable).
 _Item = tuple[int, str, bytes, bytes, bool]
+
+
+class OrderFixArgs(NamedTuple):
+    """The ARGV of order_fix.lua, in its order (the script's header names them the same way)."""
+
+    driver_id: str
+    publish_command: str
+    order_channel: str
+    #: '' = the script returns the dispatchers' copies instead of publishing them (sharded pub/sub
+    #: cannot reach the store's slot from the order's).
+    store_channel: str
+    stream_maxlen: int
+    newest_ts: int
+    active: int  # 1 for the driver's active leg, 0 for a queued stop
+    leg_state: bytes  # LegState json
+    eta_at: int
+    remaining_m: int
+    #: A route built here (the straight line from the first live fix, for an order without one), to be
+    #: stored with the order, and its cumulative lengths; '' = none.
+    route: bytes | str
+    route_cum: bytes | str
+    #: Per item: fix ts, kind ("L" location | "E" event), customer json, dispatcher json ('' for a
+    #: location), notice token ('' = not notifiable).
+    items: list[tuple[int, str, bytes, bytes, str]]
+
+    def argv(self) -> list[str | int | bytes]:
+        """The fields in order, then the items flattened: 12 + 5 per item."""
+        args: list[str | int | bytes] = list(self[:-1])
+        for item in self.items:
+            args += item
+        return args
 
 
 def _num(value: float | None) -> str:
@@ -202,19 +236,10 @@ class DriverSession:
 
     async def ingest(self, fixes: list[Fix]) -> tuple[int, int]:
         """Store `fixes` (already validated) in one round trip; returns (accepted, ignored)."""
-        store, k, db = self._p.store, self._keys, self._p.store.db
-        sid, did, channel = self.store_id, self.driver_id, self._store_channel
+        store, db = self._p.store, self._p.store.db
         now = now_ms()
-        per_stop: list[list[_Item]] = [[] for _ in self._stops]
-        newer: list[Fix] = []
-        last = self._last_ts
-        for fix in fixes:
-            if fix.ts <= last:  # mirror the scripts' acceptance so the model sees only newer fixes
-                continue
-            last = fix.ts
-            newer.append(fix)
-            for bucket, fix_items in zip(per_stop, self._fix_items(fix, now), strict=True):
-                bucket += [(fix.ts, *item) for item in fix_items]
+        newer, per_stop = self._advance(fixes, now)
+        last = newer[-1].ts if newer else self._last_ts
         # A notifiable event's outbox entry is written first and names a token its event carries: the
         # worker sends it only once the order's script stored that event (see notify.outbox).
         tokens = [[store.new_notice() if item[4] else "" for item in items] for items in per_stop]
@@ -224,40 +249,13 @@ class DriverSession:
             for stop, items, stop_tokens in zip(self._stops, per_stop, tokens, strict=True):
                 for item, token in zip(items, stop_tokens, strict=True):
                     if token:
-                        store.announce(b, sid, stop.tracking_id, item[3], token)
+                        store.announce(b, self.store_id, stop.tracking_id, item[3], token)
 
         def write(b: Batch) -> None:
-            driver_args: list[str | int | bytes] = [len(fixes), now, _encode(self._speed)]
-            for f in fixes:
-                driver_args += [f.ts, cell_of(f.lat, f.lon), repr(f.lon), repr(f.lat)]
-                driver_args += [_num(f.speed), _num(f.heading), _num(f.accuracy), _num(f.battery)]
-            b.script(_DRIVER_FIX, [self._driver_key], driver_args)  # first: its reply is the ack
-            if not newer:
-                return
-            newest = newer[-1]
-            store_args: list[str | int | bytes] = [did, now, b.publish_command, channel]
-            for f in newer:
-                moved = DriverLocationEvent(did, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
-                store_args += [f.ts, _encode(moved)]
-            b.script(_STORE_FIX, self._store_keys, store_args)
-            if self._cell and self._cell != cell:
-                b.script(_GEO_FIX, [k.geo(sid, self._cell), k.geo_times(sid, self._cell)], [did, newest.ts, "", ""])
-            geo_args: list[str | int] = [did, newest.ts, repr(newest.lon), repr(newest.lat)]
-            b.script(_GEO_FIX, [k.geo(sid, cell), k.geo_times(sid, cell)], geo_args)
-            schan = "" if db.sharded else channel
-            for n, (stop, items, stop_tokens) in enumerate(zip(self._stops, per_stop, tokens, strict=True)):
-                state, route = stop.state, stop.route
-                order_args: list[str | int | bytes] = [did, b.publish_command, stop.channel, schan]
-                order_args += [store.stream_maxlen, newest.ts, int(n == 0), _encode(state), state.eta_at]
-                order_args.append(round(state.remaining_m))
-                if route is not None and stop.route_is_new:
-                    order_args += [_encode(route.points), _encode(route.cum.tolist())]
-                    stop.route_is_new = False
-                else:
-                    order_args += ["", ""]
-                for (ts, kind, body, dispatch, _), token in zip(items, stop_tokens, strict=True):
-                    order_args += [ts, kind, body, dispatch, token]
-                b.script(_ORDER_FIX, stop.keys, order_args)
+            self._queue_driver_fix(b, fixes, now)  # first: its reply is the ack
+            if newer:
+                self._queue_store_and_geo_fix(b, newer, now, cell)
+                self._queue_order_fixes(b, newer[-1].ts, per_stop, tokens)
 
         n_notices = sum(1 for stop_tokens in tokens for token in stop_tokens if token)
         replies = await db.run(announce, write)
@@ -268,5 +266,81 @@ class DriverSession:
             if db.sharded:  # the order scripts returned the dispatchers' copies of their events
                 copies = [copy for reply in replies[len(replies) - len(self._stops) :] for copy in reply]
                 if copies:
-                    await store.publish_all(channel, copies)
+                    await store.publish_all(self._store_channel, copies)
         return accepted, ignored
+
+    def _advance(self, fixes: list[Fix], now: int) -> tuple[list[Fix], list[list[_Item]]]:
+        """Run the stops' ETA model over the fixes newer than the newest one stored; returns those
+        fixes and each stop's items."""
+        per_stop: list[list[_Item]] = [[] for _ in self._stops]
+        newer: list[Fix] = []
+        last = self._last_ts
+        for fix in fixes:
+            if fix.ts <= last:  # mirror the scripts' acceptance so the model sees only newer fixes
+                continue
+            last = fix.ts
+            newer.append(fix)
+            for bucket, fix_items in zip(per_stop, self._fix_items(fix, now), strict=True):
+                bucket += [(fix.ts, *item) for item in fix_items]
+        return newer, per_stop
+
+    def _queue_driver_fix(self, b: Batch, fixes: list[Fix], now: int) -> None:
+        """Queue the driver hash's step, with every fix: the script decides which are newer."""
+        driver_args: list[str | int | bytes] = [len(fixes), now, _encode(self._speed)]
+        for f in fixes:
+            driver_args += [f.ts, cell_of(f.lat, f.lon), repr(f.lon), repr(f.lat)]
+            driver_args += [_num(f.speed), _num(f.heading), _num(f.accuracy), _num(f.battery)]
+        b.script(_DRIVER_FIX, [self._driver_key], driver_args)
+
+    def _queue_store_and_geo_fix(self, b: Batch, newer: list[Fix], now: int, cell: str) -> None:
+        """Queue the store's step (its indexes, the dispatchers' copies) and the geo cells' (leave the
+        previous cell, enter the newest fix's)."""
+        k, sid, did = self._keys, self.store_id, self.driver_id
+        newest = newer[-1]
+        store_args: list[str | int | bytes] = [did, now, b.publish_command, self._store_channel]
+        for f in newer:
+            moved = DriverLocationEvent(did, f.lat, f.lon, f.speed, f.heading, f.accuracy, f.battery, f.ts)
+            store_args += [f.ts, _encode(moved)]
+        b.script(_STORE_FIX, self._store_keys, store_args)
+        if self._cell and self._cell != cell:
+            b.script(_GEO_FIX, [k.geo(sid, self._cell), k.geo_times(sid, self._cell)], [did, newest.ts, "", ""])
+        geo_args: list[str | int] = [did, newest.ts, repr(newest.lon), repr(newest.lat)]
+        b.script(_GEO_FIX, [k.geo(sid, cell), k.geo_times(sid, cell)], geo_args)
+
+    def _queue_order_fixes(
+        self, b: Batch, newest_ts: int, per_stop: list[list[_Item]], tokens: list[list[str]]
+    ) -> None:
+        """Queue one step per stop: its order's state and events."""
+        schan = "" if self._p.store.db.sharded else self._store_channel
+        for n, (stop, items, stop_tokens) in enumerate(zip(self._stops, per_stop, tokens, strict=True)):
+            args = self._order_fix_args(b, stop, n == 0, newest_ts, schan, items, stop_tokens)
+            b.script(_ORDER_FIX, stop.keys, args.argv())
+
+    def _order_fix_args(
+        self, b: Batch, stop: Stop, active: bool, newest_ts: int, schan: str, items: list[_Item], tokens: list[str]
+    ) -> OrderFixArgs:
+        """The order step's arguments for `stop`; a route built here goes once (the order keeps it)."""
+        state, route = stop.state, stop.route
+        route_json: bytes | str = ""
+        cum_json: bytes | str = ""
+        if route is not None and stop.route_is_new:
+            route_json, cum_json = _encode(route.points), _encode(route.cum.tolist())
+            stop.route_is_new = False
+        return OrderFixArgs(
+            driver_id=self.driver_id,
+            publish_command=b.publish_command,
+            order_channel=stop.channel,
+            store_channel=schan,
+            stream_maxlen=self._p.store.stream_maxlen,
+            newest_ts=newest_ts,
+            active=int(active),
+            leg_state=_encode(state),
+            eta_at=state.eta_at,
+            remaining_m=round(state.remaining_m),
+            route=route_json,
+            route_cum=cum_json,
+            items=[
+                (ts, kind, body, dispatch, token)
+                for (ts, kind, body, dispatch, _), token in zip(items, tokens, strict=True)
+            ],
+        )

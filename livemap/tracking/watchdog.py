@@ -1,8 +1,9 @@
 """Stale and offline drivers: a periodic sweep that tells their customers and dispatchers, once.
 
 Every process sweeps each store's `lastfix` index; a compare-and-set on the driver's `quiet` level
-(0 live, 1 stale, 2 offline) makes exactly one of them announce each step, however many processes
-run. A new fix resets the level (in the ingest's driver script), so the next silence is announced again.
+(0 live, 1 stale, 2 offline; `watchdog_claim.lua`) makes exactly one of them announce each step,
+however many processes run. A new fix resets the level (in the ingest's driver script), so the next
+silence is announced again.
 """
 
 from __future__ import annotations
@@ -18,29 +19,14 @@ from livemap.domain.clock import now_ms
 from livemap.domain.messages import OfflineEvent, StaleEvent, merge_json
 from livemap.domain.records import decode_hash, text
 from livemap.settings import Settings
-from livemap.storage.db import Batch
+from livemap.storage.db import STANDALONE, Batch
 from livemap.storage.repository import Repository
 from livemap.tasks import cancel
 
 log = logging.getLogger("livemap.watchdog")
 _encode = msgspec.json.Encoder().encode
 
-# Raise the driver's quiet level to ARGV[1] only if no fix arrived after the one the sweep saw (ARGV[2]:
-# its arrival, from the store's index, written by another script than the driver hash: hence "after").
-_CLAIM = """
-local level = redis.call('HGET', KEYS[1], 'quiet') or '0'
-if tonumber(redis.call('HGET', KEYS[1], 'recv') or '0') > tonumber(ARGV[2]) or tonumber(level) >= tonumber(ARGV[1])
-then return 0 end
-redis.call('HSET', KEYS[1], 'quiet', ARGV[1])
-return 1
-"""
-
-# Forget an offline driver, unless a fix arrived meanwhile. KEYS[1] lastfix zset, ARGV[1] driver, [2] arrival seen.
-_FORGET = """
-local recv = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if recv and tonumber(recv) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0
-"""
+_CLAIM, _FORGET = STANDALONE["watchdog_claim"], STANDALONE["watchdog_forget"]
 
 
 class Watchdog:
@@ -48,8 +34,6 @@ class Watchdog:
 
     def __init__(self, store: Repository, settings: Settings) -> None:
         self.store, self.settings = store, settings
-        self._claim = store.redis.register_script(_CLAIM)
-        self._forget = store.redis.register_script(_FORGET)
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Watchdog:
@@ -89,12 +73,12 @@ class Watchdog:
                     if await self._announce(sid, did, step, int(recv)):
                         announced += 1
                 if level == 2:  # nothing more to say about this driver until it sends a fix again
-                    await self._forget(keys=[k.store_lastfix(sid)], args=[did, int(recv)])
+                    await _FORGET.call(redis, [k.store_lastfix(sid)], [did, int(recv)])
         return announced
 
     async def _announce(self, sid: str, did: str, level: int, recv: int) -> bool:
         store, k = self.store, self.store.keys
-        if not await self._claim(keys=[k.driver(sid, did)], args=[level, recv]):
+        if not await _CLAIM.call(store.redis, [k.driver(sid, did)], [level, recv]):
             return False  # another process announced it, or a fix arrived meanwhile
         raw = decode_hash(await store.redis.hgetall(k.driver(sid, did)))
         last_ts = int(raw.get("ts") or 0)

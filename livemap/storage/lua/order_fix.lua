@@ -3,14 +3,17 @@
 -- customer gets locations, and nothing lands after the stage change that ended the leg.
 --
 -- KEYS[1] order hash, KEYS[2] order stream, KEYS[3] order notices set.
--- ARGV[1] driver id, [2] publish command, [3] order channel, [4] store channel ('' = return the
---   dispatchers' copies instead of publishing them: sharded pub/sub cannot reach the store's slot
---   from here), [5] stream maxlen, [6] newest fix ts, [7] active 0/1, [8] leg state json, [9] eta_at,
---   [10] remaining_m, [11] route json and [12] its cumulative lengths (the straight line from the
---   first live fix, for an order without a route; '' = none), then per item (5): fix ts, kind ("L"
---   location | "E" event), customer json (no offset), dispatcher json (events), notice token ('' =
---   not notifiable).
--- Returns the dispatchers' copies (each with its offset) when ARGV[4] is ''; else an empty table.
+-- ARGV: positions.OrderFixArgs, the same names in the same order:
+--   [1] driver_id, [2] publish_command, [3] order_channel,
+--   [4] store_channel ('' = return the dispatchers' copies instead of publishing them: sharded
+--       pub/sub cannot reach the store's slot from here),
+--   [5] stream_maxlen, [6] newest_ts (the newest fix's), [7] active (0/1), [8] leg_state (json),
+--   [9] eta_at, [10] remaining_m,
+--   [11] route (json) and [12] route_cum (its cumulative lengths): the straight line from the first
+--       live fix, for an order without a route; '' = none,
+--   then items, 5 per item: fix ts, kind ("L" location | "E" event), customer json (no offset),
+--       dispatcher json (events), notice token ('' = not notifiable).
+-- Returns the dispatchers' copies (each with its offset) when store_channel is ''; else an empty table.
 local okey, skey, nkey = KEYS[1], KEYS[2], KEYS[3]
 local did, pub, chan, schan, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local copies = {}
