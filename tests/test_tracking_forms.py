@@ -290,3 +290,19 @@ async def test_a_pale_brand_colour_gets_dark_text(browser: Browser, server: Serv
     assert await contrast_failures(page) == []
     await page.screenshot(path=str(ARTIFACTS / "track-pale-brand-delivered-phone.png"))
     await page.close()
+
+
+async def test_lookup_page_has_the_store_colours_and_no_empty_map_area(
+    browser: Browser, shop: Shop, server: Server
+) -> None:
+    """The order lookup has no map: on a phone its form starts under the header, in the store's colour."""
+    await set_store(shop, server, {"branding": {"primary_color": "#6a1b9a"}})
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        page = await open_page(browser, f"{server.url}/track?store={shop.id}", viewport)
+        header = await page.locator(".lm-header").bounding_box()
+        title = await page.locator(".lm-lookup h1").bounding_box()
+        assert header and title and title["y"] - (header["y"] + header["height"]) < 100, (name, header, title)
+        button = await page.eval_on_selector(".lm-lookup button", "b => getComputedStyle(b).backgroundColor")
+        assert button == "rgb(106, 27, 154)", (name, button)
+        await page.screenshot(path=str(ARTIFACTS / f"lookup-{name}.png"))
+        await page.close()

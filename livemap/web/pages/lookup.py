@@ -16,10 +16,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from livemap.domain.i18n import STRINGS, Lang, negotiate
 from livemap.domain.messages import Customer
 from livemap.domain.records import NotFound
+from livemap.domain.storesettings import StoreSettings
 from livemap.services import services
 from livemap.storage import attempts
 from livemap.web import bodies
 from livemap.web.pages.layout import figure, render, templates
+from livemap.web.pages.theme import theme_style
 
 ATTEMPTS = 10  # failed or not, per client address and store...
 WINDOW_S = 600  # ...in this many seconds
@@ -27,36 +29,40 @@ WINDOW_S = 600  # ...in this many seconds
 _FORM = templates.get_template("lookup.html")
 
 
-def _page(lang: Lang, store: str, store_id: str, error: str = "", number: str = "", status: int = 200) -> HTMLResponse:
+def _page(
+    lang: Lang, store: StoreSettings | None, store_id: str, error: str = "", number: str = "", status: int = 200
+) -> HTMLResponse:
     s = STRINGS[lang]
     page = figure(lang, s["lookup_title"])
-    form = _FORM.render(s=s, store=store, store_id=store_id, error=error, number=number)
+    if store is not None:  # the store's colours, as on its tracking pages
+        page.header.add_child(Element(theme_style(store)), name="theme")
+    form = _FORM.render(s=s, store=store.name if store else "", store_id=store_id, error=error, number=number)
     page.html.add_child(Element(form))
-    return render(page, status)
+    return render(page, status, body_class="lm-nomap")
 
 
 async def lookup_form(request: Request) -> Response:
     """GET shows the form; POST checks number + email and redirects to the order's tracking link."""
     svc = services(request)
     store_id = request.query_params.get("store", "")
-    lang = negotiate(request.query_params.get("lang"), request.headers.get("accept-language", ""))
     try:
-        settings = await svc.repo.settings(store_id)
-        store_name = settings.name
+        settings: StoreSettings | None = await svc.repo.settings(store_id)
     except NotFound:
-        store_name = ""  # the same form: an unknown store id is not confirmed either
+        settings = None  # the same form: an unknown store id is not confirmed either
+    default = settings.locale if settings else "en"
+    lang = negotiate(request.query_params.get("lang"), request.headers.get("accept-language", ""), default)
     if request.method == "GET":
-        return _page(lang, store_name, store_id)
+        return _page(lang, settings, store_id)
     s = STRINGS[lang]
     client = request.client.host if request.client else "-"
     if await attempts.take(svc.repo.redis, svc.repo.keys.lookup_attempts(store_id, client), WINDOW_S) > ATTEMPTS:
-        return _page(lang, store_name, store_id, s["lookup_limited"], status=429)
+        return _page(lang, settings, store_id, s["lookup_limited"], status=429)
     form = await bodies.form(request)
     number = form.get("number", "")[:64]
     contact = form.get("contact", "").lower()[:254]
-    url = await _match(request, store_id, number, contact) if store_name and number and contact else None
+    url = await _match(request, store_id, number, contact) if settings and number and contact else None
     if url is None:
-        return _page(lang, store_name, store_id, s["lookup_failed"], number=number)
+        return _page(lang, settings, store_id, s["lookup_failed"], number=number)
     return RedirectResponse(url, status_code=303)
 
 

@@ -60,7 +60,7 @@ def error_page(lang: Lang, status: int) -> HTMLResponse:
     s = STRINGS[lang]
     page = figure(lang, s["invalid_title"])
     page.html.add_child(Element(_ERROR.render(s=s)))
-    return render(page, status)
+    return render(page, status, body_class="lm-nomap")
 
 
 async def tracking_page(request: Request) -> Response:
