@@ -113,6 +113,17 @@ class Settings:
     #: How long a geocoded address is cached in Redis (an address that was not found: at most a day).
     geocode_cache_ttl_s: float = 30 * 86400.0
 
+    #: An OpenStreetMap extract (`.osm.pbf`) to route orders that come without a route: its car graph is
+    #: built once and cached in the data dir (rebuilt when the file changes). Empty: no embedded router.
+    osm_pbf: str = ""
+    #: Or an OSRM (`osrm+http://host:5000`, or plain `http://...`) or Valhalla (`valhalla+http://host:8002`)
+    #: server for whole countries; used instead of the extract when both are set.
+    router_url: str = ""
+    #: Longest a route request may take; past it the leg keeps its route or its straight line.
+    router_timeout_s: float = 2.0
+    #: Least time between two re-routes of one driver after it left its route.
+    reroute_interval_s: float = 30.0
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every field from ``LIVEMAP_<FIELD>``; unset ones keep their defaults."""
