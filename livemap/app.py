@@ -29,6 +29,7 @@ from livemap.storage.keys import Keys
 from livemap.storage.repository import Repository
 from livemap.storage.secretbox import SecretBox
 from livemap.tracking.etaboard import EtaBoard
+from livemap.tracking.legroutes import LegRoutes
 from livemap.tracking.positions import Positions
 from livemap.tracking.ratelimit import RateLimits
 from livemap.tracking.watchdog import Watchdog
@@ -103,8 +104,10 @@ async def _lifespan(app: Starlette, settings: Settings) -> AsyncIterator[None]:
         repo = Repository(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
         # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
         worker = Worker(repo, resolved) if settings.worker_inline else contextlib.nullcontext()
-        async with Hub(db, keys.hub_channel(), settings.client_queue) as hub, Watchdog(repo, settings), worker:
-            positions = Positions(repo, EtaModel(settings))
+        legs = LegRoutes(None, repo, settings.reroute_interval_s)
+        hub = Hub(db, keys.hub_channel(), settings.client_queue)
+        async with hub, Watchdog(repo, settings), worker, legs:
+            positions = Positions(repo, EtaModel(settings), legs)
             limits = RateLimits(settings.driver_msgs_per_s)
             app.state.services = Services(resolved, repo, positions, hub, url, EtaBoard(repo), limits, embedded)
             app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)

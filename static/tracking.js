@@ -253,8 +253,18 @@
   }
 
   // --- events -------------------------------------------------------------------------------------
+  // The route: drawn by folium with the page; a road route from the router (a new one after the
+  // driver left it) replaces it live.
+  let routeLine = cfg.route_layer ? window[cfg.route_layer] : null;
+  function drawRoute(points) {
+    if (!points || points.length < 2) return;
+    if (routeLine) routeLine.setLatLngs(points);
+    else routeLine = L.polyline(points, { color: cfg.route_color, weight: 5, opacity: 0.7 }).addTo(map);
+  }
+
   function applySnapshot(s) {
     order = s.order;
+    drawRoute(order.route);
     eta = s.eta;
     driver = s.driver;
     offset = s.offset;
@@ -289,6 +299,11 @@
         break;
       case "off_route":
         notice = e.resolved ? null : S.off_route;
+        break;
+      case "route":
+        order.route = e.points;
+        drawRoute(e.points);
+        if (e.reason === "off_route") notice = null; // the new route starts where the driver is
         break;
       default:
         break; // stale / offline / arrived: the marker and "last seen" follow from the fix times

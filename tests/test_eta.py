@@ -26,8 +26,8 @@ from livemap.domain.eta import (
     LegState,
     Prior,
 )
+from livemap.domain.events import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
 from livemap.domain.geometry import LatLon, Route
-from livemap.domain.messages import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
 from livemap.settings import Settings
 
 T0 = 1_600_000_000_000  # fix time far from now: nothing may lean on the wall clock

@@ -35,6 +35,8 @@ ADDRESS = '"><svg onload=alert(2)>1 Main St'
 CARRIER = "</script><script>alert(3)</script>"
 CUSTOMER = "<b onmouseover=alert(4)>Ana</b>"
 ATTRIBUTION = '<img src=x onerror=alert(5)><a href="https://tiles.example/about">Tiles</a>'
+# Template code: shown as typed, never run by the server (7 * 191 would print 1337).
+JINJA = "{{ 7 * 191 }}{% if true %}jinja-ran{% endif %}"
 # Caught as they happen, before any page script runs: CSP refusals and dialogs a payload would open.
 _WATCH = """
 window.__violations = [];
@@ -201,6 +203,29 @@ async def test_every_html_page_sends_a_nonce_csp(shop: Shop, server: Server) -> 
     assert "dp-key-form" in signin.text
     nonces.append(assert_secure_page(signin, referrer="same-origin"))
     assert len(set(nonces)) == len(nonces)  # a fresh nonce per response
+
+
+async def test_template_code_in_any_string_is_text(shop: Shop, server: Server) -> None:
+    """`{{ }}` and `{% %}` in a store's name, an order's fields, a typed order number or a URL's query stay text.
+
+    Our markup is rendered once and added to the folium page as it is: were it read as a template
+    again, anyone who can put text in a page (a store, a customer, a sign-in link) would run code.
+    """
+    await set_store(shop, {"name": JINJA})
+    order = await shop.order("J1", address=JINJA, customer={"name": JINJA, "email": "j@b.co"})
+    http = shop.http
+    signed = await http.post(f"{server.url}/dispatch", data={"key": shop.key})
+    assert signed.status_code == 303
+    pages = [
+        await http.get(order["tracking_url"]),
+        await http.post(f"{server.url}/track?store={shop.id}", data={"number": JINJA, "contact": "j@b.co"}),
+        await http.get(f"{server.url}/dispatch"),
+    ]
+    http.cookies.clear()
+    pages.append(await http.get(f"{server.url}/dispatch", params={"store": JINJA}))
+    for page in pages:
+        assert page.status_code == 200 and JINJA in page.text, page.text
+        assert "1337" not in page.text and "jinja-ran" not in page.text.replace(JINJA, "")
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import msgspec
 
+from livemap.domain.events import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
 from livemap.domain.geometry import Route
-from livemap.domain.messages import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
 from livemap.settings import Settings
 
 LegEvent = ArrivingEvent | ArrivedEvent | DelayedEvent | OffRouteEvent | EtaEvent
@@ -81,6 +81,7 @@ class LegState(msgspec.Struct):
     measured: str = ""  # how `remaining_m` was last measured: "route", "straight" or "" (queued / none)
     pub_eta_at: int = 0  # last ETA sent to a queued stop's customer
     pub_ts: int = 0
+    route_v: int = 0  # the version of the order's route `along_m` is measured on (a new route restarts it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
 from livemap.domain import security
+from livemap.domain.events import RouteSource
 from livemap.domain.messages import Customer
 from livemap.domain.responses import Feedback, HistoryEntry, Subscriptions
 from livemap.domain.stages import FINAL
@@ -81,6 +82,21 @@ class Order:
     @property
     def live(self) -> bool:
         return self["live"] == "1"
+
+    @property
+    def route_source(self) -> RouteSource:
+        """Where the order's route came from (orders stored before the field: a store's route has more than
+        the two points of a straight line)."""
+        source = self["route_source"]
+        if source in ("store", "router", "straight_line"):
+            return cast(RouteSource, source)
+        route = self.json_field("route")
+        return "store" if route and len(route) > 2 else "straight_line"
+
+    @property
+    def route_version(self) -> int:
+        """Bumped each time the router replaces the route (sessions restart the leg's progress on it)."""
+        return int(self["route_v"] or 0)
 
     def json_field(self, field: str) -> Any:
         value = self[field]

@@ -6,7 +6,8 @@ from typing import Literal
 
 import msgspec
 
-from livemap.domain.messages import Customer, Eta, FixView
+from livemap.domain.events import FixView, RouteSource
+from livemap.domain.messages import Customer, Eta
 
 UpdateChannel = Literal["email", "sms"]
 
@@ -88,6 +89,9 @@ class OrderView(msgspec.Struct):
     subscriptions: Subscriptions
     #: The shop platform that sent the order (`woocommerce`, `shopify`); null for orders made through this API.
     source: str | None = None
+    #: Where `route` came from: `store` (sent with the order), `router` (livemap's router, on real streets)
+    #: or `straight_line` (no route: the ETA uses the straight line times `LIVEMAP_DETOUR_FACTOR`).
+    route_source: RouteSource = "straight_line"
     #: What needs the store's attention: `no_destination` (an imported address that could not be geocoded).
     flags: list[str] = []
     #: How an imported order got its destination (`platform`, `geocoded`) or why not (`not_found`,

@@ -71,7 +71,9 @@ class StandaloneScript(Script):
 
 # The registry: every livemap/storage/lua/*.lua is exactly one of these, checked at import.
 #: Steps of the hot path and of order changes, in the bundle.
-STEPS = {n: StepScript(n) for n in ("driver_fix", "emit", "geo_fix", "order_fix", "order_update", "store_fix")}
+STEPS = {
+    n: StepScript(n) for n in ("driver_fix", "emit", "geo_fix", "order_fix", "order_route", "order_update", "store_fix")
+}
 #: Background work that calls its script directly on the client: the watchdog's and the outbox's.
 STANDALONE = {n: StandaloneScript(n) for n in ("outbox_finish", "outbox_promote", "watchdog_claim", "watchdog_forget")}
 

@@ -16,8 +16,9 @@ from redis.typing import EncodableT, FieldT
 
 from livemap.domain import security
 from livemap.domain.clock import now_ms
+from livemap.domain.events import RouteEvent, StageEvent, merge_json
 from livemap.domain.geometry import cumulative_lengths
-from livemap.domain.messages import Consents, NewOrder, StageEvent, Subscribe
+from livemap.domain.messages import Consents, NewOrder, Subscribe
 from livemap.domain.records import (
     Conflict,
     NoContact,
@@ -37,7 +38,7 @@ from livemap.storage.db import STEPS, Batch
 from livemap.storage.stores import StoreRecords
 
 CAS_RETRIES = 5
-_ORDER_UPDATE = STEPS["order_update"]
+_ORDER_UPDATE, _ORDER_ROUTE = STEPS["order_update"], STEPS["order_route"]
 
 
 class OrderUpdateArgs(NamedTuple):
@@ -114,6 +115,7 @@ class OrderRecords(StoreRecords):
             "locale": body.locale or "",
             "notify_email": int(subscribed["email"]),
             "notify_sms": int(subscribed["sms"]),
+            "route_source": "store" if body.route else "straight_line",
         }
 
     @staticmethod
@@ -269,6 +271,32 @@ class OrderRecords(StoreRecords):
                 b.pipe.zadd(k.driver_orders(sid, did), {tid: now_ms()}, nx=True)
             else:
                 b.pipe.zrem(k.driver_orders(sid, did), tid)
+
+    async def set_leg_route(
+        self, sid: str, oid: str, tid: str, did: str, cum: list[float], event: RouteEvent
+    ) -> int | None:
+        """Store `event`'s road route as the active leg's, tell its customer, dispatchers and driver sessions.
+
+        Only while the order is still live for driver `did` (the route was computed for its position);
+        returns the route's new version, or None when the order moved on meanwhile.
+        """
+        k = self.keys
+        body = json_encoder.encode(event)
+        args: list[EncodableT] = [did, self.stream_maxlen, self.db.publish_command, k.order_channel(tid)]
+        args += [json_encoder.encode(event.points), json_encoder.encode(cum), event.source, body]
+        reply = (await self.db.run(lambda b: b.script(_ORDER_ROUTE, [k.order(tid), k.order_events(tid)], args)))[-1]
+        if not reply:
+            return None
+        offset, version = reply
+        ids = json_encoder.encode({"order_id": oid, "tracking_id": tid, "driver_id": did})
+        dispatch = b'{"offset":"' + offset + b'",' + merge_json(ids, body)[1:]
+
+        def notify(b: Batch) -> None:
+            b.publish(k.store_channel(sid), dispatch)
+            b.publish(k.driver_channel(sid, did), '{"type":"orders"}')  # sessions reload the leg's route
+
+        await self.db.run(notify)
+        return int(version)
 
     async def rate(self, tid: str, rating: int, comment: str | None) -> Feedback:
         """Keep the customer's rating of order `tid`, replacing an earlier one; NotDelivered before delivery."""

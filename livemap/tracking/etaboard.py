@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from livemap.domain.messages import DispatchEtaEvent
+from livemap.domain.events import DispatchEtaEvent
 from livemap.domain.records import text
 from livemap.storage.repository import Repository
 

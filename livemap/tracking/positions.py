@@ -26,12 +26,21 @@ from geopy.distance import geodesic
 
 from livemap.domain.clock import now_ms
 from livemap.domain.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
+from livemap.domain.events import (
+    ArrivingEvent,
+    DelayedEvent,
+    DriverLocationEvent,
+    LocationEvent,
+    OffRouteEvent,
+    merge_json,
+)
 from livemap.domain.geometry import Route, cumulative_lengths
-from livemap.domain.messages import ArrivingEvent, DelayedEvent, DriverLocationEvent, Fix, LocationEvent, merge_json
+from livemap.domain.messages import Fix
 from livemap.domain.records import Order
 from livemap.storage.db import STEPS, Batch
 from livemap.storage.keys import Keys, cell_of
 from livemap.storage.repository import Repository
+from livemap.tracking.legroutes import LegRoutes, Reason
 
 _encode = msgspec.json.Encoder().encode
 _leg_decoder = msgspec.json.Decoder(LegState)
@@ -75,6 +84,10 @@ class OrderFixArgs(NamedTuple):
         return args
 
 
+def _latlon(value: list[float] | None) -> tuple[float, float] | None:
+    return (value[0], value[1]) if value else None
+
+
 def _num(value: float | None) -> str:
     return "" if value is None else repr(value)
 
@@ -94,37 +107,40 @@ class Stop:
     channel: str
     leg_m: float = 0.0  # metres from the previous stop's destination (queued stops)
     route_is_new: bool = False  # built here from the first fix: to be stored with the order
+    routed: bool = False  # the route is on the streets (the store's or the router's): no road route to ask for
 
 
 class RouteCache:
-    """Routes by tracking id: built once per process (the projection frame), shared by sessions."""
+    """Routes by tracking id and version: built once per process (the projection frame), shared by sessions."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._routes: OrderedDict[str, Route] = OrderedDict()
+        self._routes: OrderedDict[tuple[str, int], Route] = OrderedDict()
         self._size = size
 
     def get(self, order: Order) -> Route | None:
-        route = self._routes.get(order.tracking_id)
+        key = (order.tracking_id, order.route_version)
+        route = self._routes.get(key)
         if route is None:
             points, cum = order.json_field("route"), order.json_field("cum")
             if not points:
                 return None
             route = Route([(p[0], p[1]) for p in points], cum)
-            self._routes[order.tracking_id] = route
+            self._routes[key] = route
             if len(self._routes) > self._size:
                 self._routes.popitem(last=False)
         else:
-            self._routes.move_to_end(order.tracking_id)
+            self._routes.move_to_end(key)
         return route
 
 
 class Positions:
     """Process-wide ingest service; one `DriverSession` per connected driver socket."""
 
-    def __init__(self, store: Repository, model: EtaModel) -> None:
+    def __init__(self, store: Repository, model: EtaModel, legs: LegRoutes) -> None:
         self.store = store
         self.model = model
         self.routes = RouteCache()
+        self.legs = legs
 
     def session(self, store_id: str, driver_id: str) -> DriverSession:
         return DriverSession(self, store_id, driver_id)
@@ -151,36 +167,17 @@ class DriverSession:
         """(Re)read the driver and its orders; returns all its orders in run order (its stops)."""
         store, k = self._p.store, self._keys
         async with store.redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(self._driver_key, ["ts", "speedmodel", "vehicle", "cell"])
+            pipe.hmget(self._driver_key, ["ts", "speedmodel", "vehicle", "cell", "lat", "lon"])
             pipe.zrange(k.driver_orders(self.store_id, self.driver_id), 0, -1)
-            (last_ts, speed, vehicle, cell), tids = await pipe.execute()
+            (last_ts, speed, vehicle, cell, lat, lon), tids = await pipe.execute()
         self._last_ts = int(last_ts or 0)
         self._cell = cell.decode() if cell else ""
         self._speed = _speed_decoder.decode(speed) if speed else DriverSpeed()
         self._prior = PRIORS.get((vehicle or b"car").decode(), PRIORS["car"])
         orders = await store.orders([t.decode() for t in tids])
-        stops = []
-        for order in orders:
-            # An order imported without a destination (address not geocoded) has no leg to follow: no ETA.
-            if order.live and order.driver == self.driver_id and order["destination"]:
-                dest = order.json_field("destination")
-                state = _leg_decoder.decode(order["leg"]) if order["leg"] else LegState()
-                stops.append(
-                    Stop(
-                        order.tracking_id,
-                        order["id"],
-                        (dest[0], dest[1]),
-                        self._p.routes.get(order),
-                        order.optional_int("promised_by"),
-                        state,
-                        (
-                            k.order(order.tracking_id),
-                            k.order_events(order.tracking_id),
-                            k.order_notices(order.tracking_id),
-                        ),
-                        k.order_channel(order.tracking_id),
-                    )
-                )
+        # An order imported without a destination (address not geocoded) has no leg to follow: no ETA.
+        live = [o for o in orders if o.live and o.driver == self.driver_id and o["destination"]]
+        stops = [self._stop(order) for order in live]
         # Legs between consecutive destinations: geodesic once per reload, never per fix.
         detour = self._p.model.t.detour_factor
         legs = await asyncio.to_thread(
@@ -189,7 +186,35 @@ class DriverSession:
         for stop, leg_m in zip(stops[1:], legs, strict=True):
             stop.leg_m = leg_m
         self._stops = stops
+        if stops and not stops[0].routed:
+            # The leg just went live (or is still on its straight line): a road route from the driver's
+            # newest position, else from the order's origin; without either, the first fix asks.
+            start = (float(lat), float(lon)) if lat and lon else _latlon(live[0].json_field("origin"))
+            if start is not None:
+                self._ask_route(stops[0], start, "live")
         return orders
+
+    def _stop(self, order: Order) -> Stop:
+        k, tid = self._keys, order.tracking_id
+        dest = order.json_field("destination")
+        state = _leg_decoder.decode(order["leg"]) if order["leg"] else LegState()
+        if state.route_v != order.route_version:  # a new route: the leg's progress starts again on it
+            state = msgspec.structs.replace(state, along_m=0.0, off_route=False, streak=0, route_v=order.route_version)
+        return Stop(
+            tid,
+            order["id"],
+            (dest[0], dest[1]),
+            self._p.routes.get(order),
+            order.optional_int("promised_by"),
+            state,
+            (k.order(tid), k.order_events(tid), k.order_notices(tid)),
+            k.order_channel(tid),
+            routed=order.route_source != "straight_line",
+        )
+
+    def _ask_route(self, stop: Stop, start: tuple[float, float], reason: Reason) -> None:
+        legs = self._p.legs
+        legs.request(self.store_id, self.driver_id, stop.order_id, stop.tracking_id, start, stop.destination, reason)
 
     def _fix_items(self, fix: Fix, now: int) -> list[list[tuple[str, bytes, bytes, bool]]]:
         """Advance every stop by one (newer) fix; per stop: (kind, customer json, dispatcher json, notify)."""
@@ -203,6 +228,8 @@ class DriverSession:
             points = [(fix.lat, fix.lon), active.destination]
             active.route = Route(points, cumulative_lengths(points))
             active.route_is_new = True
+        if not active.routed:
+            self._ask_route(active, (fix.lat, fix.lon), "live")
         f = FixIn(fix.lat, fix.lon, fix.ts, fix.speed, fix.accuracy)
         state, progress, events = model.step(active.state, active.route, f, speed, prior, active.promised_by)
         active.state = state
@@ -220,6 +247,8 @@ class DriverSession:
         )
         items[0].append(("L", _encode(location), b"", False))
         items[0] += [self._event(active, e) for e in events]
+        if any(isinstance(e, OffRouteEvent) and not e.resolved for e in events):
+            self._ask_route(active, (fix.lat, fix.lon), "off_route")  # a new route from where the driver is
         # Queued stops: after the active one, each leg between destinations plus a dwell per stop.
         eta_at, remaining = state.eta_at, state.remaining_m
         for i, stop in enumerate(self._stops[1:], start=1):

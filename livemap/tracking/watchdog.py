@@ -16,7 +16,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from livemap.domain.clock import now_ms
-from livemap.domain.messages import OfflineEvent, StaleEvent, merge_json
+from livemap.domain.events import OfflineEvent, StaleEvent, merge_json
 from livemap.domain.records import decode_hash, text
 from livemap.settings import Settings
 from livemap.storage.db import STANDALONE, Batch

@@ -112,6 +112,7 @@ def store_order(order: Order, history: list[HistoryEntry], base_url: str, token:
         feedback=order.feedback,
         subscriptions=order.subscriptions,
         source=order["source"] or None,
+        route_source=order.route_source,
         flags=[] if order["destination"] else ["no_destination"],
         geocode=order["geocode"] or None,
     )

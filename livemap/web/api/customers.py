@@ -7,10 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livemap.domain.messages import (
-    RateDelivery,
-    Subscribe,
-)
+from livemap.domain.messages import RateDelivery, Subscribe
 from livemap.services import services
 from livemap.web import auth, bodies
 from livemap.web import presenters as views

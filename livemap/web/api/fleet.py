@@ -7,11 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from livemap.domain.clock import now_ms
-from livemap.domain.messages import (
-    CreateDriver,
-    Devices,
-    StopOrder,
-)
+from livemap.domain.messages import CreateDriver, Devices, StopOrder
 from livemap.domain.responses import DriverCreated, DriverStatus, FixCounts
 from livemap.services import services
 from livemap.web import auth, bodies, sessions

@@ -6,11 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livemap.domain.messages import (
-    Assign,
-    CreateOrder,
-    StageChange,
-)
+from livemap.domain.messages import Assign, CreateOrder, StageChange
 from livemap.services import services
 from livemap.web import auth, bodies, sessions
 from livemap.web import presenters as views

@@ -9,10 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livemap.domain.messages import (
-    CreateStore,
-    describe,
-)
+from livemap.domain.messages import CreateStore, describe
 from livemap.domain.responses import StoreCreated
 from livemap.domain.storesettings import MAX_PATCH_DEPTH, too_deep
 from livemap.services import services

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from livemap.domain import events as ev
 from livemap.domain import messages as m
 from livemap.domain import responses as r
 from livemap.domain.storesettings import StoreSettings
@@ -328,14 +329,17 @@ OPERATIONS: list[Op] = [
         "Websocket: a customer's live view (`?t=`, optional `&since=OFFSET`)",
         None,
         params=(*_TRACKING, ("since", "query", "replay events after this offset")),
-        websocket=(None, r.Snapshot | m.LocationEvent | m.StageEvent),
+        websocket=(None, r.Snapshot | ev.LocationEvent | ev.StageEvent | ev.RouteEvent),
     ),
     Op(
         "get",
         "/ws/dispatch",
         "Websocket: the store's live dispatch view (`?token=` store key, or the dispatch page's session cookie)",
         "store",
-        websocket=(m.Viewport, r.DispatchSnapshot | m.DriverLocationEvent | m.StageEvent | m.DispatchEtaEvent),
+        websocket=(
+            m.Viewport,
+            r.DispatchSnapshot | ev.DriverLocationEvent | ev.StageEvent | ev.DispatchEtaEvent | ev.RouteEvent,
+        ),
     ),
     Op(
         "post",

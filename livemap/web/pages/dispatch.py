@@ -21,7 +21,7 @@ from livemap.services import services
 from livemap.storage import accounts, attempts
 from livemap.storage.repository import Repository
 from livemap.web import bodies, csp, sessions
-from livemap.web.pages.layout import Page, Script, render, script_json, templates
+from livemap.web.pages.layout import Fragment, Page, Script, render, script_json, templates
 from livemap.web.pages.maps import TrackingMap, tile_layer
 
 FAILED_SIGNINS = 20  # per client address...
@@ -54,7 +54,7 @@ def _figure(title: str) -> Page:
 
 def _signin_page(error: str = "", store_id: str = "", status: int = 200) -> HTMLResponse:
     page = _figure("Dispatch · sign in")
-    page.html.add_child(Element(_SIGNIN.render(error=error, store_id=store_id)))
+    page.html.add_child(Fragment(_SIGNIN.render(error=error, store_id=store_id)))
     # Its form post must carry our Origin (`_sign_in` checks it), which no-referrer would make "null".
     return render(page, status, body_class="dp-signin-page", referrer="same-origin")
 
@@ -92,7 +92,7 @@ async def _dashboard(request: Request, session: sessions.Session) -> HTMLRespons
         csrf=session.csrf,
         config=script_json(config),
     )
-    page.html.add_child(Element(panel), name="panel")
+    page.html.add_child(Fragment(panel), name="panel")
     return render(page, body_class="dp-dashboard", images=[csp.source(tiles.tiles)])
 
 

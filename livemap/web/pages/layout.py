@@ -58,6 +58,21 @@ class Script(Element):
         self.url, self.defer = url, defer
 
 
+class Fragment(Element):
+    """Markup we rendered, added to a page as it is.
+
+    Never `Element(markup)` for markup that holds anyone's text: branca compiles an Element's text
+    as a Jinja template, so a store's or a visitor's `{{ ... }}` in it would run on the server.
+    """
+
+    def __init__(self, markup: str) -> None:
+        super().__init__()
+        self.markup = markup
+
+    def render(self, **kwargs: Any) -> str:
+        return self.markup
+
+
 def figure(lang: Lang, title: str) -> Page:
     """A page with our viewport and stylesheet; callers add their markup to its `html`."""
     fig = Page(lang, title)

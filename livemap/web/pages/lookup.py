@@ -9,7 +9,6 @@ from __future__ import annotations
 import hmac
 
 import msgspec
-from branca.element import Element
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -20,7 +19,7 @@ from livemap.domain.storesettings import StoreSettings
 from livemap.services import services
 from livemap.storage import attempts
 from livemap.web import bodies
-from livemap.web.pages.layout import figure, render, templates
+from livemap.web.pages.layout import Fragment, figure, render, templates
 from livemap.web.pages.theme import theme_style
 
 ATTEMPTS = 10  # failed or not, per client address and store...
@@ -35,9 +34,9 @@ def _page(
     s = STRINGS[lang]
     page = figure(lang, s["lookup_title"])
     if store is not None:  # the store's colours, as on its tracking pages
-        page.header.add_child(Element(theme_style(store)), name="theme")
+        page.header.add_child(Fragment(theme_style(store)), name="theme")
     form = _FORM.render(s=s, store=store.name if store else "", store_id=store_id, error=error, number=number)
-    page.html.add_child(Element(form))
+    page.html.add_child(Fragment(form))
     return render(page, status, body_class="lm-nomap")
 
 

@@ -13,18 +13,18 @@ from typing import Any
 
 import folium
 import msgspec
-from branca.element import Element
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from livemap.domain.i18n import STRINGS, Lang, negotiate
 from livemap.domain.responses import Snapshot
 from livemap.domain.stages import EXCEPTIONS, StageMachine
+from livemap.domain.storesettings import StoreSettings
 from livemap.services import services
 from livemap.web import csp
 from livemap.web.auth import authorize_tracking
 from livemap.web.errors import ApiError
-from livemap.web.pages.layout import Script, figure, render, script_json, templates
+from livemap.web.pages.layout import Fragment, Script, figure, render, script_json, templates
 from livemap.web.pages.maps import TrackingMap, tile_layer
 from livemap.web.pages.theme import ink_on_white, theme_style
 from livemap.web.presenters import customer_snapshot
@@ -41,25 +41,45 @@ def _pipeline(machine: StageMachine, lang: Lang) -> list[dict[str, str]]:
     return [{"id": s, "label": machine.label(s, lang)} for s in (*machine.pipeline, *EXCEPTIONS)]
 
 
-def _build_map(snapshot: Snapshot, strings: dict[str, str], color: str, tiles: folium.TileLayer) -> TrackingMap:
+def _build_map(
+    snapshot: Snapshot, strings: dict[str, str], color: str, tiles: folium.TileLayer
+) -> tuple[TrackingMap, str | None]:
+    """The map, and the route line's script name (tracking.js redraws it when the route changes)."""
     dest = snapshot.order.destination
     center = [dest.lat, dest.lon] if dest else [0.0, 0.0]
     m = TrackingMap(location=center, zoom_start=15, tiles=None, control_scale=True)
     tiles.add_to(m)
+    route_layer = None
     if snapshot.order.route:
-        folium.PolyLine(  # type: ignore[no-untyped-call]  # folium leaves PolyLine unannotated
+        line = folium.PolyLine(  # type: ignore[no-untyped-call]  # folium leaves PolyLine unannotated
             snapshot.order.route, color=color, weight=5, opacity=0.7
-        ).add_to(m)
+        )
+        line.add_to(m)
+        route_layer = line.get_name()
     if dest:
         folium.CircleMarker([dest.lat, dest.lon], radius=9, color="#ffffff", weight=3, fill=True,
                             fill_color="#c0392b", fill_opacity=1, tooltip=strings["destination"]).add_to(m)  # fmt: skip
-    return m
+    return m, route_layer
+
+
+def _page_config(settings: StoreSettings, snapshot: Snapshot, lang: Lang) -> dict[str, Any]:
+    """What tracking.js is told about the store and the order (see its `cfg`), map and link aside."""
+    machine = settings.machine()
+    return {
+        "lang": lang,
+        "timezone": settings.timezone,
+        "strings": STRINGS[lang],
+        "pipeline": _pipeline(machine, lang),
+        "delivered": machine.delivered,
+        "snapshot": msgspec.to_builtins(snapshot),
+        "returns_url": settings.returns_url,
+    }
 
 
 def error_page(lang: Lang, status: int) -> HTMLResponse:
     s = STRINGS[lang]
     page = figure(lang, s["invalid_title"])
-    page.html.add_child(Element(_ERROR.render(s=s)))
+    page.html.add_child(Fragment(_ERROR.render(s=s)))
     return render(page, status, body_class="lm-nomap")
 
 
@@ -79,25 +99,21 @@ async def tracking_page(request: Request) -> Response:
     strings = STRINGS[lang]
     tiles = tile_layer(settings.branding, svc.settings)
     page = figure(lang, f"{strings['title']} · {settings.name}")
-    page.header.add_child(Element(theme_style(settings)), name="theme")
+    page.header.add_child(Fragment(theme_style(settings)), name="theme")
     # Deferred: runs after the page (and folium's inline map script) has been parsed.
     page.header.add_child(Script("/static/reconnect.js", defer=True), name="reconnect")
     page.header.add_child(Script("/static/tracking.js", defer=True), name="js")
     # The route in the brand colour, darkened if need be to stand out on light map tiles.
-    m = _build_map(snapshot, strings, ink_on_white(settings.branding.primary_color), tiles)
+    route_color = ink_on_white(settings.branding.primary_color)
+    m, route_layer = _build_map(snapshot, strings, route_color, tiles)
     page.add_child(m)
-    machine = settings.machine()
-    config: dict[str, Any] = {
+    config = {
+        **_page_config(settings, snapshot, lang),
         "map": m.get_name(),
+        "route_layer": route_layer,
+        "route_color": route_color,
         "tracking_id": tid,
         "token": request.query_params.get("t", ""),
-        "lang": lang,
-        "timezone": settings.timezone,
-        "strings": strings,
-        "pipeline": _pipeline(machine, lang),
-        "delivered": machine.delivered,
-        "snapshot": msgspec.to_builtins(snapshot),
-        "returns_url": settings.returns_url,
     }
     panel = _PANEL.render(
         s=strings,
@@ -109,7 +125,7 @@ async def tracking_page(request: Request) -> Response:
         number=strings["order"].format(number=snapshot.order.number),
         config=script_json(config),
     )
-    page.html.add_child(Element(panel), name="panel")
+    page.html.add_child(Fragment(panel), name="panel")
     logo = settings.branding.logo_url
     images = [csp.source(tiles.tiles), *([csp.source(logo)] if logo else [])]
     return render(page, body_class=f"tpl-{settings.branding.template}", images=images)

@@ -1,0 +1,100 @@
+"""Road routes for live legs: asked of the router off the fix path, stored when they arrive.
+
+A ping never waits for the router. A leg that goes live without a store's route keeps its straight
+line until the road route is stored (then its customer, the dispatchers and the driver's sessions
+hear of it); a driver who leaves the route gets a new one from where it is, at most once per
+`reroute_interval_s`. A router that is down, slow or finds no way only means the leg keeps what it
+has, and the order's `route_source` says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Literal
+
+from livemap.domain.clock import now_ms
+from livemap.domain.events import RouteEvent
+from livemap.domain.geometry import cumulative_lengths
+from livemap.routing.base import LatLon, Router, RouterUnavailable
+from livemap.storage.repository import Repository
+from livemap.tasks import cancel
+
+log = logging.getLogger("livemap.routing")
+#: Orders (and drivers) whose last request time is remembered: enough for every live leg of a process.
+_REMEMBERED = 20_000
+#: Least time between two warnings that the router is unavailable (each failed request would log one).
+_WARN_EVERY_MS = 60_000
+
+Reason = Literal["live", "off_route"]
+
+
+class LegRoutes:
+    """The process's road-route requests, one at a time per order."""
+
+    def __init__(self, router: Router | None, repo: Repository, reroute_interval_s: float) -> None:
+        self.router = router
+        self._repo = repo
+        self._interval_ms = round(reroute_interval_s * 1000)
+        self._pending: dict[str, asyncio.Task[None]] = {}
+        # When each order (reason "live") or driver ("off_route") last asked: a leg the router cannot
+        # route, or a driver wandering off every route, asks again only after the interval.
+        self._asked: OrderedDict[str, int] = OrderedDict()
+        self._warned_at = 0
+
+    def request(self, sid: str, did: str, oid: str, tid: str, start: LatLon, dest: LatLon, reason: Reason) -> bool:
+        """Ask for a road route from `start` to `dest` for order `tid`'s live leg; False when not asked."""
+        if self.router is None or tid in self._pending:
+            return False
+        key = f"{sid}\x1f{did}" if reason == "off_route" else tid
+        now = now_ms()
+        if now - self._asked.get(key, -self._interval_ms) < self._interval_ms:
+            return False
+        self._asked[key] = now
+        self._asked.move_to_end(key)
+        while len(self._asked) > _REMEMBERED:
+            self._asked.popitem(last=False)
+        task = asyncio.create_task(self._route(self.router, sid, did, oid, tid, start, dest, reason))
+        self._pending[tid] = task
+        task.add_done_callback(lambda _: self._pending.pop(tid, None))
+        return True
+
+    async def _route(
+        self, router: Router, sid: str, did: str, oid: str, tid: str, start: LatLon, dest: LatLon, reason: Reason
+    ) -> None:
+        try:
+            road = await router.route(start, dest)
+        except RouterUnavailable as exc:
+            self._warn(f"router {router.name} unavailable, order {tid} keeps its route: {exc}")
+            return
+        if road is None:
+            log.info("no road route for order %s from %s to %s: it keeps its straight line", tid, start, dest)
+            return
+        # The driver's own position first and the door last: the street network ends at the nearest nodes.
+        points = [start, *(p for p in road.points if p not in (start, dest)), dest]
+        cum = await asyncio.to_thread(cumulative_lengths, points)
+        event = RouteEvent(points=points, source="router", reason=reason, ts=now_ms())
+        try:
+            await self._repo.set_leg_route(sid, oid, tid, did, cum, event)
+        except Exception:  # a Redis hiccup: the leg keeps its route, the next request tries again
+            log.exception("storing the road route of order %s failed", tid)
+
+    def _warn(self, message: str) -> None:
+        now = now_ms()
+        if now - self._warned_at >= _WARN_EVERY_MS:
+            self._warned_at = now
+            log.warning("%s", message)
+
+    async def __aenter__(self) -> LegRoutes:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel the requests under way (their legs keep what they have) and close the router."""
+        for task in list(self._pending.values()):
+            await cancel(task)
+        if self.router is not None:
+            await self.router.aclose()
