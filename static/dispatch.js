@@ -305,6 +305,7 @@
       else if (m.type === "stage") onStage(m);
       else if (m.type === "eta" || m.type === "delayed" || m.type === "arriving") onEta(m);
       else if (m.type === "stale" || m.type === "offline") onQuiet(m, m.type === "offline");
+      else if (m.type === "route") onRoute(m);
     },
     onClose: () => setConn("reconnecting", "Reconnecting…"),
   });
@@ -559,6 +560,25 @@
     if (!map.hasLayer(ring)) ring.addTo(map);
   }
 
+  // The focused order's route: the store's or the router's, redrawn when a new one arrives.
+  let routeLine = null;
+  function drawRoute(points) {
+    if (!points || points.length < 2) {
+      if (routeLine) routeLine.remove();
+      routeLine = null;
+    } else if (routeLine) routeLine.setLatLngs(points);
+    else routeLine = L.polyline(points, { color: "#1f6feb", weight: 4, opacity: 0.8 }).addTo(map);
+  }
+
+  async function loadRoute(id) {
+    const r = await api("GET", `/api/orders/${encodeURIComponent(id)}`);
+    if (r.ok && focused === id) drawRoute(r.body.route);
+  }
+
+  function onRoute(m) {
+    if (m.order_id === focused) drawRoute(m.points);
+  }
+
   function focusOrder(id) {
     const o = orders.get(id);
     if (!o) return;
@@ -569,6 +589,8 @@
     $("dp-detail-result").textContent = "";
     detailFor = null;
     loadStops(o.driver_id);
+    drawRoute(null);
+    loadRoute(id);
     changed(true);
   }
 
@@ -582,6 +604,7 @@
 
   function closeDetail() {
     focused = null;
+    drawRoute(null);
     $("dp-detail").hidden = true;
     changed(true);
   }
