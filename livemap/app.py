@@ -22,6 +22,7 @@ from livemap.domain import security
 from livemap.domain.eta import EtaModel
 from livemap.notify import Worker
 from livemap.realtime.hub import Hub
+from livemap.routing.providers import make_router
 from livemap.services import Services
 from livemap.settings import Settings
 from livemap.storage.connection import open_redis
@@ -104,7 +105,7 @@ async def _lifespan(app: Starlette, settings: Settings) -> AsyncIterator[None]:
         repo = Repository(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
         # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
         worker = Worker(repo, resolved) if settings.worker_inline else contextlib.nullcontext()
-        legs = LegRoutes(None, repo, settings.reroute_interval_s)
+        legs = LegRoutes(await make_router(settings), repo, settings.reroute_interval_s)
         hub = Hub(db, keys.hub_channel(), settings.client_queue)
         async with hub, Watchdog(repo, settings), worker, legs:
             positions = Positions(repo, EtaModel(settings), legs)
