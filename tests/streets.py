@@ -23,17 +23,34 @@ NODES = {1: A, 2: B, 3: C, 4: D, 5: E, 6: F}
 WAYS = {10: [1, 2, 3], 11: [1, 4, 5, 6, 3]}
 
 
-def write_osm(path: Path) -> Path:
-    """The streets above as an .osm (XML) file, which the router reads like a .osm.pbf."""
+def osm_xml(
+    path: Path,
+    nodes: dict[int, LatLon],
+    ways: dict[int, tuple[list[int], dict[str, str]]],
+    signals: frozenset[int] = frozenset(),
+) -> Path:
+    """An .osm (XML) file of `nodes`, `ways` (node ids, tags) and traffic lights at `signals`' nodes,
+    which the router reads like a .osm.pbf."""
     lines = ["<?xml version='1.0' encoding='UTF-8'?>", '<osm version="0.6" generator="livemap-tests">']
-    lines += [f'  <node id="{n}" version="1" lat="{lat}" lon="{lon}"/>' for n, (lat, lon) in NODES.items()]
-    for way, refs in WAYS.items():
+    for n, (lat, lon) in nodes.items():
+        if n in signals:
+            lines.append(f'  <node id="{n}" version="1" lat="{lat}" lon="{lon}">')
+            lines += ['    <tag k="highway" v="traffic_signals"/>', "  </node>"]
+        else:
+            lines.append(f'  <node id="{n}" version="1" lat="{lat}" lon="{lon}"/>')
+    for way, (refs, tags) in ways.items():
         lines.append(f'  <way id="{way}" version="1">')
         lines += [f'    <nd ref="{ref}"/>' for ref in refs]
-        lines += ['    <tag k="highway" v="residential"/>', "  </way>"]
+        lines += [f'    <tag k="{k}" v="{v}"/>' for k, v in tags.items()]
+        lines.append("  </way>")
     lines.append("</osm>")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_osm(path: Path) -> Path:
+    """The streets above."""
+    return osm_xml(path, NODES, {way: (refs, {"highway": "residential"}) for way, refs in WAYS.items()})
 
 
 def near(a: LatLon, b: LatLon, metres: float = 15.0) -> bool:

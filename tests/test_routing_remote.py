@@ -25,10 +25,8 @@ import json
 import logging
 import random
 import socket
-import sys
 import threading
 import time
-import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +38,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from streets import A, B, C, write_osm
 
 from conftest import wait
 from livemap.routing.base import LatLon, RoadRoute, Router, RouterUnavailable
+from livemap.routing.embedded import EmbeddedRouter
 from livemap.routing.osrm import OsrmRouter
 from livemap.routing.providers import make_router, remote_router
 from livemap.routing.remote import MAX_REPLY_BYTES
@@ -607,48 +607,15 @@ def test_factory_refuses_an_unknown_url_without_showing_it(url: str) -> None:
     assert "s3cr3t" not in str(refused.value) and "router-host" not in str(refused.value)
 
 
-class SyncEmbedded:
-    """Stands in for livemap/routing/embedded.py's EmbeddedRouter: the agreed `open` classmethod."""
-
-    name = "osm"
-
-    def __init__(self, opened: tuple[str, Path, float]) -> None:
-        self.opened = opened
-
-    @classmethod
-    def open(cls, path: str, data_dir: Path, timeout_s: float) -> SyncEmbedded:
-        return cls((path, data_dir, timeout_s))
-
-    async def route(self, start: LatLon, end: LatLon) -> RoadRoute | None:
-        return None
-
-    async def aclose(self) -> None:
-        pass
-
-
-class AsyncEmbedded(SyncEmbedded):
-    """The same, with an async `open` (loading a street graph may take a while)."""
-
-    @classmethod
-    async def open(cls, path: str, data_dir: Path, timeout_s: float) -> AsyncEmbedded:  # type: ignore[override]
-        await asyncio.sleep(0)
-        return cls((path, data_dir, timeout_s))
-
-
-@pytest.mark.parametrize("embedded", [SyncEmbedded, AsyncEmbedded], ids=["sync-open", "async-open"])
-async def test_factory_opens_the_embedded_router_for_an_extract(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, embedded: type[SyncEmbedded]
-) -> None:
-    module = types.ModuleType("livemap.routing.embedded")
-    module.EmbeddedRouter = embedded  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "livemap.routing.embedded", module)
-
-    settings = Settings(osm_pbf="berlin.osm.pbf", data_dir=tmp_path, router_timeout_s=1.5)
-    router = await make_router(settings)
-    assert type(router) is embedded
-    assert router.opened == ("berlin.osm.pbf", tmp_path, 1.5)
-    # A router URL wins over the extract.
-    remote = await make_router(Settings(osm_pbf="berlin.osm.pbf", router_url="valhalla+http://valhalla:8002"))
+async def test_factory_opens_the_embedded_router_for_an_extract(tmp_path: Path) -> None:
+    """An extract opens the embedded router (on a few streets the test writes); a router URL wins over it."""
+    streets = write_osm(tmp_path / "streets.osm")
+    router = await make_router(Settings(osm_pbf=str(streets), data_dir=tmp_path, router_timeout_s=1.5))
+    assert isinstance(router, EmbeddedRouter) and router.name == "osm"
+    road = await router.route(A, C)
+    assert road is not None and road.points[1] == B
+    await router.aclose()
+    remote = await make_router(Settings(osm_pbf=str(streets), router_url="valhalla+http://valhalla:8002"))
     assert isinstance(remote, ValhallaRouter)
     await remote.aclose()
 

@@ -12,10 +12,8 @@ is ever logged.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from pathlib import Path
-from typing import cast
 
 from livemap.routing.base import Router
 from livemap.routing.osrm import OsrmRouter
@@ -66,12 +64,9 @@ async def make_router(settings: Settings) -> Router | None:
 
 
 async def _open_embedded(settings: Settings) -> Router:
-    # The interface agreed with the embedded router (livemap/routing/embedded.py):
-    # `EmbeddedRouter.open(path: str, data_dir: Path, timeout_s: float)`, a classmethod that returns
-    # the router, or an awaitable of it; both are accepted here. Imported only when an extract is
-    # configured, so a server routing by URL never loads the graph code.
-    from livemap.routing.embedded import EmbeddedRouter  # type: ignore[import-not-found, unused-ignore]
+    # Imported only when an extract is configured: a server routing by URL never loads the graph code.
+    from livemap.routing.embedded import EmbeddedRouter
 
-    opened: object = EmbeddedRouter.open(settings.osm_pbf, Path(settings.data_dir), settings.router_timeout_s)
-    router = await opened if inspect.isawaitable(opened) else opened
-    return cast(Router, router)
+    router = await EmbeddedRouter.open(settings.osm_pbf, Path(settings.data_dir), settings.router_timeout_s)
+    log.info("routing: embedded, %s (%s nodes)", settings.osm_pbf, f"{router.graph.nodes:,}")
+    return router
