@@ -6,6 +6,7 @@ A real server with the embedded router on a few streets written by the test (tes
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,23 @@ import httpx
 import pytest
 from streets import A, B, C, E, F, near, write_osm
 
-from conftest import RedisTarget, Server, Shop, connect, customer_socket, driver_socket, new_shop, now_ms, server_env
+from conftest import (
+    SECRET_KEY,
+    RedisTarget,
+    Server,
+    Shop,
+    connect,
+    customer_socket,
+    driver_socket,
+    new_shop,
+    now_ms,
+    server_env,
+)
+from livemap.domain.events import RouteEvent
+from livemap.storage.connection import open_db
+from livemap.storage.keys import Keys
+from livemap.storage.repository import Repository
+from livemap.storage.secretbox import SecretBox
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +112,34 @@ async def test_a_store_route_wins_and_an_unreachable_door_keeps_the_straight_lin
     assert (await shop.get("/api/orders/R3")).json()["route_source"] == "straight_line"
     for sock in drivers:
         await sock.close()
+
+
+async def test_a_queued_stop_never_gets_a_route_from_the_drivers_position(
+    http: httpx.AsyncClient, routed: Server, redis_target: RedisTarget
+) -> None:
+    """Defence in depth for issue 25's rule: a route starts where the driver was, which only the active
+    leg's customer may see; the order's script refuses it for a queued stop, whatever the caller asks."""
+    shop = await new_shop(http, routed)
+    await shop.driver("q1")
+    for oid in ("Q1", "Q2"):
+        await shop.order(oid, origin={"lat": A[0], "lon": A[1]}, destination={"lat": C[0], "lon": C[1]})
+        assert (await shop.post(f"/api/orders/{oid}/assign", {"driver_id": "q1"})).status_code == 200
+        assert (await shop.stage(oid, "shipped")).json()["live"]
+    queued = (await shop.get("/api/orders/Q2")).json()
+    customer = await customer_socket(routed, queued)
+    assert (await customer.recv())["type"] == "snapshot"
+    driver = await driver_socket(routed, shop.drivers["q1"])
+    await driver.send({"lat": A[0], "lon": A[1], "ts": now_ms() - 1000, "seq": 1})  # marks Q1 active, Q2 queued
+    await driver.recv_type("ack")
+    db = await open_db(redis_target.url)
+    repo = Repository(db, Keys(redis_target.prefix), stream_maxlen=10, box=SecretBox([SECRET_KEY]))
+    event = RouteEvent(points=[A, B, C], source="router", reason="off_route", ts=now_ms())
+    cum = [0.0, 200.0, 400.0]
+    assert await repo.set_leg_route(shop.id, "Q2", queued["tracking_id"], "q1", cum, event) is None
+    with contextlib.suppress(TimeoutError):  # its ETA events come; a route never does
+        while True:
+            assert (await customer.recv(timeout=1))["type"] != "route"
+    assert (await shop.get("/api/orders/Q2")).json()["route_source"] == "straight_line"
+    await db.client.aclose()
+    await driver.close()
+    await customer.close()
