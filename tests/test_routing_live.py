@@ -6,6 +6,7 @@ A real server with the embedded router on a few streets written by the test (tes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from typing import Any
@@ -143,3 +144,26 @@ async def test_a_queued_stop_never_gets_a_route_from_the_drivers_position(
     await db.client.aclose()
     await driver.close()
     await customer.close()
+
+
+async def test_queued_stops_are_chained_by_road(http: httpx.AsyncClient, routed: Server) -> None:
+    """The stop after C is A: 400 m by road (C-B-A), 581 m as the straight line times the detour factor."""
+    shop = await new_shop(http, routed)
+    await shop.driver("c1")
+    for oid, door in (("K1", C), ("K2", A)):
+        await shop.order(oid, origin={"lat": A[0], "lon": A[1]}, destination={"lat": door[0], "lon": door[1]})
+        assert (await shop.post(f"/api/orders/{oid}/assign", {"driver_id": "c1"})).status_code == 200
+        assert (await shop.stage(oid, "shipped")).json()["live"]
+    driver = await driver_socket(routed, shop.drivers["c1"])
+    t0, gap = now_ms() - 600_000, 0.0
+    for i in range(40):  # a fix every 61 s of fix time: each one re-publishes the queued stop's ETA
+        await driver.send({"lat": A[0], "lon": A[1], "ts": t0 + i * 61_000, "seq": i})
+        await driver.recv_type("ack")
+        first, second = [(await shop.get(f"/api/orders/{oid}")).json()["eta"] for oid in ("K1", "K2")]
+        if first and second:
+            gap = second["remaining_m"] - first["remaining_m"]
+            if abs(gap - 400) < 25:
+                break
+        await asyncio.sleep(0.1)
+    assert abs(gap - 400) < 25, gap  # not the 581 m of the straight line
+    await driver.close()

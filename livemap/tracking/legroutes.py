@@ -42,6 +42,10 @@ class LegRoutes:
         # route, or a driver wandering off every route, asks again only after the interval.
         self._asked: OrderedDict[str, int] = OrderedDict()
         self._warned_at = 0
+        # Road lengths between two doors, for the ETAs of queued stops: lengths only, never the path
+        # (a queued customer must not see the door before theirs). None while the router is asked.
+        self._chains: OrderedDict[tuple[LatLon, LatLon], float | None] = OrderedDict()
+        self._chain_tasks: set[asyncio.Task[None]] = set()
 
     def request(self, sid: str, did: str, oid: str, tid: str, start: LatLon, dest: LatLon, reason: Reason) -> bool:
         """Ask for a road route from `start` to `dest` for order `tid`'s live leg; False when not asked."""
@@ -80,6 +84,38 @@ class LegRoutes:
         except Exception:  # a Redis hiccup: the leg keeps its route, the next request tries again
             log.exception("storing the road route of order %s failed", tid)
 
+    def chain_length(self, sid: str, did: str, a: LatLon, b: LatLon) -> float | None:
+        """The road length from door `a` to door `b` when known; else None, and the router is asked
+        (the driver's sessions reload when it answers)."""
+        if self.router is None:
+            return None
+        key = (a, b)
+        if key in self._chains:
+            self._chains.move_to_end(key)
+            return self._chains[key]
+        self._chains[key] = None  # asked once: a door the router cannot reach keeps the straight line
+        while len(self._chains) > _REMEMBERED:
+            self._chains.popitem(last=False)
+        task = asyncio.create_task(self._chain(self.router, sid, did, key))
+        self._chain_tasks.add(task)
+        task.add_done_callback(self._chain_tasks.discard)
+        return None
+
+    async def _chain(self, router: Router, sid: str, did: str, key: tuple[LatLon, LatLon]) -> None:
+        try:
+            road = await router.route(*key)
+        except RouterUnavailable as exc:
+            self._chains.pop(key, None)  # asked again on the next reload
+            self._warn(f"router {router.name} unavailable for a leg between stops: {exc}")
+            return
+        if road is None:
+            return
+        self._chains[key] = road.length_m
+        try:
+            await self._repo.db.publish(self._repo.keys.driver_channel(sid, did), '{"type":"orders"}')
+        except Exception:  # the next reload (any change to the run) picks the length up anyway
+            log.exception("telling driver %s's sessions of a leg length failed", did)
+
     def _warn(self, message: str) -> None:
         now = now_ms()
         if now - self._warned_at >= _WARN_EVERY_MS:
@@ -94,7 +130,7 @@ class LegRoutes:
 
     async def aclose(self) -> None:
         """Cancel the requests under way (their legs keep what they have) and close the router."""
-        for task in list(self._pending.values()):
+        for task in [*self._pending.values(), *self._chain_tasks]:
             await cancel(task)
         if self.router is not None:
             await self.router.aclose()

@@ -178,13 +178,15 @@ class DriverSession:
         # An order imported without a destination (address not geocoded) has no leg to follow: no ETA.
         live = [o for o in orders if o.live and o.driver == self.driver_id and o["destination"]]
         stops = [self._stop(order) for order in live]
-        # Legs between consecutive destinations: geodesic once per reload, never per fix.
+        # Legs between consecutive destinations: by road once the router told (lengths only), else
+        # geodesic times the detour factor; once per reload, never per fix.
         detour = self._p.model.t.detour_factor
         legs = await asyncio.to_thread(
             lambda: [geodesic(a.destination, b.destination).meters * detour for a, b in itertools.pairwise(stops)]
         )
-        for stop, leg_m in zip(stops[1:], legs, strict=True):
-            stop.leg_m = leg_m
+        for previous, stop, straight_m in zip(stops[:-1], stops[1:], legs, strict=True):
+            road_m = self._p.legs.chain_length(self.store_id, self.driver_id, previous.destination, stop.destination)
+            stop.leg_m = straight_m if road_m is None else road_m
         self._stops = stops
         if stops and not stops[0].routed:
             # The leg just went live (or is still on its straight line): a road route from the driver's
