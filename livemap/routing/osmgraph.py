@@ -1,209 +1,133 @@
-"""A car graph from an OpenStreetMap extract: read with pyosmium, kept as numpy arrays, cached on disk.
+"""The directed car graph: OSM nodes, and segments (one per direction a car may drive between two
+consecutive nodes of a way), in flat numpy arrays.
 
-Directed edges between consecutive nodes of every way a car may drive: one-way streets one way
-(`oneway=yes/true/1`, `-1` reversed; roundabouts and motorways implied, `oneway=no` overrides),
-`access` / `motor_vehicle` = no or private left out. An edge's cost is its travel time: geodesic
-length over the speed from `maxspeed` (km/h, mph, or a country's urban/rural zone), else the road
-class's default, plus a fixed delay for arriving at a node tagged `highway=traffic_signals`. Turn
-restrictions are not applied: they need an edge-based graph (twice the size, a slower search) for
-little change on a city's ETAs; the routes may take a forbidden turn.
-
-Built once per file (its SHA-256 and the format version name the cache), so a restart loads it in
-a moment; a country extract takes minutes to build and says so while it works.
+A segment's id is its index in the `seg_*` arrays; `RoadRoute.segments` are these ids. A segment is a
+straight line from `node_lat/lon[seg_from]` to `node_lat/lon[seg_to]`, so ids plus the node arrays
+are enough to draw one or to keep a learned speed per segment. Segments are sorted by `seg_from`:
+`out_start[n]:out_start[n + 1]` are node n's outgoing ones (CSR).
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import logging
-import math
-import re
-import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import osmium
 
-log = logging.getLogger("livemap.routing")
-FORMAT = 1
-#: Default speeds (km/h) by `highway` class, for ways without a usable `maxspeed`; `_link` roads
-#: take their class's. Urban-leaning: a delivery fleet drives mostly in town.
-CLASS_KMH = {
-    "motorway": 100.0,
-    "trunk": 80.0,
-    "primary": 60.0,
-    "secondary": 50.0,
-    "tertiary": 40.0,
-    "unclassified": 30.0,
-    "residential": 30.0,
-    "living_street": 10.0,
-    "service": 15.0,
-}
-#: What a traffic light costs on average (half the red phase times the share of red).
+from livemap.routing.osmparse import UNDEFINED_COORD, ParsedOsm
+
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+Bool = npt.NDArray[np.bool_]
+
+#: Mean Earth radius (m): haversine lengths are within 0.5% of the ellipsoid's, far below OSM's own error.
+EARTH_R = 6_371_008.8
+#: Time lost passing a node tagged `highway=traffic_signals` (s): about a third of a typical 45 s
+#: cycle, averaged over arriving on green and on red.
 SIGNAL_DELAY_S = 15.0
-#: `maxspeed` zone values (`FI:urban`, `DE:rural`, ...) by their suffix, km/h.
-_ZONE_KMH = {"urban": 50.0, "rural": 80.0, "motorway": 120.0, "living_street": 10.0, "walk": 7.0}
-_MPH = 1.609344
-_EARTH_M = 6_371_008.8
-_ONEWAY_YES = {"yes", "true", "1"}
-_NO_ACCESS = {"no", "private"}
-_SKIP_SERVICE = {"parking_aisle", "driveway", "drive-through"}
-
-Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
+#: No segment takes less (s): a zero-cost edge would vanish from scipy's sparse graph.
+MIN_SEGMENT_S = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
-class StreetGraph:
-    """Nodes (lat, lon) and directed edges (src -> dst) with length, speed and cost (s)."""
+class CarGraph:
+    """See the module docstring. Every array is saved as is in the cache (graphcache.py)."""
 
-    lat: Floats
-    lon: Floats
-    src: Ints
-    dst: Ints
-    length_m: Floats
-    speed_mps: Floats
-    cost_s: Floats
+    node_osm: I64  # OSM node id per node
+    node_lat: F64
+    node_lon: F64
+    node_signal: Bool  # passing it costs SIGNAL_DELAY_S
+    seg_from: I32
+    seg_to: I32
+    seg_way: I64  # the OSM way id it belongs to
+    seg_len_m: F32
+    seg_time_s: F32  # length over the way's car speed
+    out_start: I64  # CSR over seg_from, len = nodes + 1
+    # Turns: from segment `turn_from` onto segment `turn_to` (u-turns only at dead ends; turn
+    # restrictions applied), sorted by turn_from; built by turns.py.
+    turn_from: I32
+    turn_to: I32
 
     @property
     def nodes(self) -> int:
-        return len(self.lat)
+        return len(self.node_osm)
 
     @property
-    def edges(self) -> int:
-        return len(self.src)
+    def segments(self) -> int:
+        return len(self.seg_from)
+
+    def arrays(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def speed_kmh(highway: str, maxspeed: str | None) -> float:
-    """The speed a car drives on a way: its `maxspeed` when it reads as one, else its class's default."""
-    base = CLASS_KMH.get(highway.removesuffix("_link"), 30.0)
-    if not maxspeed:
-        return base
-    value = maxspeed.strip().lower()
-    if ":" in value:  # a zone: FI:urban, RU:living_street
-        return _ZONE_KMH.get(value.split(":", 1)[1], base)
-    found = re.match(r"^(\d+(?:\.\d+)?)\s*(mph)?$", value)
-    if not found or float(found.group(1)) <= 0:
-        return base  # "none", "signals", "variable", "50;30": the class's default
-    return float(found.group(1)) * (_MPH if found.group(2) else 1.0)
-
-
-def _direction(tags: osmium.osm.TagList, highway: str) -> tuple[bool, bool]:
-    """(forward, backward): which ways along its nodes a car may drive a way."""
-    oneway = tags.get("oneway") or ""
-    if oneway == "-1":
-        return False, True
-    if oneway in _ONEWAY_YES or (
-        oneway != "no" and (tags.get("junction") in ("roundabout", "circular") or highway == "motorway")
-    ):
-        return True, False
-    return True, True
-
-
-def _drivable(tags: osmium.osm.TagList) -> str | None:
-    """The way's `highway` class when a car may drive it, else None."""
-    highway = tags.get("highway") or ""
-    if highway.removesuffix("_link") not in CLASS_KMH or tags.get("area") == "yes":
-        return None
-    if tags.get("access") in _NO_ACCESS or tags.get("motor_vehicle") in _NO_ACCESS:
-        return None
-    if highway == "service" and tags.get("service") in _SKIP_SERVICE:
-        return None
-    return highway
-
-
-class _Reader(osmium.SimpleHandler):
-    """Collects the drivable ways' node pairs and the traffic-signal nodes in one pass."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ids: dict[int, int] = {}
-        self.lat: list[float] = []
-        self.lon: list[float] = []
-        self.src: list[int] = []
-        self.dst: list[int] = []
-        self.speed: list[float] = []
-        self.signals: set[int] = set()
-
-    def node(self, n: osmium.osm.Node) -> None:
-        if n.tags.get("highway") == "traffic_signals":
-            self.signals.add(n.id)
-
-    def _index(self, ref: osmium.osm.NodeRef) -> int:
-        found = self.ids.get(ref.ref)
-        if found is None:
-            found = self.ids[ref.ref] = len(self.lat)
-            self.lat.append(ref.location.lat)
-            self.lon.append(ref.location.lon)
-        return found
-
-    def way(self, w: osmium.osm.Way) -> None:
-        highway = _drivable(w.tags)
-        if highway is None:
-            return
-        forward, backward = _direction(w.tags, highway)
-        mps = speed_kmh(highway, w.tags.get("maxspeed")) / 3.6
-        nodes = [self._index(ref) for ref in w.nodes if ref.location.valid()]
-        for a, b in itertools.pairwise(nodes):
-            for u, v, ok in ((a, b, forward), (b, a, backward)):
-                if ok and u != v:
-                    self.src.append(u)
-                    self.dst.append(v)
-                    self.speed.append(mps)
-
-
-def _haversine_m(lat1: Floats, lon1: Floats, lat2: Floats, lon2: Floats) -> Floats:
+def haversine_m(lat1: F64, lon1: F64, lat2: F64, lon2: F64) -> F64:
+    """Great-circle distance in metres, elementwise."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp, dl = p2 - p1, np.radians(lon2 - lon1)
     h = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return np.asarray(2 * _EARTH_M * np.arcsin(np.sqrt(h)), dtype=np.float64)
+    return np.asarray(2 * EARTH_R * np.arcsin(np.sqrt(np.minimum(h, 1.0))), dtype=np.float64)
 
 
-def build(path: Path) -> StreetGraph:
-    """Read `path` (any format pyosmium reads: .osm.pbf, .osm) into a car graph."""
-    reader = _Reader()
-    reader.apply_file(str(path), locations=True)
-    lat, lon = np.array(reader.lat, dtype=np.float64), np.array(reader.lon, dtype=np.float64)
-    src, dst = np.array(reader.src, dtype=np.int64), np.array(reader.dst, dtype=np.int64)
-    speed = np.array(reader.speed, dtype=np.float64)
-    length = _haversine_m(lat[src], lon[src], lat[dst], lon[dst])
-    at_signal = np.zeros(len(lat), dtype=bool)
-    signal_nodes = [i for osm_id, i in reader.ids.items() if osm_id in reader.signals]
-    at_signal[signal_nodes] = True
-    # Never 0 (two nodes at one place): the search takes a zero weight for no edge.
-    cost = np.maximum(length / np.maximum(speed, 0.1), 1e-3) + np.where(at_signal[dst], SIGNAL_DELAY_S, 0.0)
-    return StreetGraph(lat, lon, src, dst, length, speed, cost)
+def _pairs(parsed: ParsedOsm) -> tuple[I64, I64, I64]:
+    """Consecutive node positions (a, b) inside each way (into `parsed.refs`), and each one's way index."""
+    starts = np.frombuffer(parsed.way_starts, dtype=np.int64)
+    lengths = np.diff(starts)
+    way_of = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths - 1)
+    # Every position but each way's last one starts a pair.
+    last = np.zeros(int(starts[-1]), dtype=bool)
+    last[starts[1:] - 1] = True
+    a = np.flatnonzero(~last).astype(np.int64)
+    return a, a + 1, way_of
 
 
-def cached(path: Path, data_dir: Path) -> StreetGraph:
-    """The graph of `path`, from the cache in `data_dir/routing/` when it was built from the same file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    cache = data_dir / "routing" / f"{path.name}.{digest.hexdigest()[:16]}.v{FORMAT}.npz"
-    if cache.exists():
-        with np.load(cache) as saved:
-            return StreetGraph(**{name: saved[name] for name in StreetGraph.__slots__})
-    size_mb = path.stat().st_size / 1e6
-    print(f"livemap: building the car graph from {path} ({size_mb:.1f} MB; this happens once per file)...", flush=True)
-    started = time.monotonic()
-    graph = build(path)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    for stale in cache.parent.glob(f"{path.name}.*.npz"):
-        stale.unlink()  # the same file name built from older contents or an older format
-    partial = cache.with_suffix(".partial.npz")
-    np.savez(partial, **{name: getattr(graph, name) for name in StreetGraph.__slots__})
-    partial.replace(cache)  # a crash mid-write never leaves a cache that loads half a graph
-    took = time.monotonic() - started
-    print(f"livemap: car graph ready: {graph.nodes:,} nodes, {graph.edges:,} edges in {took:.1f} s", flush=True)
-    return graph
+def _directed(parsed: ParsedOsm, a: I64, b: I64, way: I64) -> tuple[I64, I64, I64]:
+    """The pairs as directed segments (positions), each way's direction applied."""
+    sense = np.frombuffer(parsed.way_dir, dtype=np.int8)[way]
+    xs = np.frombuffer(parsed.xs, dtype=np.int32)
+    refs = np.frombuffer(parsed.refs, dtype=np.int64)
+    # A node missing from the extract has no location; a node repeated in a row makes no segment.
+    ok = (xs[a] != UNDEFINED_COORD) & (xs[b] != UNDEFINED_COORD) & (refs[a] != refs[b])
+    fwd, back = ok & (sense >= 0), ok & (sense <= 0)
+    src = np.concatenate([a[fwd], b[back]])
+    dst = np.concatenate([b[fwd], a[back]])
+    return src, dst, np.concatenate([way[fwd], way[back]])
 
 
-def metres_per_degree(lat: float) -> tuple[float, float]:
-    """(north, east) metres per degree at latitude `lat`: the local frame snapping measures in."""
-    north = math.pi * _EARTH_M / 180
-    return north, north * math.cos(math.radians(lat))
+def build_graph(parsed: ParsedOsm) -> CarGraph:
+    """The car graph of what osmparse read (turns included: see turns.py)."""
+    from livemap.routing.turns import build_turns  # turns.py needs CarGraph: import here, no cycle
+
+    a, b, way = _pairs(parsed)
+    src, dst, way = _directed(parsed, a, b, way)
+    refs = np.frombuffer(parsed.refs, dtype=np.int64)
+    ends = np.concatenate([src, dst])  # positions in parsed.refs of every segment's two ends
+    node_osm, index = np.unique(refs[ends], return_inverse=True)
+    seg_from, seg_to = index[: len(src)].astype(np.int32), index[len(src) :].astype(np.int32)
+    lat, lon = np.zeros(len(node_osm)), np.zeros(len(node_osm))
+    lat[index] = np.frombuffer(parsed.ys, dtype=np.int32)[ends] / 1e7
+    lon[index] = np.frombuffer(parsed.xs, dtype=np.int32)[ends] / 1e7
+    length = haversine_m(lat[seg_from], lon[seg_from], lat[seg_to], lon[seg_to])
+    kmh = np.frombuffer(parsed.way_kmh, dtype=np.float32)[way]
+    time = np.maximum(length / (kmh / 3.6), MIN_SEGMENT_S)
+    order = np.argsort(seg_from, kind="stable")
+    seg_from, seg_to = seg_from[order], seg_to[order]
+    out_start = np.zeros(len(node_osm) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(seg_from, minlength=len(node_osm)), out=out_start[1:])
+    signals = np.fromiter(parsed.signals, dtype=np.int64, count=len(parsed.signals))
+    way_ids = np.frombuffer(parsed.way_ids, dtype=np.int64)
+    graph = CarGraph(
+        node_osm=node_osm.astype(np.int64), node_lat=lat, node_lon=lon, node_signal=np.isin(node_osm, signals),
+        seg_from=seg_from, seg_to=seg_to, seg_way=way_ids[way[order]],
+        seg_len_m=length[order].astype(np.float32), seg_time_s=time[order].astype(np.float32),
+        out_start=out_start, turn_from=np.zeros(0, np.int32), turn_to=np.zeros(0, np.int32),
+    )  # fmt: skip
+    turn_from, turn_to = build_turns(graph, parsed.restrictions)
+    return _with_turns(graph, turn_from, turn_to)
+
+
+def _with_turns(graph: CarGraph, turn_from: I32, turn_to: I32) -> CarGraph:
+    arrays = graph.arrays() | {"turn_from": turn_from, "turn_to": turn_to}
+    return CarGraph(**arrays)
