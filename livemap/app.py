@@ -30,6 +30,7 @@ from livemap.storage.keys import Keys
 from livemap.storage.repository import Repository
 from livemap.storage.secretbox import SecretBox
 from livemap.tracking.etaboard import EtaBoard
+from livemap.tracking.fleet import FleetSpeeds
 from livemap.tracking.legroutes import LegRoutes
 from livemap.tracking.positions import Positions
 from livemap.tracking.ratelimit import RateLimits
@@ -105,10 +106,12 @@ async def _lifespan(app: Starlette, settings: Settings) -> AsyncIterator[None]:
         repo = Repository(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
         # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.
         worker = Worker(repo, resolved) if settings.worker_inline else contextlib.nullcontext()
-        legs = LegRoutes(await make_router(settings), repo, settings.reroute_interval_s)
+        router = await make_router(settings)
+        legs = LegRoutes(router, repo, settings.reroute_interval_s)
+        fleet = FleetSpeeds(repo, router, settings.fleet_speeds, settings.fleet_refresh_s)
         hub = Hub(db, keys.hub_channel(), settings.client_queue)
-        async with hub, Watchdog(repo, settings), worker, legs:
-            positions = Positions(repo, EtaModel(settings), legs)
+        async with hub, Watchdog(repo, settings), worker, legs, fleet:
+            positions = Positions(repo, EtaModel(settings), legs, fleet)
             limits = RateLimits(settings.driver_msgs_per_s)
             app.state.services = Services(resolved, repo, positions, hub, url, EtaBoard(repo), limits, embedded)
             app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)

@@ -123,6 +123,11 @@ class Settings:
     router_timeout_s: float = 2.0
     #: Least time between two re-routes of one driver after it left its route.
     reroute_interval_s: float = 30.0
+    #: Learn street speeds from the fleet's drives on routed legs and use them for ETAs and routing
+    #: (needs the embedded router: `osm_pbf`); `0` turns it off.
+    fleet_speeds: bool = True
+    #: How often each process stores its drivers' street traversals and reads the fleet's speeds back.
+    fleet_refresh_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

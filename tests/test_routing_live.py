@@ -136,7 +136,7 @@ async def test_a_queued_stop_never_gets_a_route_from_the_drivers_position(
     repo = Repository(db, Keys(redis_target.prefix), stream_maxlen=10, box=SecretBox([SECRET_KEY]))
     event = RouteEvent(points=[A, B, C], source="router", reason="off_route", ts=now_ms())
     cum = [0.0, 200.0, 400.0]
-    assert await repo.set_leg_route(shop.id, "Q2", queued["tracking_id"], "q1", cum, event) is None
+    assert await repo.set_leg_route(shop.id, "Q2", queued["tracking_id"], "q1", cum, event, None) is None
     with contextlib.suppress(TimeoutError):  # its ETA events come; a route never does
         while True:
             assert (await customer.recv(timeout=1))["type"] != "route"

@@ -21,6 +21,7 @@ import msgspec
 
 from livemap.domain.events import ArrivedEvent, ArrivingEvent, DelayedEvent, EtaEvent, OffRouteEvent
 from livemap.domain.geometry import Route
+from livemap.domain.streetpace import KnownAhead
 from livemap.settings import Settings
 
 LegEvent = ArrivingEvent | ArrivedEvent | DelayedEvent | OffRouteEvent | EtaEvent
@@ -82,6 +83,8 @@ class LegState(msgspec.Struct):
     pub_eta_at: int = 0  # last ETA sent to a queued stop's customer
     pub_ts: int = 0
     route_v: int = 0  # the version of the order's route `along_m` is measured on (a new route restarts it)
+    piece: int = -1  # the route piece the driver is on, when its entry was seen (fleet speeds: streetpace.py)
+    piece_ts: int = 0  # ... and the time it entered it
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,16 @@ class EtaModel:
         w = min(max(remaining_m / _NEAR_M, _MIN_AVG_WEIGHT), 1.0)
         return remaining_m * ((1 - w) / moving + w / overall)
 
+    def _left_s(
+        self, remaining_m: float, along: float | None, known: KnownAhead | None, speed: DriverSpeed, prior: Prior
+    ) -> float:
+        """Seconds left: the fleet's time on the streets ahead it knows, the driver's speeds on the rest."""
+        if known is None or along is None or remaining_m <= 0:
+            return self.travel_s(remaining_m, speed, prior)
+        known_m, known_s = known.ahead(along)
+        known_m = min(known_m, remaining_m)
+        return self.travel_s(remaining_m, speed, prior) * (1 - known_m / remaining_m) + known_s
+
     def measure(self, speed: DriverSpeed, progress_m: float, ts: int, prior: Prior) -> DriverSpeed:
         """Fold `progress_m` made up to fix time `ts` into the driver's speeds."""
         if not speed.win_ts:
@@ -125,16 +138,26 @@ class EtaModel:
         return DriverSpeed(moving, overall, ts, 0.0)
 
     def step(
-        self, leg: LegState, route: Route, fix: FixIn, speed: DriverSpeed, prior: Prior, promised_by: int | None
+        self,
+        leg: LegState,
+        route: Route,
+        fix: FixIn,
+        speed: DriverSpeed,
+        prior: Prior,
+        promised_by: int | None,
+        known: KnownAhead | None = None,
     ) -> tuple[LegState, float, list[LegEvent]]:
-        """Advance the active leg by one fix: new state, metres of progress, events to send."""
+        """Advance the active leg by one fix: new state, metres of progress, events to send.
+
+        `known`: the fleet's fresh paces on the route's streets; those metres take the fleet's time."""
         accuracy = min(fix.accuracy or 0.0, 100.0)
         threshold = max(self.t.off_route_m, 2 * accuracy)
         along, off = self._locate(leg, route, fix, speed, prior, threshold)
         off_route, streak, turned = self._off_route(leg, off <= threshold, off, fix.ts)
         following = off <= threshold and not off_route
         along, remaining, measured, progress = self._track(leg, route, fix, along, following)
-        raw = fix.ts + round(self.travel_s(remaining, speed, prior) * 1000)
+        left_s = self._left_s(remaining, along if measured == "route" else None, known, speed, prior)
+        raw = fix.ts + round(left_s * 1000)
         shown = _smoothed_eta(leg, fix.ts, raw)
         arriving, arriving_event = self._arriving(leg, remaining, shown, fix.ts)
         arrived, near_since, arrived_event = self._arrived(leg, route, fix, remaining, accuracy)

@@ -74,6 +74,11 @@ class Route:
         return self._cum[-1]
 
     @property
+    def cum_m(self) -> list[float]:
+        """Metres from the start to each point (a list: the per-fix lookups bisect it)."""
+        return self._cum
+
+    @property
     def destination(self) -> LatLon:
         return self.points[-1]
 

@@ -18,6 +18,8 @@ class RoadRoute:
     #: The embedded router's street segments along the route, in order (fleet speeds are kept per
     #: segment); empty from a router by URL.
     segments: tuple[int, ...] = field(default=())
+    #: The graph those ids belong to (`graphcache.graph_id`); empty without segments.
+    graph: str = ""
 
 
 class RouterUnavailable(Exception):

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from livemap.routing.base import LatLon, RoadRoute, RouterUnavailable
-from livemap.routing.graphcache import load_or_build
+from livemap.routing.graphcache import graph_id, load_or_build
 from livemap.routing.osmgraph import CarGraph
 from livemap.routing.search import TurnSearch
 from livemap.routing.snap import Snapper
@@ -28,8 +28,10 @@ class EmbeddedRouter:
 
     name = "osm"
 
-    def __init__(self, graph: CarGraph, timeout_s: float) -> None:
+    def __init__(self, graph: CarGraph, timeout_s: float, graph_id: str = "") -> None:
         self.graph = graph
+        #: Names the graph in what outlives the process (fleet speeds are kept per graph and segment id).
+        self.graph_id = graph_id
         self.timeout_s = timeout_s
         self._search = TurnSearch(graph)
         self._snap = Snapper(graph)
@@ -39,7 +41,8 @@ class EmbeddedRouter:
     async def open(cls, path: str, data_dir: Path, timeout_s: float) -> EmbeddedRouter:
         """The router for the extract at `path`, its graph cached under `data_dir / "routing"`."""
         graph, _ = await asyncio.to_thread(load_or_build, Path(path), Path(data_dir))
-        return await asyncio.to_thread(cls, graph, timeout_s)  # the k-d trees and turn matrix take a moment too
+        gid = await asyncio.to_thread(graph_id, Path(path), Path(data_dir))  # remembered: no second hash
+        return await asyncio.to_thread(cls, graph, timeout_s, gid)  # the k-d trees and turn matrix take a moment too
 
     async def route(self, start: LatLon, end: LatLon) -> RoadRoute | None:
         loop = asyncio.get_running_loop()
@@ -64,7 +67,13 @@ class EmbeddedRouter:
             length_m=float(sum(float(g.seg_len_m[s]) for s in path.segments)),
             duration_s=path.duration_s,
             segments=tuple(path.segments),
+            graph=self.graph_id,
         )
+
+    def observe(self, paces: dict[int, float]) -> None:
+        """Route on the fleet's fresh paces (s/m by segment id) where there are some; see search.py."""
+        lengths = self.graph.seg_len_m
+        self._search.observe({seg: pace * float(lengths[seg]) for seg, pace in paces.items() if seg < len(lengths)})
 
     async def aclose(self) -> None:
         # A search under way finishes in its thread; nothing waits for it.

@@ -52,8 +52,13 @@ def extract_hash(path: Path, data_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def graph_id(path: Path, data_dir: Path) -> str:
+    """The graph's identity: its segment ids mean the same streets in every process that shares it."""
+    return f"{extract_hash(path, data_dir)[:16]}-v{GRAPH_FORMAT}"
+
+
 def cache_path(path: Path, data_dir: Path) -> Path:
-    return cache_dir(data_dir) / f"{path.name}-{extract_hash(path, data_dir)[:16]}-v{GRAPH_FORMAT}.npz"
+    return cache_dir(data_dir) / f"{path.name}-{graph_id(path, data_dir)}.npz"
 
 
 def load_or_build(path: Path, data_dir: Path) -> tuple[CarGraph, bool]:

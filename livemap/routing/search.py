@@ -1,7 +1,8 @@
 """Fastest car paths between two graph nodes: Dijkstra over the turns (scipy.sparse.csgraph).
 
 The search runs on segments (turns.py): a turn from s onto t costs s's driving time plus the
-signal delay at the node between them. It starts at once from every segment leaving the start node
+signal delay at the node between them, or s's time observed by the fleet (tracking/fleet.py), which
+includes its wait at that node, where there is a fresh one. It starts at once from every segment leaving the start node
 (`min_only`: one search, not one per segment) and ends on the best segment arriving at the end
 node, whose own time is added last.
 
@@ -19,7 +20,7 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.csgraph import dijkstra
 
-from livemap.routing.osmgraph import I64, SIGNAL_DELAY_S, CarGraph, haversine_m
+from livemap.routing.osmgraph import F64, I64, MIN_SEGMENT_S, SIGNAL_DELAY_S, CarGraph, haversine_m
 
 #: The first search reaches this many times the straight-line time at REACH_SPEED_MPS...
 REACH_FACTOR = 3.0
@@ -36,19 +37,35 @@ class Path:
 
 
 class TurnSearch:
-    """Searches one graph; safe to call from several threads (it keeps no state between searches)."""
+    """Searches one graph; safe to call from several threads (it keeps no state between searches,
+    and `observe` swaps the costs in one assignment that a search under way does not see)."""
 
     def __init__(self, graph: CarGraph) -> None:
         self.graph = graph
-        cost = graph.seg_time_s[graph.turn_from].astype(np.float64)
-        cost += SIGNAL_DELAY_S * graph.node_signal[graph.seg_to[graph.turn_from]]
-        starts = np.zeros(graph.segments + 1, dtype=np.int64)
-        np.cumsum(np.bincount(graph.turn_from, minlength=graph.segments), out=starts[1:])
-        # turn_from is sorted, so the turns already are CSR rows: no sort, no copy of the indices.
-        self.turns = scipy.sparse.csr_matrix((cost, graph.turn_to, starts), shape=(graph.segments,) * 2)
+        # What driving each segment costs by the map alone: its time plus the signal at its end.
+        self._prior = graph.seg_time_s.astype(np.float64) + SIGNAL_DELAY_S * graph.node_signal[graph.seg_to]
+        self._starts = np.zeros(graph.segments + 1, dtype=np.int64)
+        np.cumsum(np.bincount(graph.turn_from, minlength=graph.segments), out=self._starts[1:])
+        self._costs = self._matrix(self._prior), graph.seg_time_s.astype(np.float64)
         self.in_order = np.argsort(graph.seg_to, kind="stable").astype(np.int32)
         self.in_start = np.zeros(graph.nodes + 1, dtype=np.int64)
         np.cumsum(np.bincount(graph.seg_to, minlength=graph.nodes), out=self.in_start[1:])
+
+    def _matrix(self, seg_cost: F64) -> scipy.sparse.csr_matrix:
+        g = self.graph
+        # turn_from is sorted, so the turns already are CSR rows: no sort, no copy of the indices.
+        return scipy.sparse.csr_matrix((seg_cost[g.turn_from], g.turn_to, self._starts), shape=(g.segments,) * 2)
+
+    def observe(self, seconds: dict[int, float]) -> None:
+        """Cost these segments their observed driving time (s; a wait at their end included) from now
+        on, every other segment its time by the map; an empty dict restores the map's times."""
+        seg_cost, last = self._prior.copy(), self.graph.seg_time_s.astype(np.float64)
+        if seconds:
+            ids = np.fromiter(seconds.keys(), dtype=np.int64, count=len(seconds))
+            times = np.maximum(np.fromiter(seconds.values(), dtype=np.float64, count=len(seconds)), MIN_SEGMENT_S)
+            seg_cost[ids] = times
+            last[ids] = times
+        self._costs = self._matrix(seg_cost), last
 
     def path(self, start: int, end: int) -> Path | None:
         """The fastest path from node `start` to node `end`; None when there is none."""
@@ -69,10 +86,11 @@ class TurnSearch:
         return None
 
     def _search(self, sources: I64, targets: np.ndarray, limit: float) -> Path | None:
+        turns, last = self._costs  # one read: costs swapped meanwhile apply to the next search
         dist, pred, _ = dijkstra(
-            self.turns, directed=True, indices=sources, return_predecessors=True, min_only=True, limit=limit
+            turns, directed=True, indices=sources, return_predecessors=True, min_only=True, limit=limit
         )
-        total = dist[targets] + self.graph.seg_time_s[targets]
+        total = dist[targets] + last[targets]
         best = int(np.argmin(total))
         if not np.isfinite(total[best]):
             return None

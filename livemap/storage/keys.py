@@ -148,3 +148,11 @@ class Keys:
     def hub_channel(self) -> str:
         """Keeps each process's pub/sub connection open while it has no other subscription."""
         return f"{self.prefix}:ch:hub"
+
+    def fleet_paces(self, graph: str) -> str:
+        """Street segments' paces learned from the fleet, for one routing graph (its segment ids)."""
+        return f"{self.prefix}:{{fleet:{graph}}}:pace"
+
+    def fleet_updated(self, graph: str) -> str:
+        """The same segments by time of their newest observation (what pruning walks)."""
+        return f"{self.prefix}:{{fleet:{graph}}}:updated"

@@ -33,6 +33,7 @@ from livemap.domain.records import (
 from livemap.domain.responses import Feedback, HistoryEntry, Subscriptions
 from livemap.domain.stages import FINAL, Stage, StageMachine
 from livemap.domain.storesettings import StoreSettings
+from livemap.domain.streetpace import RoadPieces
 from livemap.storage.base import json_encoder
 from livemap.storage.db import STEPS, Batch
 from livemap.storage.stores import StoreRecords
@@ -273,7 +274,7 @@ class OrderRecords(StoreRecords):
                 b.pipe.zrem(k.driver_orders(sid, did), tid)
 
     async def set_leg_route(
-        self, sid: str, oid: str, tid: str, did: str, cum: list[float], event: RouteEvent
+        self, sid: str, oid: str, tid: str, did: str, cum: list[float], event: RouteEvent, pieces: RoadPieces | None
     ) -> int | None:
         """Store `event`'s road route as the active leg's, tell its customer, dispatchers and driver sessions.
 
@@ -284,6 +285,7 @@ class OrderRecords(StoreRecords):
         body = json_encoder.encode(event)
         args: list[EncodableT] = [did, self.stream_maxlen, self.db.publish_command, k.order_channel(tid)]
         args += [json_encoder.encode(event.points), json_encoder.encode(cum), event.source, body]
+        args.append("" if pieces is None else json_encoder.encode(pieces))
         reply = (await self.db.run(lambda b: b.script(_ORDER_ROUTE, [k.order(tid), k.order_events(tid)], args)))[-1]
         if not reply:
             return None

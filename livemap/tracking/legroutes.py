@@ -17,7 +17,8 @@ from typing import Literal
 from livemap.domain.clock import now_ms
 from livemap.domain.events import RouteEvent
 from livemap.domain.geometry import cumulative_lengths
-from livemap.routing.base import LatLon, Router, RouterUnavailable
+from livemap.domain.streetpace import RoadPieces
+from livemap.routing.base import LatLon, RoadRoute, Router, RouterUnavailable
 from livemap.storage.repository import Repository
 from livemap.tasks import cancel
 
@@ -28,6 +29,23 @@ _REMEMBERED = 20_000
 _WARN_EVERY_MS = 60_000
 
 Reason = Literal["live", "off_route"]
+
+
+def with_ends(start: LatLon, road: RoadRoute, dest: LatLon) -> tuple[list[LatLon], list[int]]:
+    """The route from the driver's own position to the door (the street network ends at the nearest
+    nodes), and the street segment under each of its pieces (-1 for the two that join it to the
+    network); a point repeated in a row is dropped with its empty piece."""
+    inner = road.points
+    segs = list(road.segments) if inner and len(road.segments) == len(inner) - 1 else [-1] * max(len(inner) - 1, 0)
+    points, ids = [start, *inner, dest], [-1, *segs, -1] if inner else [-1]
+    out, out_ids = [start], []
+    for p, seg in zip(points[1:], ids, strict=True):
+        if p != out[-1]:
+            out.append(p)
+            out_ids.append(seg)
+    if len(out) < 2:  # the driver is at the door: a route of one (empty) piece
+        return [start, dest], [-1]
+    return out, out_ids
 
 
 class LegRoutes:
@@ -75,12 +93,12 @@ class LegRoutes:
         if road is None:
             log.info("no road route for order %s from %s to %s: it keeps its straight line", tid, start, dest)
             return
-        # The driver's own position first and the door last: the street network ends at the nearest nodes.
-        points = [start, *(p for p in road.points if p not in (start, dest)), dest]
+        points, ids = with_ends(start, road, dest)
         cum = await asyncio.to_thread(cumulative_lengths, points)
         event = RouteEvent(points=points, source="router", reason=reason, ts=now_ms())
+        pieces = RoadPieces(road.graph, tuple(ids)) if road.graph and any(i >= 0 for i in ids) else None
         try:
-            await self._repo.set_leg_route(sid, oid, tid, did, cum, event)
+            await self._repo.set_leg_route(sid, oid, tid, did, cum, event, pieces)
         except Exception:  # a Redis hiccup: the leg keeps its route, the next request tries again
             log.exception("storing the road route of order %s failed", tid)
 

@@ -37,14 +37,17 @@ from livemap.domain.events import (
 from livemap.domain.geometry import Route, cumulative_lengths
 from livemap.domain.messages import Fix
 from livemap.domain.records import Order
+from livemap.domain.streetpace import KnownAhead, RoadPieces
 from livemap.storage.db import STEPS, Batch
 from livemap.storage.keys import Keys, cell_of
 from livemap.storage.repository import Repository
+from livemap.tracking.fleet import FleetSpeeds
 from livemap.tracking.legroutes import LegRoutes, Reason
 
 _encode = msgspec.json.Encoder().encode
 _leg_decoder = msgspec.json.Decoder(LegState)
 _speed_decoder = msgspec.json.Decoder(DriverSpeed)
+_pieces_decoder = msgspec.json.Decoder(RoadPieces)
 #: Events that reach the notification outbox (the notifications worker turns them into messages).
 _NOTIFY = (ArrivingEvent, DelayedEvent)
 _DRIVER_FIX, _STORE_FIX, _GEO_FIX = STEPS["driver_fix"], STEPS["store_fix"], STEPS["geo_fix"]
@@ -108,39 +111,47 @@ class Stop:
     leg_m: float = 0.0  # metres from the previous stop's destination (queued stops)
     route_is_new: bool = False  # built here from the first fix: to be stored with the order
     routed: bool = False  # the route is on the streets (the store's or the router's): no road route to ask for
+    pieces: RoadPieces | None = None  # the router's street segments under the route (fleet speeds)
+    known: KnownAhead | None = None  # the fleet's fresh paces on them, as of refresh `known_gen`
+    known_gen: int = -1
 
 
 class RouteCache:
     """Routes by tracking id and version: built once per process (the projection frame), shared by sessions."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._routes: OrderedDict[tuple[str, int], Route] = OrderedDict()
+        self._routes: OrderedDict[tuple[str, int], tuple[Route, RoadPieces | None]] = OrderedDict()
         self._size = size
 
-    def get(self, order: Order) -> Route | None:
+    def get(self, order: Order) -> tuple[Route | None, RoadPieces | None]:
+        """The order's route, and the router's street segments under it when it named them."""
         key = (order.tracking_id, order.route_version)
-        route = self._routes.get(key)
-        if route is None:
+        cached = self._routes.get(key)
+        if cached is None:
             points, cum = order.json_field("route"), order.json_field("cum")
             if not points:
-                return None
+                return None, None
             route = Route([(p[0], p[1]) for p in points], cum)
-            self._routes[key] = route
+            pieces = _pieces_decoder.decode(order["segs"]) if order["segs"] else None
+            if pieces is not None and len(pieces.ids) != len(route.points) - 1:
+                pieces = None  # not this route's (cannot happen with order_route.lua; never misread)
+            cached = self._routes[key] = route, pieces
             if len(self._routes) > self._size:
                 self._routes.popitem(last=False)
         else:
             self._routes.move_to_end(key)
-        return route
+        return cached
 
 
 class Positions:
     """Process-wide ingest service; one `DriverSession` per connected driver socket."""
 
-    def __init__(self, store: Repository, model: EtaModel, legs: LegRoutes) -> None:
+    def __init__(self, store: Repository, model: EtaModel, legs: LegRoutes, fleet: FleetSpeeds) -> None:
         self.store = store
         self.model = model
         self.routes = RouteCache()
         self.legs = legs
+        self.fleet = fleet
 
     def session(self, store_id: str, driver_id: str) -> DriverSession:
         return DriverSession(self, store_id, driver_id)
@@ -201,17 +212,21 @@ class DriverSession:
         dest = order.json_field("destination")
         state = _leg_decoder.decode(order["leg"]) if order["leg"] else LegState()
         if state.route_v != order.route_version:  # a new route: the leg's progress starts again on it
-            state = msgspec.structs.replace(state, along_m=0.0, off_route=False, streak=0, route_v=order.route_version)
+            state = msgspec.structs.replace(
+                state, along_m=0.0, off_route=False, streak=0, route_v=order.route_version, piece=-1
+            )
+        route, pieces = self._p.routes.get(order)
         return Stop(
             tid,
             order["id"],
             (dest[0], dest[1]),
-            self._p.routes.get(order),
+            route,
             order.optional_int("promised_by"),
             state,
             (k.order(tid), k.order_events(tid), k.order_notices(tid)),
             k.order_channel(tid),
             routed=order.route_source != "straight_line",
+            pieces=pieces,
         )
 
     def _ask_route(self, stop: Stop, start: tuple[float, float], reason: Reason) -> None:
@@ -233,8 +248,11 @@ class DriverSession:
         if not active.routed:
             self._ask_route(active, (fix.lat, fix.lon), "live")
         f = FixIn(fix.lat, fix.lon, fix.ts, fix.speed, fix.accuracy)
-        state, progress, events = model.step(active.state, active.route, f, speed, prior, active.promised_by)
-        active.state = state
+        fleet = self._p.fleet
+        state, progress, events = model.step(
+            active.state, active.route, f, speed, prior, active.promised_by, fleet.known(active)
+        )
+        active.state = state = fleet.follow(active, active.state, state)
         self._speed = model.measure(speed, progress, fix.ts, prior)
         location = LocationEvent(
             fix.lat,
