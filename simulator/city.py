@@ -13,6 +13,7 @@ import bisect
 import itertools
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .geo import XY, LatLon, LocalFrame, distance_m
@@ -202,25 +203,38 @@ def plan_route(
     ``max_radius_m`` of the centre, so a courier doing delivery after delivery stays in town;
     the path between has ``turns`` turns where the blocks allow it.
     """
-    lead: XY | None = None
+    origin_corner = grid.depot if after is None else after.end_corner
+    origin = grid.corner_xy(origin_corner) if after is None else after.xy[-1]
+    route: Route | None = None
+    for target in _targets(grid, rng, origin, origin_corner, min_m, max_m):
+        route = _route_to(grid, rng, after, target, turns)
+        # The house lies part-way along a block beyond the target corner: the bounds are the house's.
+        house = route.xy[-1]
+        if min_m <= distance_m(origin, house) <= max_m and math.hypot(*house) <= grid.max_radius_m:
+            break
+    assert route is not None  # _targets() ends with a fallback
+    return route
+
+
+def _route_to(
+    grid: StreetGrid, rng: random.Random, after: Route | None, target: Corner, turns: tuple[int, int]
+) -> Route:
+    """A route from the depot (or from where ``after`` ended) to a house on a block beyond ``target``."""
     if after is None:
-        origin_corner = grid.depot
-        origin = grid.corner_xy(origin_corner)
+        lead: XY | None = None
+        corners = _staircase(grid.depot, target, rng, rng.randint(*turns))
     else:
-        origin_corner = after.end_corner
-        origin = after.xy[-1]
-        lead = origin
-    target = _pick_target(grid, rng, origin, origin_corner, min_m, max_m)
-    start = origin_corner
-    if after is not None:
         # The previous route ended part-way along a block heading `step`. Leave the house in
         # whichever direction does not double back over it: on along the street if the target
-        # lies ahead, else back to the corner behind.
-        step = after.end_step
-        ahead = sum((t - c) * s for t, c, s in zip(target, origin_corner, step, strict=True))
-        if ahead > 0:
-            start = (origin_corner[0] + step[0], origin_corner[1] + step[1])
-    corners = _staircase(start, target, rng, rng.randint(*turns))
+        # lies ahead, else back to the corner behind. The staircase starts at the corner at the
+        # house's back, first along its block, and loses that corner: the turn off the house's
+        # street, if any, is then one of its turns.
+        lead = after.xy[-1]
+        near, step = after.end_corner, after.end_step
+        far = (near[0] + step[0], near[1] + step[1])
+        ahead = sum((t - c) * s for t, c, s in zip(target, near, step, strict=True))
+        behind = near if ahead > 0 else far
+        corners = _staircase(behind, target, rng, rng.randint(*turns), first_i=step[0] != 0)[1:]
     last_step = _unit(corners[-2], corners[-1])
     fraction = rng.uniform(0.2, 0.8)
     beyond = grid.corner_xy((corners[-1][0] + last_step[0], corners[-1][1] + last_step[1]))
@@ -311,9 +325,10 @@ def detour(
     return None
 
 
-def _pick_target(
+def _targets(
     grid: StreetGrid, rng: random.Random, origin: XY, origin_corner: Corner, min_m: float, max_m: float
-) -> Corner:
+) -> Iterator[Corner]:
+    """Corners to plan a route to, in turn: the ones that look in bounds, then a fallback."""
     for _ in range(500):
         d = rng.uniform(min_m, max_m)
         bearing = rng.uniform(0.0, 2 * math.pi)
@@ -325,21 +340,26 @@ def _pick_target(
             continue  # straight down one street: a route with no turns looks like a test pattern
         gap = distance_m(origin, grid.corner_xy(corner))
         if min_m <= gap <= max_m:
-            return corner
+            yield corner
     # Only reachable with a tiny max_radius_m: head for the centre instead of failing a demo.
     back = math.hypot(*origin) or 1.0
     d = min_m
-    return grid.nearest_corner(origin[0] - origin[0] / back * d, origin[1] - origin[1] / back * d)
+    yield grid.nearest_corner(origin[0] - origin[0] / back * d, origin[1] - origin[1] / back * d)
 
 
-def _staircase(start: Corner, target: Corner, rng: random.Random, turns: int) -> list[Corner]:
-    """Every corner of a monotone path from ``start`` to ``target`` along streets with about ``turns`` turns."""
+def _staircase(
+    start: Corner, target: Corner, rng: random.Random, turns: int, first_i: bool | None = None
+) -> list[Corner]:
+    """Every corner of a monotone path from ``start`` to ``target`` along streets with about ``turns`` turns.
+
+    ``first_i`` makes it leave along the i axis (True) or the j axis (False), which must have blocks to run.
+    """
     di, dj = target[0] - start[0], target[1] - start[1]
     ni, nj = abs(di), abs(dj)
     if ni == 0 and nj == 0:
         raise ValueError("start and target are the same corner")
     segments = turns + 1
-    i_first = rng.random() < 0.5
+    i_first = rng.random() < 0.5 if first_i is None else first_i
     ki = min((segments + 1) // 2 if i_first else segments // 2, ni)
     kj = min(segments - ((segments + 1) // 2 if i_first else segments // 2), nj)
     if ni and not ki:
@@ -348,6 +368,8 @@ def _staircase(start: Corner, target: Corner, rng: random.Random, turns: int) ->
         kj = 1
     # Runs along the two axes alternate, so their counts may differ by one at most.
     ki, kj = min(ki, kj + 1), min(kj, ki + 1)
+    if first_i is not None:  # and the axis it must begin along has at least as many
+        ki, kj = (ki, min(kj, ki)) if first_i else (min(ki, kj), kj)
     if ki != kj:
         i_first = ki > kj
     runs_i, runs_j = _compose(ni, ki, rng), _compose(nj, kj, rng)

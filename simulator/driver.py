@@ -385,8 +385,9 @@ class VirtualDriver:
     def begin_trip(self, route: Route, depart_ms: int) -> Trip:
         """Plan the next trip; the driver waits at ``route``'s origin until ``depart_ms``."""
         if self.battery_pct < 15.0:
-            # Phones get plugged in between deliveries; keeps a long demo from going flat.
-            self.battery_pct = self._plan_rng.uniform(85.0, 100.0)
+            # Phones get plugged in between deliveries; keeps a long demo from going flat. Drawn from the
+            # phone's stream, not the trips': whether it is needed depends on the fixes taken.
+            self.battery_pct = self._noise_rng.uniform(85.0, 100.0)
         self.trip = Trip(route, depart_ms, self._plan_rng.getrandbits(63), self.profile)
         return self.trip
 

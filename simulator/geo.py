@@ -51,7 +51,9 @@ class LocalFrame:
 
 def bearing_deg(dx: float, dy: float) -> float:
     """Compass bearing of a displacement in a local frame: 0 = north, 90 = east, in [0, 360)."""
-    return math.degrees(math.atan2(dx, dy)) % 360.0
+    bearing = math.degrees(math.atan2(dx, dy)) % 360.0
+    # A hair west of north, -tiny % 360.0 rounds up to 360.0 itself: that is north, 0.
+    return bearing if bearing < 360.0 else 0.0
 
 
 def distance_m(a: XY, b: XY) -> float:
