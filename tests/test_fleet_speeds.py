@@ -12,6 +12,7 @@ D1 -- D2 -- D3 -- D4 - D5     the way round: 200 + 600 + 200 m
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -50,10 +51,10 @@ def test_a_whole_traversal_is_a_pace_and_a_piece_entered_unseen_is_none() -> Non
     # From 50 m to 300 m in 25 s (10 m/s): piece 0 was entered before the first fix (unknown), piece 1
     # driven whole (100 -> 250 m, 15 s), piece 2 entered at 250 m, 20 s after the first fix.
     seen, entered = crossed(cum, ids, (50.0, 0), (300.0, 25_000), (-1, -1))
-    assert seen == [(8, pytest.approx(0.1))] and entered == (2, 20_000)
+    assert seen == [(8, pytest.approx(0.1), 20_000)] and entered == (2, 20_000)
     # Entered piece 0 at a known time: it counts too; a piece without a street (-1) never does.
     seen, _ = crossed(cum, ids, (50.0, 10_000), (260.0, 31_000), (0, 5_000))
-    assert [s for s, _ in seen] == [7, 8]
+    assert [s for s, _, _ in seen] == [7, 8]
     assert crossed(cum, ids, (260.0, 0), (400.0, 14_000), (2, 0))[0] == []
 
 
@@ -79,16 +80,27 @@ async def test_traversals_fold_into_a_decayed_pace_and_unseen_streets_are_forgot
     script, prefix = STANDALONE["fleet_observe"], f"{redis_target.prefix}:{{fleet:test}}"
     keys = [f"{prefix}:pace", f"{prefix}:updated"]
     try:
-        now = now_ms()
-        await script.call(db.client, keys, [now - 7_200_000, TAU_S, 3_600_000, 99, 0.5])  # two hours ago
-        await script.call(db.client, keys, [now, TAU_S, 3_600_000, 1, 0.1, 1, 0.3])  # prunes 99
+        now, hour = now_ms(), 3_600_000
+        # Fix times, not the server's clock: a drive two hours ago, then two traversals now.
+        await script.call(db.client, keys, [now, TAU_S, hour, 99, 0.5, now - 2 * hour])
+        await script.call(db.client, keys, [now, TAU_S, hour, 1, 0.1, now, 1, 0.3, now])  # prunes 99
         raw = await db.client.hgetall(keys[0])
         assert set(raw) == {b"1"}  # a segment id and numbers: no driver, order or store
         pace, weight, _ = raw[b"1"].split()
         assert float(pace) == pytest.approx(0.2) and float(weight) == pytest.approx(2.0)
-        assert fresh_paces(raw, now) == {1: pytest.approx(0.2)}
-        assert fresh_paces(raw, now + round(TAU_S * 1000 * 2)) == {}  # weight 2 e^-2 < 0.5: stale
-        assert 0 < await db.client.pttl(keys[0]) <= 3_600_000
+        # A traversal that ended a tau earlier but arrives now weighs e^-1 of a new one.
+        await script.call(db.client, keys, [now, TAU_S, hour, 1, 1.2, now - round(TAU_S * 1000)])
+        pace, weight, updated = (await db.client.hget(keys[0], "1")).split()
+        assert float(weight) == pytest.approx(2 + math.exp(-1), abs=1e-3) and int(updated) == now
+        assert float(pace) == pytest.approx((0.4 + 1.2 * math.exp(-1)) / (2 + math.exp(-1)), abs=1e-5)
+        raw = await db.client.hgetall(keys[0])
+        assert fresh_paces(raw, now) == {1: pytest.approx(float(pace))}
+        # Aged by the fleet's newest fix time, capped by the server's clock: still fresh while no
+        # newer drive came, stale once one did two taus later.
+        assert fresh_paces(raw, now + hour) == {1: pytest.approx(float(pace))}
+        later = {**raw, b"2": f"0.1 1 {now + round(TAU_S * 2000)}".encode()}
+        assert set(fresh_paces(later, now + hour)) == {2}
+        assert 0 < await db.client.pttl(keys[0]) <= hour
     finally:
         await db.client.delete(*keys)
         await db.client.aclose()

@@ -33,16 +33,18 @@ def _piece(cum: Sequence[float], along: float) -> int:
 
 
 Mark = tuple[float, int]  # (metres along the route, fix time ms)
+Traversal = tuple[int, float, int]  # (segment id, pace s/m, fix time ms the driver left it)
 
 
 def crossed(
     cum: Sequence[float], ids: Sequence[int], before: Mark, after: Mark, entered: tuple[int, int]
-) -> tuple[list[tuple[int, float]], tuple[int, int]]:
+) -> tuple[list[Traversal], tuple[int, int]]:
     """Street segments driven from start to end between two fixes on the route.
 
     `before`/`after` are (metres along, fix time ms); `entered` is (piece, time ms the driver entered
     it), piece -1 when unknown (a leg's first fix, after leaving the route). Returns each whole
-    traversal as (segment id, pace s/m), and the piece the driver is on now with its entry time.
+    traversal as (segment id, pace s/m, fix time ms it ended), and the piece the driver is on now
+    with its entry time.
     Times between the two fixes are interpolated: the driver moved at one speed in between.
     """
     (a0, t0), (a1, t1) = before, after
@@ -53,14 +55,14 @@ def crossed(
     def at(d: float) -> float:
         return t0 + (d - a0) / (a1 - a0) * (t1 - t0)
 
-    out: list[tuple[int, float]] = []
+    out: list[Traversal] = []
     for p in range(i0, i1):
-        start = (entered[1] if entered[0] == i0 else -1) if p == i0 else at(cum[p])
-        length, seconds = cum[p + 1] - cum[p], (at(cum[p + 1]) - start) / 1000
+        start, end = (entered[1] if entered[0] == i0 else -1) if p == i0 else at(cum[p]), at(cum[p + 1])
+        length, seconds = cum[p + 1] - cum[p], (end - start) / 1000
         if start < 0 or ids[p] < 0 or length <= 0 or not 0 < seconds <= MAX_TRAVERSAL_S:
             continue
         if MIN_MPS <= length / seconds <= MAX_MPS:
-            out.append((ids[p], seconds / length))
+            out.append((ids[p], seconds / length, round(end)))
     return out, (i1, round(at(cum[i1])))
 
 

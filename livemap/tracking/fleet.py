@@ -3,8 +3,9 @@
 A driver on a leg routed by the embedded router drives its streets' segments one after another;
 each whole traversal (domain/streetpace.py) is a pace (s/m) for that segment. Each process keeps
 its drivers' traversals for a moment and folds them, every `refresh_s`, into one Redis hash per
-routing graph (lua/fleet_observe.lua): a time-decayed mean per segment (time constant `TAU_S`), with
-no driver, order or store in it, and segments unseen for `HORIZON_MS` forgotten. Then it reads the
+routing graph (lua/fleet_observe.lua): a mean per segment decayed by fix time (time constant `TAU_S`;
+capped by the server's clock), with no driver, order or store in it, and segments unseen for
+`HORIZON_MS` forgotten. Then it reads the
 hash back, whoever wrote it, and the segments with enough recent weight are *fresh*: their pace is
 the remaining time on those streets of every leg's ETA (eta.py) and their routing cost (search.py),
 in place of the road class's speed, which knows no jams.
@@ -25,7 +26,7 @@ import msgspec
 from livemap.domain.clock import now_ms
 from livemap.domain.eta import LegState
 from livemap.domain.geometry import Route
-from livemap.domain.streetpace import KnownAhead, RoadPieces, crossed
+from livemap.domain.streetpace import KnownAhead, RoadPieces, Traversal, crossed
 from livemap.routing.base import Router
 from livemap.routing.embedded import EmbeddedRouter
 from livemap.storage.db import STANDALONE
@@ -66,7 +67,7 @@ class FleetSpeeds:
         self.graph = self._router.graph_id if self._router is not None else ""
         self._repo = repo
         self._refresh_s = refresh_s
-        self._pending: list[tuple[int, float]] = []
+        self._pending: list[Traversal] = []
         #: Fresh paces (s/m) by segment id, as of the last refresh; `generation` counts refreshes.
         self.paces: dict[int, float] = {}
         self.generation = 0
@@ -106,8 +107,8 @@ class FleetSpeeds:
         try:
             while True:  # once at least: a call without traversals still prunes
                 args: list[str | int | float] = [now_ms(), TAU_S, HORIZON_MS]
-                for seg, pace in pending[sent : sent + _CHUNK]:
-                    args += [seg, repr(pace)]
+                for seg, pace, ts in pending[sent : sent + _CHUNK]:
+                    args += [seg, repr(pace), ts]
                 await _OBSERVE.call(client, keys, args)
                 sent = min(sent + _CHUNK, len(pending))
                 if sent == len(pending):
@@ -143,10 +144,15 @@ class FleetSpeeds:
 
 
 def fresh_paces(raw: Mapping[bytes | str, bytes | str], now: int) -> dict[int, float]:
-    """The paces of a graph's hash (lua/fleet_observe.lua) whose decayed weight is still FRESH_WEIGHT."""
-    paces: dict[int, float] = {}
+    """The paces of a graph's hash (lua/fleet_observe.lua) whose decayed weight is still FRESH_WEIGHT,
+    aged by fix time: up to the newest observation, capped by the server's clock `now`."""
+    rows: list[tuple[int, float, float, int]] = []
     for seg, value in raw.items():
         pace, weight, updated = value.split()
-        if float(weight) * math.exp(-max(now - int(updated), 0) / 1000 / TAU_S) >= FRESH_WEIGHT:
-            paces[int(seg)] = float(pace)
-    return paces
+        rows.append((int(seg), float(pace), float(weight), int(updated)))
+    clock = min(max((row[3] for row in rows), default=now), now)
+    return {
+        seg: pace
+        for seg, pace, weight, updated in rows
+        if weight * math.exp(-max(clock - updated, 0) / 1000 / TAU_S) >= FRESH_WEIGHT
+    }
