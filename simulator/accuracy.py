@@ -5,6 +5,7 @@ published with it, and the simulator's exact arrival time of that trip. Next to 
 stands a naive baseline, the straight line from the fix to the door at a car's average speed,
 so a reader can tell a good ETA from a lucky one. Errors are grouped by the *true* remaining
 time, because what counts as a good ETA 40 minutes out differs from what counts 2 minutes out.
+Several livemap variants are scored side by side on the very same moments (:func:`align`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import itertools
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from .geo import LatLon, haversine_m
 BASELINE_MPS = 7.0
 #: An ETA that moves by more than this between two consecutive pings has jumped.
 JUMP_MS = 120_000
+#: The livemap variants a run scores side by side: router with fleet speeds, router without them, the store's route.
+VARIANTS = ("livemap", "livemap_no_fleet", "livemap_store_route")
 #: Buckets by true remaining time, longest first, then every sample.
 BUCKETS = ("gt30", "10to30", "3to10", "lt3")
 ALL = "all"
@@ -124,86 +127,100 @@ def jump_pct(series: Iterable[Sequence[int]], threshold_ms: int = JUMP_MS) -> fl
     return round(100.0 * jumps / pairs, 1) if pairs else 0.0
 
 
+def align(variants: Mapping[str, Sequence[Sample]]) -> dict[str, list[Sample]]:
+    """Each variant's samples on only the moments (delivery, fix time) that every variant scored, in one order.
+
+    The variants drive the same fixes, so they score the same moments but for the odd event one of
+    them missed; keeping the common ones compares them like for like.
+    """
+    index = {name: {(s.delivery, s.ts): s for s in samples} for name, samples in variants.items()}
+    common = sorted(set.intersection(*(set(keys) for keys in index.values()))) if index else []
+    return {name: [found[key] for key in common] for name, found in index.items()}
+
+
 def summarize(
-    samples: Sequence[Sample], *, deliveries: int, seed: int, speedup: float, interval_s: float
+    variants: Mapping[str, Sequence[Sample]],
+    *,
+    scenario: str,
+    seed: int,
+    speedup: float,
+    interval_s: float,
+    wall_time_s: float | None = None,
 ) -> dict[str, Any]:
-    """The benchmark's JSON report (see ``python -m simulator eta-accuracy --help``)."""
-    groups: dict[str, list[Sample]] = {b: [] for b in (*BUCKETS, ALL)}
-    for s in samples:
-        groups[bucket_of(s.remaining_s)].append(s)
-        groups[ALL].append(s)
+    """The benchmark's JSON report (see ``python -m simulator eta-accuracy --help``).
+
+    ``variants`` maps each livemap variant's name to its samples, aligned (:func:`align`): the first
+    one's give the buckets (by true time left), the baseline and the floor, the same for all.
+    """
+    names = list(variants)
+    first = variants[names[0]] if names else []
+    groups: dict[str, list[int]] = {b: [] for b in (*BUCKETS, ALL)}
+    for i, s in enumerate(first):
+        groups[bucket_of(s.remaining_s)].append(i)
+        groups[ALL].append(i)
     buckets = {
-        name: {
-            "n": len(group),
-            "livemap": error_stats([s.error_s for s in group]),
-            "baseline": error_stats([s.baseline_error_s for s in group]),
-            **_floor_stats(group),
+        bucket: {
+            "n": len(picked),
+            **{name: error_stats([variants[name][i].error_s for i in picked]) for name in names},
+            "baseline": error_stats([first[i].baseline_error_s for i in picked]),
+            "floor": _floor_stats(variants, picked),
         }
-        for name, group in groups.items()
+        for bucket, picked in groups.items()
     }
-    series = list(by_delivery(samples).values())
+    jumps = {name: jump_pct([[s.eta_ms for s in g] for g in by_delivery(variants[name]).values()]) for name in names}
+    jumps["baseline"] = jump_pct([[s.baseline_ms for s in g] for g in by_delivery(first).values()])
     return {
-        "deliveries": deliveries,
+        "scenario": scenario,
+        "deliveries": len({s.delivery for s in first}),
         "seed": seed,
         "baseline_mps": BASELINE_MPS,
         "speedup": speedup,
         "interval_s": interval_s,
+        "wall_time_s": wall_time_s,
         "buckets": buckets,
-        "jumps_over_2min_pct": {
-            "livemap": jump_pct([[s.eta_ms for s in group] for group in series]),
-            "baseline": jump_pct([[s.baseline_ms for s in group] for group in series]),
-        },
+        "jumps_over_2min_pct": jumps,
     }
 
 
-def _floor_stats(group: Sequence[Sample]) -> dict[str, Any]:
-    """The floor's errors and, on the very same samples, livemap's: the two compare like for like."""
-    scored = [s for s in group if s.floor_ms is not None]
-    if not scored:
-        return {}
+def _floor_stats(variants: Mapping[str, Sequence[Sample]], picked: list[int]) -> dict[str, Any]:
+    """The floor's errors and, on the very same moments, each variant's median: they compare like for like."""
+    names = list(variants)
+    first = variants[names[0]] if names else []
+    scored = [i for i in picked if first[i].floor_ms is not None]
+    floor_errors = [e for i in scored if (e := first[i].floor_error_s) is not None]
     return {
-        "floor": {
-            "n": len(scored),
-            **error_stats([s.floor_error_s for s in scored if s.floor_error_s is not None]),
-            "livemap_median_s": error_stats([s.error_s for s in scored])["median_s"],
-        }
+        "n": len(scored),
+        **error_stats(floor_errors),
+        **{f"{name}_median_s": error_stats([variants[name][i].error_s for i in scored])["median_s"] for name in names},
     }
+
+
+#: Column titles of the console table, per variant name.
+_TITLES = {"livemap": "livemap", "livemap_no_fleet": "no fleet", "livemap_store_route": "store route"}
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """The report as a console table: per bucket, livemap's, the baseline's and the floor's errors in seconds."""
-    floor = any("floor" in b for b in report["buckets"].values())
-    head = (
-        f"{'bucket':<8} {'n':>7} | {'livemap MAE':>11} {'median':>8} {'p90':>8} |"
-        f" {'baseline MAE':>12} {'median':>8} {'p90':>8} | {'median ratio':>12}"
-        + (f" | {'floor median':>12} {'p90':>8} {'(livemap':>9} {'n)':>6}" if floor else "")
-    )
+    """The report as a console table: per bucket, median and p90 absolute errors (s) of each variant,
+    the baseline and the floor (with livemap's median on the floor's moments)."""
+    names = [k for k in report["buckets"]["all"] if k not in ("n", "baseline", "floor")]
+    columns = [*names, "baseline"]
+    head = f"{'bucket':<8} {'n':>7}" + "".join(f" | {_TITLES.get(c, c)[:13]:>13} {'p90':>7}" for c in columns)
+    head += f" | {'floor':>7} {'p90':>7} {'(livemap':>9} {'n)':>6}"
     lines = [head, "-" * len(head)]
-    for name in (*BUCKETS, ALL):
-        b = report["buckets"][name]
-        lm, bl = b["livemap"], b["baseline"]
-        ratio = (
-            f"{lm['median_s'] / bl['median_s']:.2f}"
-            if lm["median_s"] is not None and bl["median_s"] not in (None, 0.0)
-            else "-"
-        )
-        lines.append(
-            f"{name:<8} {b['n']:>7} | {_num(lm['mae_s']):>11} {_num(lm['median_s']):>8} {_num(lm['p90_s']):>8} |"
-            f" {_num(bl['mae_s']):>12} {_num(bl['median_s']):>8} {_num(bl['p90_s']):>8} | {ratio:>12}"
-            + (_floor_cells(b.get("floor")) if floor else "")
-        )
+    for bucket in (*BUCKETS, ALL):
+        b = report["buckets"][bucket]
+        row = f"{bucket:<8} {b['n']:>7}"
+        row += "".join(f" | {_num(b[c]['median_s']):>13} {_num(b[c]['p90_s']):>7}" for c in columns)
+        f = b["floor"]
+        first = f.get(f"{names[0]}_median_s") if names else None
+        row += f" | {_num(f['median_s']):>7} {_num(f['p90_s']):>7} {_num(first):>9} {f['n']:>6}"
+        lines.append(row)
     jumps = report["jumps_over_2min_pct"]
     lines.append(
-        f"ETA moved > 2 min between consecutive pings: livemap {jumps['livemap']:.1f}%,"
-        f" baseline {jumps['baseline']:.1f}%"
+        "median / p90 absolute error, seconds. ETA moved > 2 min between consecutive pings: "
+        + ", ".join(f"{_TITLES.get(k, k)} {v:.1f}%" for k, v in jumps.items())
     )
     return "\n".join(lines)
-
-
-def _floor_cells(f: dict[str, Any] | None) -> str:
-    if f is None:
-        return f" | {'-':>12} {'-':>8} {'-':>9} {'-':>6}"
-    return f" | {_num(f['median_s']):>12} {_num(f['p90_s']):>8} {_num(f['livemap_median_s']):>9} {f['n']:>6}"
 
 
 def _num(value: float | None) -> str:

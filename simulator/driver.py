@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .city import Route
+from .drivable import Drivable
 from .geo import bearing_deg
 
 
@@ -146,7 +147,7 @@ _CREEP_MPS = 1.0
 _SNAP_M = 0.5
 
 
-def _plan_limits(route: Route, rng: random.Random, p: MotionProfile) -> list[_Limit]:
+def _plan_limits(route: Drivable, rng: random.Random, p: MotionProfile) -> list[_Limit]:
     limits = _crossing_limits(route, rng, p, -math.inf)
     if rng.random() < p.long_stop_chance:
         # A jam, a fuel stop, a chat with the doorman: somewhere in the middle of the trip.
@@ -157,7 +158,7 @@ def _plan_limits(route: Route, rng: random.Random, p: MotionProfile) -> list[_Li
     return limits
 
 
-def _crossing_limits(route: Route, rng: random.Random, p: MotionProfile, after_m: float) -> list[_Limit]:
+def _crossing_limits(route: Drivable, rng: random.Random, p: MotionProfile, after_m: float) -> list[_Limit]:
     """Red lights and turns at the crossings beyond ``after_m``."""
     limits: list[_Limit] = []
     for crossing in route.crossings:
@@ -183,7 +184,7 @@ def _reach_m(p: MotionProfile) -> float:
     return p.max_speed_mps**2 / (2 * p.brake_mps2) + 2 * _SNAP_M
 
 
-def _motion(route: Route, seed: int, p: MotionProfile) -> Iterator[_Sample]:
+def _motion(route: Drivable, seed: int, p: MotionProfile) -> Iterator[_Sample]:
     """True (time, distance, speed) samples of one trip from standstill at the origin to arrival."""
     rng = random.Random(seed)
     limits = _plan_limits(route, rng, p)
@@ -245,7 +246,7 @@ def _drive(
 class Trip:
     """One drive along ``route`` leaving at ``depart_ms`` (simulated epoch ms); deterministic for ``seed``."""
 
-    def __init__(self, route: Route, depart_ms: int, seed: int, profile: MotionProfile | None = None) -> None:
+    def __init__(self, route: Drivable, depart_ms: int, seed: int, profile: MotionProfile | None = None) -> None:
         self.route = route
         self.depart_ms = depart_ms
         self.seed = seed
@@ -253,7 +254,7 @@ class Trip:
         #: Congested stretches along the route (none unless the profile has traffic).
         self.jams = plan_jams(route.length_m, seed, self.profile)
         # Drive it once to the end to learn the arrival time; the samples themselves are not kept.
-        last = collections.deque(_motion(route, seed, self.profile), maxlen=1)[0]
+        last = collections.deque(self._motion(), maxlen=1)[0]
         #: Seconds from departure to arrival, stops included.
         self.duration_s = last.t_s
         #: True arrival time, simulated epoch ms.
@@ -268,8 +269,12 @@ class Trip:
         trip._rewind()
         return trip
 
+    def _motion(self) -> Iterator[_Sample]:
+        """The true samples of the drive from departure (a trip on real streets drives them its own way)."""
+        return _motion(self.route, self.seed, self.profile)
+
     def _rewind(self) -> None:
-        self._cursor = _motion(self.route, self.seed, self.profile)
+        self._cursor = self._motion()
         self._prev = next(self._cursor)
         self._next = next(self._cursor, self._prev)
 

@@ -1,11 +1,13 @@
 """The floor under ETA error: how close any ETA could get, knowing the present exactly but not the luck ahead.
 
 For a subsample of the benchmark's scored events, the trip is driven again from that moment many
-times (:meth:`.driver.Trip.futures`): same position, speed, cruise, current wait and current jam,
-fresh red lights, turns, jams and long stops ahead. The median of those futures is the best
-guess an all-seeing present allows; its error against the real arrival is what no ETA model can
-beat on this scenario (it knows more than livemap ever can: no GPS noise, the exact wait left at
-a red light, where the current jam ends). It tells how much of livemap's error is still to win.
+times (:meth:`.streetdrive.StreetTrip.futures`): same position, speed, pace and current wait,
+the same shared congestion (the day's jams and rush hour are the world's, deterministic, and
+met again where and when the trip gets there), fresh red lights, turns and long stops ahead. The
+median of those futures is the best guess an all-seeing present allows; its error against the
+real arrival is what no ETA model can beat on this scenario (it knows more than livemap ever
+can: no GPS noise, the exact wait left at a red light, every jam of the day). It tells how much
+of livemap's error is still to win.
 
 Driving thousands of futures is pure CPU, so it runs in worker processes; each plans the
 scenario itself (planning is deterministic, and trips hold generators that do not pickle).

@@ -1,10 +1,15 @@
-"""The ETA benchmark's working day, planned ahead: who delivers what, along which streets, arriving when.
+"""The ETA benchmark's working day on central Helsinki's streets, planned ahead: who delivers what, where, when.
 
-Everything here is a pure function of the options (the seed above all): routes of a chosen mix
-of lengths on a large street grid, the path each driver really takes (now and then a detour
-off the planned route), and each trip's true motion with traffic. Because every trip's
-arrival is known before the first fix is sent, so is the length of the whole day, which is
-what lets the benchmark start simulated time far enough in the past.
+Everything here is a pure function of the options (the seed above all) and the extract: the day's
+shared congestion (:mod:`.congestion`), a depot, and for each driver a chain of deliveries, each
+starting at the door where the last one ended, to doors of a chosen mix of street lengths. The
+path a driver takes is usually the fastest by the road-class prior, the one a navigation app
+picks; now and then (``detour_chance``) another plausible path, the fastest under perturbed
+costs, so that livemap's off-route re-routing gets exercised. Orders are created without a route,
+as a shop's are; :meth:`Delivery.with_route` is the same order carrying the driven path.
+
+Because every trip's arrival is known before the first fix is sent, so is the length of the whole
+day, which is what lets the benchmark start simulated time far enough in the past.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import random
 from dataclasses import dataclass, field, replace
 
 import msgspec
+import numpy as np
 
-from .city import Route, StreetGrid, detour, plan_route
 from .client import NewOrder, Point
+from .congestion import Congestion, TrafficOptions, plan_congestion
 from .courier import Timing
-from .driver import MotionProfile, Trip
 from .fakes import fake_customer, fake_tracking_number
-from .geo import LatLon
+from .osmworld import StreetMap, helsinki
+from .streetdrive import StreetProfile, StreetTrip
+from .streetroute import StreetRoute, street_route
 
-#: Asunción, Paraguay (the demo's city).
-CENTER: LatLon = (-25.2865, -57.6470)
+NAME = "osm-helsinki"
 FIRST_ORDER_NUMBER = 1001
 
 
@@ -37,15 +43,12 @@ class RouteKind:
     max_m: float
 
 
-#: Short city hops, cross-town runs and trips to the outskirts, so every remaining-time bucket gets data.
+#: Hops round the corner, across the centre, and from one edge of the extract to the other.
 ROUTE_MIX: tuple[RouteKind, ...] = (
-    RouteKind("city", 0.35, 1_500.0, 5_000.0),
-    RouteKind("medium", 0.40, 5_000.0, 12_000.0),
-    RouteKind("long", 0.25, 12_000.0, 25_000.0),
+    RouteKind("short", 0.25, 300.0, 900.0),
+    RouteKind("medium", 0.40, 900.0, 1_600.0),
+    RouteKind("long", 0.35, 1_600.0, 3_500.0),
 )
-
-#: Urban car traffic with congestion: about one crawl of 300-1500 m at 2-5 m/s every 8 km.
-TRAFFIC = MotionProfile(jam_chance_per_km=0.12)
 
 
 @dataclass(frozen=True)
@@ -54,20 +57,17 @@ class ScenarioOptions:
 
     seed: int = 7
     deliveries: int = 240
-    drivers: int = 40
-    center: LatLon = CENTER
+    drivers: int = 24
     mix: tuple[RouteKind, ...] = ROUTE_MIX
-    detour_chance: float = 0.10
-    profile: MotionProfile = TRAFFIC
+    detour_chance: float = 0.25
+    profile: StreetProfile = field(default_factory=StreetProfile)
+    traffic: TrafficOptions = field(default_factory=TrafficOptions)
     timing: Timing = field(default_factory=Timing)
-    #: The grid: big enough for 25 km routes chained one after another.
-    half_size_m: float = 16_000.0
-    max_radius_m: float = 15_000.0
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One order of the day: the planned ``route`` livemap is told, the ``path`` driven, the true ``trip``.
+    """One order of the day: ``route`` the navigation app's path, ``path`` the one driven, ``trip`` the truth.
 
     Times are simulated epoch ms: ``created_ms`` when the order is created, processed and assigned;
     the trip departs (order shipped) and arrives (delivered); ``done_ms`` ends the handover
@@ -77,10 +77,10 @@ class Delivery:
     driver: int
     number: str
     kind: str
-    route: Route
-    path: Route
+    route: StreetRoute
+    path: StreetRoute
     detoured: bool
-    trip: Trip
+    trip: StreetTrip
     created_ms: int
     done_ms: int
     request: NewOrder
@@ -98,13 +98,17 @@ class Delivery:
             ),
         )
 
+    def with_route(self) -> NewOrder:
+        """The order as a store that knows the driver's path sends it: with the driven path as ``route``."""
+        return msgspec.structs.replace(self.request, route=self.path.to_wire())
+
 
 @dataclass(frozen=True)
 class Scenario:
     """All deliveries of the day, in driver order then delivery order; ``start_ms`` is when the day begins."""
 
     options: ScenarioOptions
-    grid: StreetGrid
+    congestion: Congestion
     deliveries: tuple[Delivery, ...]
     start_ms: int
 
@@ -125,7 +129,7 @@ class Scenario:
         return runs
 
     def starting_at(self, start_ms: int) -> Scenario:
-        """The same day beginning at ``start_ms``."""
+        """The same day beginning at ``start_ms`` (congestion is in time of the day: it moves along)."""
         offset = start_ms - self.start_ms
         return replace(self, deliveries=tuple(d.shifted(offset) for d in self.deliveries), start_ms=start_ms)
 
@@ -134,13 +138,16 @@ def plan_scenario(options: ScenarioOptions, start_ms: int = 0) -> Scenario:
     """Plan the whole day; deterministic for ``options``."""
     if options.drivers < 1 or options.deliveries < options.drivers:
         raise ValueError("need at least one driver and at least one delivery per driver")
-    grid = StreetGrid(options.center, options.seed, half_size_m=options.half_size_m, max_radius_m=options.max_radius_m)
+    world = helsinki()
+    congestion = plan_congestion(world, options.traffic, options.seed)
+    depot = _depot(world, options.seed)
     per_driver, extra = divmod(options.deliveries, options.drivers)
     deliveries: list[Delivery] = []
     for driver in range(options.drivers):
         count = per_driver + (1 if driver < extra else 0)
-        deliveries += _plan_driver(options, grid, driver, count, start_ms)
-    return Scenario(options, grid, tuple(deliveries), start_ms)
+        planner = _DriverPlanner(options, world, congestion, driver, start_ms)
+        deliveries += planner.plan(depot, count)
+    return Scenario(options, congestion, tuple(deliveries), start_ms)
 
 
 def pick_kind(rng: random.Random, mix: tuple[RouteKind, ...]) -> RouteKind:
@@ -153,59 +160,94 @@ def pick_kind(rng: random.Random, mix: tuple[RouteKind, ...]) -> RouteKind:
     return mix[-1]
 
 
-def plan_route_of_kind(grid: StreetGrid, rng: random.Random, kind: RouteKind, after: Route | None) -> Route:
-    """A route whose street length is within ``kind``'s bounds (the closest of a few tries otherwise)."""
-    best: Route | None = None
-    miss = math.inf
-    for _ in range(60):
-        # Along a grid, street length is 1 to 1.41 times the straight line; aim the straight line accordingly.
-        route = plan_route(grid, rng, after=after, min_m=kind.min_m / 1.3, max_m=kind.max_m / 1.05)
-        off = max(kind.min_m - route.length_m, route.length_m - kind.max_m, 0.0)
-        if off == 0.0:
-            return route
-        if off < miss:
-            best, miss = route, off
-    assert best is not None
-    return best
+def _depot(world: StreetMap, seed: int) -> int:
+    """The shop every driver starts from: a crossing, drawn by the seed."""
+    crossings = [int(n) for n in world.doors if world.degree[n] > 2]
+    return random.Random(f"{seed}:depot").choice(crossings)
 
 
-def _plan_driver(options: ScenarioOptions, grid: StreetGrid, driver: int, count: int, start_ms: int) -> list[Delivery]:
-    rng = random.Random(f"{options.seed}:eta:{driver}")
-    timing = options.timing
-    planned: list[Delivery] = []
-    after: Route | None = None
-    created = start_ms
-    for k in range(count):
-        kind = pick_kind(rng, options.mix)
-        route = plan_route_of_kind(grid, rng, kind, after)
-        path = detour(grid, route, rng) if rng.random() < options.detour_chance else None
-        wait_s = rng.uniform(*(timing.first_departure_s if k == 0 else timing.departure_s))
-        depart = created + round(wait_s * 1000)
-        trip = Trip(path or route, depart, rng.getrandbits(63), options.profile)
-        done = trip.arrival_ms + round(rng.uniform(*timing.handover_s) * 1000)
-        number = str(FIRST_ORDER_NUMBER + k * options.drivers + driver)
-        request = _request(rng, grid, route, number, created, timing)
-        planned.append(
-            Delivery(driver, number, kind.name, route, path or route, path is not None, trip, created, done, request)
+class _DriverPlanner:
+    """Plans one driver's chain of deliveries."""
+
+    def __init__(
+        self, options: ScenarioOptions, world: StreetMap, congestion: Congestion, driver: int, start_ms: int
+    ) -> None:
+        self.options = options
+        self.world = world
+        self.congestion = congestion
+        self.driver = driver
+        self.start_ms = start_ms
+        self.rng = random.Random(f"{options.seed}:eta:{driver}")
+
+    def plan(self, depot: int, count: int) -> list[Delivery]:
+        o, rng = self.options, self.rng
+        planned: list[Delivery] = []
+        here, created = depot, self.start_ms
+        for k in range(count):
+            kind = pick_kind(rng, o.mix)
+            door, fastest = self._door(here, kind)
+            other = self._other_path(here, door, fastest) if rng.random() < o.detour_chance else None
+            wait_s = rng.uniform(*(o.timing.first_departure_s if k == 0 else o.timing.departure_s))
+            depart = created + round(wait_s * 1000)
+            route = street_route(self.world, fastest)
+            path = route if other is None else street_route(self.world, other)
+            day_s = (depart - self.start_ms) / 1000.0
+            trip = StreetTrip(path, depart, rng.getrandbits(63), o.profile, self.congestion, day_s)
+            done = trip.arrival_ms + round(rng.uniform(*o.timing.handover_s) * 1000)
+            number = str(FIRST_ORDER_NUMBER + k * o.drivers + self.driver)
+            request = self._request(route, number, created)
+            planned.append(
+                Delivery(self.driver, number, kind.name, route, path, other is not None, trip, created, done, request)
+            )
+            here, created = door, done
+        return planned
+
+    def _door(self, here: int, kind: RouteKind) -> tuple[int, list[int]]:
+        """A door whose fastest path from ``here`` is of ``kind``'s length (else the closest of a few tries)."""
+        world, rng = self.world, self.rng
+        doors = world.doors
+        straight = np.hypot(world.x[doors] - world.x[here], world.y[doors] - world.y[here])
+        # Along streets a path is 1.1 to 1.8 times the straight line: aim the straight line accordingly.
+        near = doors[(straight >= kind.min_m / 1.8) & (straight <= kind.max_m / 1.1)]
+        candidates = [int(n) for n in (near if len(near) else doors) if n != here]
+        best: tuple[float, int, list[int]] | None = None
+        for _ in range(30):
+            door = rng.choice(candidates)
+            path = world.fastest(here, door)
+            if path is None:
+                continue
+            length = float(world.graph.seg_len_m[path].sum())
+            off = max(kind.min_m - length, length - kind.max_m, 0.0)
+            if off == 0.0:
+                return door, path
+            if best is None or off < best[0]:
+                best = (off, door, path)
+        if best is None:
+            raise RuntimeError(f"no door reachable from node {here}")
+        return best[1], best[2]
+
+    def _other_path(self, here: int, door: int, fastest: list[int]) -> list[int] | None:
+        """A plausible path other than the fastest: at most half as slow again by the prior, else None."""
+        limit = 1.5 * self.world.prior_s(fastest) + 60.0
+        for sigma in (0.4, 0.6, 0.8):
+            other = self.world.perturbed(here, door, self.rng, sigma)
+            if other is not None and other != fastest and self.world.prior_s(other) <= limit:
+                return other
+        return None
+
+    def _request(self, route: StreetRoute, number: str, now_ms: int) -> NewOrder:
+        # A shop's promise: the length at an average speed with stops, a random slack, rounded up to five minutes.
+        rng, timing = self.rng, self.options.timing
+        estimate_s = route.length_m / timing.promise_speed_mps + max(timing.departure_s)
+        promised = now_ms + (estimate_s + rng.uniform(*timing.promise_slack_min) * 60) * 1000
+        dest, origin = route.destination, route.origin
+        return NewOrder(
+            id=number,
+            customer=fake_customer(rng),
+            address=f"Helsinki, near {dest[0]:.5f}, {dest[1]:.5f}",
+            destination=Point(lat=round(dest[0], 6), lon=round(dest[1], 6)),
+            origin=Point(lat=round(origin[0], 6), lon=round(origin[1], 6)),
+            promised_by=math.ceil(promised / 300_000) * 300_000,
+            tracking_number=fake_tracking_number(rng),
+            carrier="livemap eta benchmark",
         )
-        after, created = route, done
-    return planned
-
-
-def _request(rng: random.Random, grid: StreetGrid, route: Route, number: str, now_ms: int, timing: Timing) -> NewOrder:
-    # A shop's promise: the planned length at an average speed with stops, a random slack, rounded
-    # up to the next five minutes.
-    estimate_s = route.length_m / timing.promise_speed_mps + max(timing.departure_s)
-    promised = now_ms + (estimate_s + rng.uniform(*timing.promise_slack_min) * 60) * 1000
-    dest, origin = route.destination, route.origin
-    return NewOrder(
-        id=number,
-        customer=fake_customer(rng),
-        address=grid.address(route),
-        destination=Point(lat=round(dest[0], 6), lon=round(dest[1], 6)),
-        origin=Point(lat=round(origin[0], 6), lon=round(origin[1], 6)),
-        route=route.to_wire(),
-        promised_by=math.ceil(promised / 300_000) * 300_000,
-        tracking_number=fake_tracking_number(rng),
-        carrier="livemap eta benchmark",
-    )

@@ -1,8 +1,9 @@
 """A private livemap server for one benchmark run: ``python -m livemap serve`` as a child process.
 
-The simulator never imports livemap; it starts the server the way a person would, on a free
-port with a fresh data directory (so an embedded Redis with nothing in it) and a random admin
-token, reads the address from the server's banner, and stops it however the run ends.
+The simulator starts the server the way a person would, on a free port with a fresh data
+directory (so an embedded Redis with nothing in it) and a random admin token, reads the address
+from the server's banner, and stops it however the run ends. The caller's own ``LIVEMAP_*``
+environment never reaches it; ``settings`` are the only ones it gets besides those.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -30,11 +32,24 @@ class ServerError(Exception):
 
 
 class LocalLivemap:
-    """``async with LocalLivemap() as server:`` gives ``server.url`` and ``server.admin_token``."""
+    """``async with LocalLivemap() as server:`` gives ``server.url`` and ``server.admin_token``.
+
+    ``settings`` are ``LIVEMAP_*`` variables for the server (``{"LIVEMAP_OSM_PBF": ...}``); the data
+    dir and admin token are its own.
+    """
 
     def __init__(
-        self, *, startup_timeout_s: float = 60.0, stop_timeout_s: float = 15.0, log_level: str = "warning"
+        self,
+        *,
+        settings: Mapping[str, str] | None = None,
+        startup_timeout_s: float = 60.0,
+        stop_timeout_s: float = 15.0,
+        log_level: str = "warning",
     ) -> None:
+        unknown = [k for k in settings or {} if not k.startswith("LIVEMAP_")]
+        if unknown:
+            raise ValueError(f"not livemap settings: {', '.join(unknown)}")
+        self.settings = dict(settings or {})
         self.startup_timeout_s = startup_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.log_level = log_level
@@ -61,6 +76,7 @@ class LocalLivemap:
         self._data_dir = tempfile.mkdtemp(prefix="livemap-eta-")
         # Only our settings: a LIVEMAP_REDIS_URL or key prefix from the caller's shell must not leak in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMAP_")}
+        env.update(self.settings)
         env["LIVEMAP_DATA_DIR"] = self._data_dir
         env["LIVEMAP_ADMIN_TOKEN"] = self.admin_token
         cwd = _CHECKOUT if (_CHECKOUT / "livemap" / "__init__.py").is_file() else None

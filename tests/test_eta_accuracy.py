@@ -1,6 +1,6 @@
-"""The ETA benchmark's pure parts: scoring, buckets, baseline, and the planned day (traffic, detours).
+"""The ETA benchmark's scoring (buckets, baseline, variants side by side), and the grid's traffic and detours.
 
-No server here: ``python -m simulator eta-accuracy`` runs the whole benchmark against livemap.
+No server here: the benchmark's world and a tiny run against real servers are in test_eta_streets.py.
 """
 
 from __future__ import annotations
@@ -8,12 +8,15 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from typing import Any
 
 import pytest
 
 from simulator.accuracy import (
     BASELINE_MPS,
+    VARIANTS,
     Sample,
+    align,
     baseline_eta_ms,
     bucket_of,
     error_stats,
@@ -27,10 +30,11 @@ from simulator.city import Route, StreetGrid, detour, plan_route
 from simulator.cli import build_parser
 from simulator.driver import MotionProfile, Trip, plan_jams
 from simulator.geo import XY, LatLon, distance_m, haversine_m
-from simulator.scenario import ROUTE_MIX, TRAFFIC, ScenarioOptions, plan_scenario
 
 CENTER: LatLon = (-25.2865, -57.6470)
 T0 = 1_600_000_000_000
+#: A trip's own jams on the grid (the demo's drivers can have them): one crawl about every 8 km.
+TRAFFIC = MotionProfile(jam_chance_per_km=0.12)
 
 
 # --- scoring -----------------------------------------------------------------------------------
@@ -102,53 +106,104 @@ def _sample(ts: int, eta_err_s: float, base_err_s: float) -> Sample:
     return Sample("a", ts, TRUTH, TRUTH + round(eta_err_s * 1000), TRUTH - round(base_err_s * 1000))
 
 
+def _report(variants: dict[str, list[Sample]], **kw: Any) -> dict[str, Any]:
+    return summarize(variants, scenario="osm-helsinki", seed=7, speedup=60.0, interval_s=5.0, **kw)
+
+
 def test_summary_has_exactly_the_published_shape() -> None:
-    """The JSON report has the documented keys, per bucket n and both error triples, and the jump shares."""
+    """The JSON report has the documented keys: per bucket n, each variant's, the baseline's and the floor's errors."""
     samples = [
         _sample(T0, 60, 600),  # 40 min left
         _sample(T0 + 1_000_000, 30, 300),  # 23 min 20 s
         _sample(T0 + 2_000_000, 10, 100),  # 6 min 40 s
         _sample(T0 + 2_340_000, 400, 20),  # 1 min: livemap's ETA moves by 390 s
     ]
-    report = summarize(samples, deliveries=240, seed=7, speedup=60.0, interval_s=5.0)
+    # The second variant is 10 s further off everywhere; the third is the first.
+    later = [Sample(s.delivery, s.ts, s.truth_ms, s.eta_ms + 10_000, s.baseline_ms) for s in samples]
+    report = _report({"livemap": samples, "livemap_no_fleet": later, "livemap_store_route": samples}, wall_time_s=12.5)
     assert list(report) == [
+        "scenario",
         "deliveries",
         "seed",
         "baseline_mps",
         "speedup",
         "interval_s",
+        "wall_time_s",
         "buckets",
         "jumps_over_2min_pct",
     ]
-    assert (report["deliveries"], report["seed"], report["baseline_mps"]) == (240, 7, 7.0)
-    assert (report["speedup"], report["interval_s"]) == (60.0, 5.0)
-    assert list(report["buckets"]) == ["gt30", "10to30", "3to10", "lt3", "all"]
-    for bucket in report["buckets"].values():
-        assert list(bucket) == ["n", "livemap", "baseline"]
-        assert list(bucket["livemap"]) == list(bucket["baseline"]) == ["mae_s", "median_s", "p90_s"]
-    assert report["buckets"]["gt30"] == {
+    assert (report["scenario"], report["deliveries"], report["seed"], report["baseline_mps"]) == (
+        "osm-helsinki",
+        1,
+        7,
+        7.0,
+    )
+    assert (report["speedup"], report["interval_s"], report["wall_time_s"]) == (60.0, 5.0, 12.5)
+    buckets = report["buckets"]
+    assert list(buckets) == ["gt30", "10to30", "3to10", "lt3", "all"]
+    for bucket in buckets.values():
+        assert list(bucket) == ["n", *VARIANTS, "baseline", "floor"]
+        for name in (*VARIANTS, "baseline"):
+            assert list(bucket[name]) == ["mae_s", "median_s", "p90_s"]
+        assert list(bucket["floor"]) == ["n", "mae_s", "median_s", "p90_s", *(f"{v}_median_s" for v in VARIANTS)]
+    assert buckets["gt30"] == {
         "n": 1,
         "livemap": {"mae_s": 60.0, "median_s": 60.0, "p90_s": 60.0},
+        "livemap_no_fleet": {"mae_s": 70.0, "median_s": 70.0, "p90_s": 70.0},
+        "livemap_store_route": {"mae_s": 60.0, "median_s": 60.0, "p90_s": 60.0},
         "baseline": {"mae_s": 600.0, "median_s": 600.0, "p90_s": 600.0},
+        "floor": {
+            "n": 0,
+            **{"mae_s": None, "median_s": None, "p90_s": None},
+            **{f"{v}_median_s": None for v in VARIANTS},
+        },
     }
-    assert [report["buckets"][b]["livemap"]["median_s"] for b in ("10to30", "3to10", "lt3")] == [30.0, 10.0, 400.0]
-    assert report["buckets"]["all"]["n"] == 4
-    assert report["buckets"]["all"]["livemap"]["mae_s"] == 125.0
-    assert report["buckets"]["all"]["baseline"]["median_s"] == 200.0
+    assert [buckets[b]["livemap"]["median_s"] for b in ("10to30", "3to10", "lt3")] == [30.0, 10.0, 400.0]
+    assert buckets["all"]["n"] == 4
+    assert buckets["all"]["livemap"]["mae_s"] == 125.0
+    assert buckets["all"]["baseline"]["median_s"] == 200.0
     # livemap's ETA moves 30 s, 20 s, then 390 s; the baseline's 300 s, 200 s, 80 s.
-    assert report["jumps_over_2min_pct"] == {"livemap": 33.3, "baseline": 66.7}
+    assert report["jumps_over_2min_pct"] == {
+        "livemap": 33.3,
+        "livemap_no_fleet": 33.3,
+        "livemap_store_route": 33.3,
+        "baseline": 66.7,
+    }
     lines = format_table(report).splitlines()
-    assert "median ratio" in lines[0]
+    assert all(title in lines[0] for title in ("livemap", "no fleet", "store route", "baseline", "floor"))
     gt30 = next(line for line in lines if line.startswith("gt30"))
-    assert gt30.split()[-1] == "0.10"  # livemap's median over the baseline's: 60 / 600
+    assert gt30.split("|")[1].split() == ["60.0", "60.0"]
+    assert gt30.split("|")[2].split() == ["70.0", "70.0"]
+
+
+def test_an_empty_bucket_has_n_zero_and_nulls() -> None:
+    """No samples at all: every bucket is there, with n 0 and null statistics."""
+    report = _report({name: [] for name in VARIANTS})
+    assert report["deliveries"] == 0
+    buckets = report["buckets"]
+    for bucket in buckets.values():
+        assert bucket["n"] == 0 and bucket["floor"]["n"] == 0
+        assert {bucket[name]["median_s"] for name in (*VARIANTS, "baseline")} == {None}
+    assert "-" in format_table(report)
+
+
+def test_variants_are_compared_on_the_moments_all_of_them_scored() -> None:
+    """align() keeps the (delivery, fix time) moments every variant has, in one order for all."""
+    a = [Sample("1", T0 + k, T0 + 10_000, T0 + 9_000, T0) for k in (3, 1, 2)]
+    b = [Sample("1", T0 + k, T0 + 10_000, T0 + 8_000, T0) for k in (1, 2)]
+    c = [Sample("1", T0 + k, T0 + 10_000, T0 + 7_000, T0) for k in (2, 1, 4)]
+    aligned = align({"a": a, "b": b, "c": c})
+    assert [[s.ts - T0 for s in group] for group in aligned.values()] == [[1, 2]] * 3
+    assert [group[0].eta_ms - T0 for group in aligned.values()] == [9_000, 8_000, 7_000]
 
 
 def test_jumps_use_absolute_eta_not_remaining_time() -> None:
     """An ETA that stays put while time passes is stable, whatever the remaining time does."""
     steady = [Sample("a", T0 + k * 5000, T0 + 600_000, T0 + 600_000, T0 + 600_000) for k in range(50)]
-    report = summarize(steady, deliveries=200, seed=1, speedup=60.0, interval_s=5.0)
+    report = _report({"livemap": steady})
     assert report["jumps_over_2min_pct"] == {"livemap": 0.0, "baseline": 0.0}
-    assert report["buckets"]["3to10"]["livemap"]["median_s"] == 0.0
+    buckets = report["buckets"]
+    assert buckets["3to10"]["livemap"]["median_s"] == 0.0
 
 
 # --- traffic -----------------------------------------------------------------------------------
@@ -263,56 +318,7 @@ def test_a_route_too_short_for_a_detour_gets_none(grid: StreetGrid) -> None:
     assert detour(grid, route, random.Random(0), blocks=(500, 500)) is None
 
 
-# --- the planned day ---------------------------------------------------------------------------
-
-
-def test_scenario_is_deterministic_for_its_seed() -> None:
-    """Same seed, same routes, detours and arrival times; another seed, another day."""
-    options = ScenarioOptions(seed=3, deliveries=12, drivers=3)
-    a, b = plan_scenario(options), plan_scenario(options)
-    key = [(d.number, d.route.xy, d.path.xy, d.trip.arrival_ms, d.request.promised_by) for d in a.deliveries]
-    assert key == [(d.number, d.route.xy, d.path.xy, d.trip.arrival_ms, d.request.promised_by) for d in b.deliveries]
-    other = plan_scenario(ScenarioOptions(seed=4, deliveries=12, drivers=3))
-    assert [d.trip.arrival_ms for d in other.deliveries] != [d.trip.arrival_ms for d in a.deliveries]
-
-
-def test_scenario_mixes_lengths_and_chains_each_drivers_deliveries() -> None:
-    """Route lengths fall in their kind's bounds; each driver starts where it stopped, one delivery at a time."""
-    options = ScenarioOptions(seed=11, deliveries=40, drivers=4, detour_chance=0.5)
-    scenario = plan_scenario(options, start_ms=T0)
-    bounds = {k.name: (k.min_m, k.max_m) for k in ROUTE_MIX}
-    assert {d.kind for d in scenario.deliveries} == set(bounds)
-    for d in scenario.deliveries:
-        low, high = bounds[d.kind]
-        assert low <= d.route.length_m <= high
-        # livemap is told the planned route; the driver may drive another path to the same door.
-        assert d.request.route == d.route.to_wire()
-        assert d.path.xy[-1] == d.route.xy[-1]
-        assert d.detoured == (d.path.xy != d.route.xy)
-    assert 5 <= sum(d.detoured for d in scenario.deliveries) <= 35
-    runs = scenario.by_driver()
-    assert [len(r) for r in runs] == [10, 10, 10, 10]
-    for run in runs:
-        assert run[0].created_ms == T0
-        for d in run:
-            assert d.created_ms < d.trip.depart_ms < d.trip.arrival_ms < d.done_ms
-            assert d.request.promised_by is not None and d.request.promised_by % 300_000 == 0
-        for before, after in itertools.pairwise(run):
-            assert after.created_ms == before.done_ms
-            assert after.route.xy[0] == before.route.xy[-1]
-    assert scenario.span_ms == max(d.done_ms for d in scenario.deliveries) - T0
-
-
-def test_scenario_moves_in_time_as_a_whole() -> None:
-    """starting_at() shifts every time (orders, trips, promises) by the same amount and nothing else."""
-    planned = plan_scenario(ScenarioOptions(seed=2, deliveries=6, drivers=2))
-    moved = planned.starting_at(T0)
-    assert moved.span_ms == planned.span_ms
-    for a, b in zip(planned.deliveries, moved.deliveries, strict=True):
-        assert b.created_ms - a.created_ms == b.trip.arrival_ms - a.trip.arrival_ms == T0
-        assert b.request.promised_by is not None and a.request.promised_by is not None
-        assert b.request.promised_by - a.request.promised_by == T0
-        assert (b.route, b.path, b.trip.duration_s) == (a.route, a.path, a.trip.duration_s)
+# --- the command line --------------------------------------------------------------------------
 
 
 def test_cli_refuses_fewer_than_200_deliveries() -> None:
@@ -321,4 +327,14 @@ def test_cli_refuses_fewer_than_200_deliveries() -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["eta-accuracy", "--deliveries", "199"])
     args = parser.parse_args(["eta-accuracy"])
-    assert (args.seed, args.deliveries, args.drivers, args.speedup, args.interval) == (7, 240, 40, 60.0, 5.0)
+    assert (args.seed, args.deliveries, args.drivers, args.speedup, args.interval) == (7, 240, 24, 60.0, 5.0)
+
+
+def test_cli_wants_both_servers_or_neither() -> None:
+    """--url without --no-fleet-url (or the reverse) is an argument error: every variant needs its server."""
+    from simulator.cli import main
+
+    for args in (["--url", "http://127.0.0.1:1"], ["--no-fleet-url", "http://127.0.0.1:1"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["eta-accuracy", *args, "--admin-token", "x"])
+        assert exit_.value.code == 2
