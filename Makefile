@@ -32,7 +32,7 @@ test: $(STAMP)
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest -m fuzz -s tests/test_fuzz.py
 
-## bench-eta: score livemap's ETAs against the simulator's true arrival times (own server; ~5 min)
+## bench-eta: score livemap's ETAs against the simulator's true arrival times on Helsinki's streets (two servers of its own; ~3 min)
 bench-eta: $(STAMP)
 	$(BIN)/python -m simulator eta-accuracy
 
