@@ -51,9 +51,10 @@ log = logging.getLogger(__name__)
 _MARGIN_MS = 5 * 60_000
 #: Cap on how far simulated time may ever lead the wall clock (livemap refuses > 10 min).
 _MAX_LEAD_S = 540.0
-#: livemap re-routes a driver who left its route at most once per this many *simulated* seconds (its
-#: setting is in wall seconds: the bench divides by the speedup, so re-routing keeps its real pace).
-REROUTE_INTERVAL_S = 30.0
+#: livemap's settings in wall seconds that pace what it does with fixes, at their defaults: the bench
+#: divides them by the speedup, so that in simulated time re-routing a driver who left its route (at
+#: most once per 30 s) and sharing the fleet's street speeds (every 10 s) keep their real pace.
+WALL_CLOCK_SETTINGS = {"LIVEMAP_REROUTE_INTERVAL_S": 30.0, "LIVEMAP_FLEET_REFRESH_S": 10.0}
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,9 @@ async def _router_figures(options: EtaOptions, pbf: Path, out: TextIO) -> dict[s
 
 
 def server_settings(pbf: Path, speedup: float, *, fleet: bool) -> dict[str, str]:
-    """The private servers' settings: routing on the extract, re-routing at its real pace, fleet speeds or not."""
-    settings = {"LIVEMAP_OSM_PBF": str(pbf), "LIVEMAP_REROUTE_INTERVAL_S": f"{REROUTE_INTERVAL_S / speedup:g}"}
+    """The private servers' settings: routing on the extract, at the pace of simulated time, fleet speeds or not."""
+    settings = {"LIVEMAP_OSM_PBF": str(pbf)}
+    settings |= {name: f"{seconds / speedup:g}" for name, seconds in WALL_CLOCK_SETTINGS.items()}
     if not fleet:
         settings["LIVEMAP_FLEET_SPEEDS"] = "0"
     return settings

@@ -217,11 +217,14 @@ async def test_local_livemap_takes_only_livemap_settings() -> None:
     with pytest.raises(ValueError, match="PATH"):
         LocalLivemap(settings={"PATH": "/"})
     settings = server_settings(Path("/x.osm.pbf"), 60.0, fleet=False)
+    # Intervals livemap counts in wall seconds run at the speed of simulated time.
     assert settings == {
         "LIVEMAP_OSM_PBF": "/x.osm.pbf",
         "LIVEMAP_REROUTE_INTERVAL_S": "0.5",
+        "LIVEMAP_FLEET_REFRESH_S": "0.166667",
         "LIVEMAP_FLEET_SPEEDS": "0",
     }
+    assert "LIVEMAP_FLEET_SPEEDS" not in server_settings(Path("/x.osm.pbf"), 60.0, fleet=True)
 
 
 async def test_a_tiny_bench_scores_three_variants_against_two_real_servers(tmp_path: Path) -> None:
