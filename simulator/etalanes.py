@@ -104,6 +104,8 @@ class Tracker:
         self._token = created.tracking_token
         self._counters = counters
         self.seen: list[Seen] = []
+        #: Set once livemap's road route for the leg arrived (orders created without a route).
+        self.routed = asyncio.Event()
         self._offset = "0-0"
 
     async def run(self) -> None:
@@ -131,6 +133,8 @@ class Tracker:
             assert msg.ts is not None and msg.eta_at is not None and msg.lat is not None and msg.lon is not None
             self.seen.append(Seen(msg.ts, msg.eta_at, msg.lat, msg.lon, msg.remaining_m))
             self._counters.location_events += 1
+        if msg.type == "route":
+            self.routed.set()
         return msg.type == "stage" and msg.stage in _FINAL_STAGES
 
 
@@ -229,7 +233,12 @@ class Lane:
         return await self._call(f"{stage} {d.number}", lambda: self.variant.client.set_stage(d.number, stage))
 
     async def until_live(self, d: Delivery) -> None:
-        """Wait until livemap has pushed the driver's stops with ``d`` live: later fixes count for it."""
+        """Wait until livemap has pushed the driver's stops with ``d`` live: later fixes count for it;
+        an order sent without a route, also until livemap's road route for it reached the customer.
+
+        In real time the router answers within milliseconds of the leg going live, before the next
+        fix; at 60x those milliseconds are simulated seconds of fixes scored on the straight line.
+        """
         if d.number not in self._created:
             return
         tid = self._created[d.number].tracking_id
@@ -238,6 +247,8 @@ class Lane:
                 while tid not in self._live:
                     self._stops_changed.clear()
                     await self._stops_changed.wait()
+                if not self.variant.with_route:
+                    await self.trackers[d.number].routed.wait()
         except TimeoutError:
             self._counters.stage_waits_timed_out += 1
             log.info("%s driver %s: order %s not live yet", self.variant.name, self.driver_id, d.number)

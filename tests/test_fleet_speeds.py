@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from streets import near, osm_xml
 
@@ -25,7 +26,7 @@ from conftest import RedisTarget, Server, Shop, customer_socket, driver_socket, 
 from livemap.domain.streetpace import KnownAhead, crossed
 from livemap.storage.connection import open_db
 from livemap.storage.db import STANDALONE
-from livemap.tracking.fleet import TAU_S, fresh_paces
+from livemap.tracking.fleet import PRIOR_WEIGHT, TAU_S, estimate, observed
 
 LatLon = tuple[float, float]
 _LAT, _LON, _STEP = 60.1700, 24.9400, 0.0027  # 0.0027 degrees east: about 150 m at this latitude
@@ -73,6 +74,19 @@ def test_the_fleets_time_ahead_counts_only_the_streets_it_knows() -> None:
     assert not KnownAhead([0.0, 100.0], [5], {}).any
 
 
+def test_the_estimate_leans_on_observations_by_weight_and_scales_the_rest_of_the_map() -> None:
+    lengths, prior = np.full(20, 100.0, dtype=np.float32), np.full(20, 10.0)  # 10 m/s by the map
+    # Ten streets driven at half the map's speed, each with weight 1: the city drives 2x slower.
+    seen = {seg: (0.2, 1.0) for seg in range(10)}
+    paces, factor = estimate(seen, lengths, prior)
+    assert factor == pytest.approx(2.0)
+    assert paces[3] == pytest.approx(0.2) and 15 not in paces  # the map x factor is 0.2 too
+    # A jammed street seen a while ago (weight 0.5): halfway between its pace and the city's.
+    paces, _ = estimate(seen | {12: (1.0, PRIOR_WEIGHT)}, lengths, prior)
+    assert paces[12] == pytest.approx((0.5 * 1.0 + PRIOR_WEIGHT * 0.2 * 10.5 / 10) / (0.5 + PRIOR_WEIGHT), rel=0.05)
+    assert estimate({1: (0.5, 1.0)}, lengths, prior)[1] is None  # too little seen to say
+
+
 async def test_traversals_fold_into_a_decayed_pace_and_unseen_streets_are_forgotten(
     redis_target: RedisTarget,
 ) -> None:
@@ -94,12 +108,12 @@ async def test_traversals_fold_into_a_decayed_pace_and_unseen_streets_are_forgot
         assert float(weight) == pytest.approx(2 + math.exp(-1), abs=1e-3) and int(updated) == now
         assert float(pace) == pytest.approx((0.4 + 1.2 * math.exp(-1)) / (2 + math.exp(-1)), abs=1e-5)
         raw = await db.client.hgetall(keys[0])
-        assert fresh_paces(raw, now) == {1: pytest.approx(float(pace))}
-        # Aged by the fleet's newest fix time, capped by the server's clock: still fresh while no
-        # newer drive came, stale once one did two taus later.
-        assert fresh_paces(raw, now + hour) == {1: pytest.approx(float(pace))}
-        later = {**raw, b"2": f"0.1 1 {now + round(TAU_S * 2000)}".encode()}
-        assert set(fresh_paces(later, now + hour)) == {2}
+        assert observed(raw, now) == {1: (pytest.approx(float(pace)), pytest.approx(float(weight)))}
+        # Aged by the fleet's newest fix time, capped by the server's clock: as heavy while no newer
+        # drive came, forgotten once one came five taus later (2.37 e^-5 < MIN_WEIGHT).
+        assert observed(raw, now + hour)[1][1] == pytest.approx(float(weight))
+        later = {**raw, b"2": f"0.1 1 {now + round(TAU_S * 5000)}".encode()}
+        assert set(observed(later, now + hour)) == {2}
         assert 0 < await db.client.pttl(keys[0]) <= hour
     finally:
         await db.client.delete(*keys)

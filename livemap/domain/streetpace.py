@@ -10,7 +10,7 @@ tracking/fleet.py keeps what they produce.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 #: Traversals slower or faster than these are not speeds (a driver parked mid-street, a GPS jump).
@@ -67,19 +67,34 @@ def crossed(
 
 
 class KnownAhead:
-    """The metres of a route the fleet knows a fresh pace for, and their time, from any point to the end."""
+    """The metres of a route whose time the fleet can tell, and that time, from any point to the end.
+
+    A street with a fresh pace takes its pace; with `prior_s` (a segment's time by the map) and
+    `factor` (how much slower than the map the fleet drives right now, a rush hour say), every other
+    street takes its map time times that factor. Pieces without a street are left to the caller.
+    """
 
     __slots__ = ("_cum", "_m", "_s", "_suffix_m", "_suffix_s")
 
-    def __init__(self, cum: Sequence[float], ids: Sequence[int], paces: Mapping[int, float]) -> None:
+    def __init__(
+        self,
+        cum: Sequence[float],
+        ids: Sequence[int],
+        paces: Mapping[int, float],
+        prior_s: Callable[[int], float] | None = None,
+        factor: float | None = None,
+    ) -> None:
         self._cum = list(cum)
         n = len(ids)
         self._m, self._s = [0.0] * n, [0.0] * n
         for p, seg in enumerate(ids):
-            pace = paces.get(seg) if seg >= 0 else None
+            if seg < 0:
+                continue
+            length, pace = self._cum[p + 1] - self._cum[p], paces.get(seg)
             if pace is not None:
-                self._m[p] = self._cum[p + 1] - self._cum[p]
-                self._s[p] = self._m[p] * pace
+                self._m[p], self._s[p] = length, length * pace
+            elif prior_s is not None and factor is not None:
+                self._m[p], self._s[p] = length, prior_s(seg) * factor
         self._suffix_m, self._suffix_s = [0.0] * (n + 1), [0.0] * (n + 1)
         for p in range(n - 1, -1, -1):
             self._suffix_m[p] = self._suffix_m[p + 1] + self._m[p]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from livemap.routing.base import LatLon, RoadRoute, RouterUnavailable
 from livemap.routing.graphcache import graph_id, load_or_build
-from livemap.routing.osmgraph import CarGraph
+from livemap.routing.osmgraph import F64, CarGraph
 from livemap.routing.search import TurnSearch
 from livemap.routing.snap import Snapper
 
@@ -69,6 +69,11 @@ class EmbeddedRouter:
             segments=tuple(path.segments),
             graph=self.graph_id,
         )
+
+    @property
+    def prior_s(self) -> F64:
+        """Each segment's driving time by the map (s), the signal at its end included."""
+        return self._search.prior_s
 
     def observe(self, paces: dict[int, float]) -> None:
         """Route on the fleet's fresh paces (s/m by segment id) where there are some; see search.py."""

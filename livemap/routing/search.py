@@ -42,11 +42,11 @@ class TurnSearch:
 
     def __init__(self, graph: CarGraph) -> None:
         self.graph = graph
-        # What driving each segment costs by the map alone: its time plus the signal at its end.
-        self._prior = graph.seg_time_s.astype(np.float64) + SIGNAL_DELAY_S * graph.node_signal[graph.seg_to]
+        #: What driving each segment costs by the map alone: its time plus the signal at its end.
+        self.prior_s: F64 = graph.seg_time_s.astype(np.float64) + SIGNAL_DELAY_S * graph.node_signal[graph.seg_to]
         self._starts = np.zeros(graph.segments + 1, dtype=np.int64)
         np.cumsum(np.bincount(graph.turn_from, minlength=graph.segments), out=self._starts[1:])
-        self._costs = self._matrix(self._prior), graph.seg_time_s.astype(np.float64)
+        self._costs = self._matrix(self.prior_s), graph.seg_time_s.astype(np.float64)
         self.in_order = np.argsort(graph.seg_to, kind="stable").astype(np.int32)
         self.in_start = np.zeros(graph.nodes + 1, dtype=np.int64)
         np.cumsum(np.bincount(graph.seg_to, minlength=graph.nodes), out=self.in_start[1:])
@@ -59,7 +59,7 @@ class TurnSearch:
     def observe(self, seconds: dict[int, float]) -> None:
         """Cost these segments their observed driving time (s; a wait at their end included) from now
         on, every other segment its time by the map; an empty dict restores the map's times."""
-        seg_cost, last = self._prior.copy(), self.graph.seg_time_s.astype(np.float64)
+        seg_cost, last = self.prior_s.copy(), self.graph.seg_time_s.astype(np.float64)
         if seconds:
             ids = np.fromiter(seconds.keys(), dtype=np.int64, count=len(seconds))
             times = np.maximum(np.fromiter(seconds.values(), dtype=np.float64, count=len(seconds)), MIN_SEGMENT_S)

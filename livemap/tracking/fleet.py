@@ -5,10 +5,10 @@ each whole traversal (domain/streetpace.py) is a pace (s/m) for that segment. Ea
 its drivers' traversals for a moment and folds them, every `refresh_s`, into one Redis hash per
 routing graph (lua/fleet_observe.lua): a mean per segment decayed by fix time (time constant `TAU_S`;
 capped by the server's clock), with no driver, order or store in it, and segments unseen for
-`HORIZON_MS` forgotten. Then it reads the
-hash back, whoever wrote it, and the segments with enough recent weight are *fresh*: their pace is
-the remaining time on those streets of every leg's ETA (eta.py) and their routing cost (search.py),
-in place of the road class's speed, which knows no jams.
+`HORIZON_MS` forgotten. Then it reads the hash back, whoever wrote it, and estimates each driven
+street's pace now and how much slower than the map the city drives (`estimate`): those give the
+remaining time of every routed leg's ETA (eta.py) and the routing costs (search.py), in place of the
+road class's speed, which knows no jams.
 
 Routes by URL (OSRM, Valhalla) name no segment ids: fleet speeds need the embedded router.
 """
@@ -29,6 +29,7 @@ from livemap.domain.geometry import Route
 from livemap.domain.streetpace import KnownAhead, RoadPieces, Traversal, crossed
 from livemap.routing.base import Router
 from livemap.routing.embedded import EmbeddedRouter
+from livemap.routing.osmgraph import F32, F64
 from livemap.storage.db import STANDALONE
 from livemap.storage.repository import Repository
 from livemap.tasks import cancel
@@ -39,10 +40,14 @@ _OBSERVE = STANDALONE["fleet_observe"]
 #: A traversal's weight halves in about 7 minutes: a jam is known minutes after it starts, and a
 #: cleared one forgotten about as fast.
 TAU_S = 600.0
-#: A segment is fresh while its decayed weight is at least this: one traversal stays fresh ~7 min.
-FRESH_WEIGHT = 0.5
+#: The map's pace counts as this many traversals in a street's estimate (see `estimate`).
+PRIOR_WEIGHT = 0.5
+#: Observations decayed below this weight are forgotten by the estimate (one traversal: ~30 min).
+MIN_WEIGHT = 0.05
 #: Segments unseen this long leave Redis (their weight is e^-6 by then).
 HORIZON_MS = 3_600_000
+#: Observations (decayed weight) needed before they say how fast the city drives now.
+FACTOR_WEIGHT = 5.0
 #: Traversals a process keeps while Redis cannot take them (then the oldest are dropped).
 _PENDING_MAX = 50_000
 #: Traversals per script call: one call must not hold Redis for long.
@@ -68,17 +73,23 @@ class FleetSpeeds:
         self._repo = repo
         self._refresh_s = refresh_s
         self._pending: list[Traversal] = []
-        #: Fresh paces (s/m) by segment id, as of the last refresh; `generation` counts refreshes.
+        #: The pace now (s/m) of every street the fleet drove lately, by segment id, as of the last
+        #: refresh; `generation` counts refreshes.
         self.paces: dict[int, float] = {}
+        #: How much slower than the map the fleet drives now (see `estimate`): the time of every
+        #: street without an observation.
+        self.factor: float | None = None
         self.generation = 0
         self._task: asyncio.Task[None] | None = None
 
     def known(self, stop: RoutedStop) -> KnownAhead | None:
-        """The fresh paces on `stop`'s route ahead, or None when the fleet knows none of its streets."""
+        """The fleet's times on `stop`'s route ahead, or None when it can tell none of its streets."""
         if not self.paces or stop.route is None or stop.pieces is None or stop.pieces.graph != self.graph:
             return None
         if stop.known is None or stop.known_gen != self.generation:
-            stop.known = KnownAhead(stop.route.cum_m, stop.pieces.ids, self.paces)
+            prior = self._router.prior_s if self._router is not None else None
+            by_map = None if prior is None else (lambda seg: float(prior[seg]))
+            stop.known = KnownAhead(stop.route.cum_m, stop.pieces.ids, self.paces, by_map, self.factor)
             stop.known_gen = self.generation
         return stop.known if stop.known.any else None
 
@@ -98,7 +109,7 @@ class FleetSpeeds:
         return msgspec.structs.replace(after, piece=piece, piece_ts=piece_ts)
 
     async def sync(self) -> None:
-        """Send the traversals kept since the last call, then read every process's fresh paces."""
+        """Send the traversals kept since the last call, then read back every process's and estimate."""
         if not self.graph:
             return
         k, client = self._repo.keys, self._repo.redis
@@ -115,10 +126,11 @@ class FleetSpeeds:
                     break
         finally:
             self._pending = (pending[sent:] + self._pending)[-_PENDING_MAX:]  # what Redis did not take
-        self.paces = fresh_paces(await client.hgetall(keys[0]), now_ms())
-        self.generation += 1
+        seen = observed(await client.hgetall(keys[0]), now_ms())
         if self._router is not None:
+            self.paces, self.factor = estimate(seen, self._router.graph.seg_len_m, self._router.prior_s)
             await asyncio.to_thread(self._router.observe, self.paces)
+        self.generation += 1
 
     async def _run(self) -> None:
         while True:
@@ -143,16 +155,40 @@ class FleetSpeeds:
                 log.warning("the fleet's last %d street traversals were not stored", len(self._pending))
 
 
-def fresh_paces(raw: Mapping[bytes | str, bytes | str], now: int) -> dict[int, float]:
-    """The paces of a graph's hash (lua/fleet_observe.lua) whose decayed weight is still FRESH_WEIGHT,
-    aged by fix time: up to the newest observation, capped by the server's clock `now`."""
+def observed(raw: Mapping[bytes | str, bytes | str], now: int) -> dict[int, tuple[float, float]]:
+    """Each segment of a graph's hash (lua/fleet_observe.lua) as (pace, weight decayed to now), aged by
+    fix time: up to the newest observation, capped by the server's clock `now`. Weights below
+    MIN_WEIGHT are left out: too old to tell anything."""
     rows: list[tuple[int, float, float, int]] = []
-    for seg, value in raw.items():
-        pace, weight, updated = value.split()
-        rows.append((int(seg), float(pace), float(weight), int(updated)))
+    for key, value in raw.items():
+        p, w, t = value.split()
+        rows.append((int(key), float(p), float(w), int(t)))
     clock = min(max((row[3] for row in rows), default=now), now)
-    return {
-        seg: pace
-        for seg, pace, weight, updated in rows
-        if weight * math.exp(-max(clock - updated, 0) / 1000 / TAU_S) >= FRESH_WEIGHT
-    }
+    out: dict[int, tuple[float, float]] = {}
+    for seg, pace, weight, updated in rows:
+        decayed = weight * math.exp(-max(clock - updated, 0) / 1000 / TAU_S)
+        if decayed >= MIN_WEIGHT:
+            out[seg] = pace, decayed
+    return out
+
+
+def estimate(
+    seen: Mapping[int, tuple[float, float]], lengths: F32, prior_s: F64
+) -> tuple[dict[int, float], float | None]:
+    """Each observed segment's pace now, and the city's factor (observed over map time, weighted).
+
+    The factor says how much slower than the map the fleet drives now, a rush hour say: every street
+    without an observation takes its map time times it. An observed street's pace leans on its
+    observations as far as their weight goes, and on the map's pace times the factor for the rest
+    (PRIOR_WEIGHT): a street driven a minute ago tells its pace; one driven twenty minutes ago, little.
+    """
+    weights = sum(w for _, w in seen.values())
+    factor = None
+    if weights >= FACTOR_WEIGHT:
+        observed_s = sum(w * pace * float(lengths[seg]) for seg, (pace, w) in seen.items())
+        factor = observed_s / sum(w * float(prior_s[seg]) for seg, (_, w) in seen.items())
+    paces: dict[int, float] = {}
+    for seg, (pace, w) in seen.items():
+        by_map = float(prior_s[seg]) / max(float(lengths[seg]), 1.0) * (factor or 1.0)
+        paces[seg] = (w * pace + PRIOR_WEIGHT * by_map) / (w + PRIOR_WEIGHT)
+    return paces, factor
