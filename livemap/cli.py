@@ -22,6 +22,7 @@ from livemap.app import admin_token, create_app
 from livemap.logs import log_config
 from livemap.notify import worker as notify_worker
 from livemap.realtime.wsprotocol import LeanWebSocketProtocol
+from livemap.routing.sample import helsinki_extract
 from livemap.settings import Settings
 from livemap.trackers.endpoints import OsmandPort
 from livemap.web.httpprotocol import TimedHttpProtocol
@@ -195,10 +196,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     on_ready = None
     if args.command == "demo":
         settings = replace(settings, worker_inline=True)  # `make run` sends notifications too
+        sample = helsinki_extract()
+        if sample is not None and not (settings.osm_pbf or settings.router_url):
+            settings = replace(settings, osm_pbf=str(sample))
+        # Helsinki's orders go out without routes, for the server to route on that map; with no sample,
+        # or a router of the operator's own (which may not cover Helsinki), a grid whose orders carry routes.
+        world = "helsinki" if sample is not None and settings.osm_pbf == str(sample) else "grid"
         os.environ["LIVEMAP_ADMIN_TOKEN"] = admin_token(settings)  # the simulator creates the demo store with it
         on_ready = [
             sys.executable, "-m", "simulator", "run", "--url", "{url}", "--drivers", str(args.drivers),
             "--speedup", str(args.speedup), "--links-file", str(Path(settings.data_dir) / "demo-links.txt"),
+            "--world", world,
         ]  # fmt: skip
     with contextlib.suppress(KeyboardInterrupt):
         osmand_port = getattr(args, "osmand_port", None)

@@ -10,10 +10,11 @@ from .city import Crossing, Route, StreetGrid, detour, plan_route
 from .client import ApiError, LivemapClient
 from .clock import SimClock
 from .courier import Courier
-from .driver import Fix, Jam, MotionProfile, Trip, TrueState, VirtualDriver
+from .driver import Fix, Jam, Trip, TrueState, VirtualDriver
 from .etabench import EtaOptions, run_eta_accuracy
 from .geo import LocalFrame
 from .link import DriverLink
+from .motion import MotionProfile
 from .run import RunOptions, run
 from .scenario import Delivery, Scenario, ScenarioOptions, plan_scenario
 

@@ -14,9 +14,9 @@ import itertools
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .geo import XY, LatLon, LocalFrame, distance_m
+from .geo import XY, LatLon, LocalFrame, Polyline, distance_m
 
 #: Grid indices of an intersection: ``i`` counts streets along the grid's x axis, ``j`` along y.
 Corner = tuple[int, int]
@@ -49,7 +49,7 @@ class Crossing:
 
 
 @dataclass(frozen=True)
-class Route:
+class Route(Polyline):
     """A path along streets: polyline vertices in the grid's local frame, plus where it crosses streets.
 
     ``xy`` holds only the vertices where the path changes direction (and its two ends), so
@@ -57,8 +57,6 @@ class Route:
     every intersection after the start, turns or not, for the driver's stops and slow-downs.
     """
 
-    frame: LocalFrame
-    xy: tuple[XY, ...]
     crossings: tuple[Crossing, ...]
     start_corner: Corner
     end_corner: Corner
@@ -68,56 +66,6 @@ class Route:
     #: (a route that leaves a house): what a detour needs to rebuild the path.
     corners: tuple[Corner, ...] = ()
     lead: XY | None = None
-    _cum: tuple[float, ...] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if len(self.xy) < 2:
-            raise ValueError("a route needs at least two vertices")
-        cum = [0.0]
-        for a, b in itertools.pairwise(self.xy):
-            cum.append(cum[-1] + distance_m(a, b))
-        object.__setattr__(self, "_cum", tuple(cum))
-
-    @property
-    def length_m(self) -> float:
-        """Length along the streets, metres."""
-        return self._cum[-1]
-
-    @property
-    def origin(self) -> LatLon:
-        return self.frame.to_latlon(*self.xy[0])
-
-    @property
-    def destination(self) -> LatLon:
-        return self.frame.to_latlon(*self.xy[-1])
-
-    def latlon(self) -> list[LatLon]:
-        """Vertices as ``(lat, lon)``."""
-        return [self.frame.to_latlon(x, y) for x, y in self.xy]
-
-    def to_wire(self) -> list[list[float]]:
-        """Vertices as the API's ``route``: ``[[lat, lon], ...]``, rounded to ~0.1 m."""
-        return [[round(lat, 6), round(lon, 6)] for lat, lon in self.latlon()]
-
-    def _segment(self, d: float) -> int:
-        # At a vertex, the segment that starts there: a driver standing on a corner faces its next street.
-        return min(max(bisect.bisect_right(self._cum, d) - 1, 0), len(self.xy) - 2)
-
-    def point_at(self, d: float) -> XY:
-        """Point at ``d`` metres along the route (clamped to its ends), local metres."""
-        d = min(max(d, 0.0), self.length_m)
-        k = self._segment(d)
-        (ax, ay), (bx, by) = self.xy[k], self.xy[k + 1]
-        seg = self._cum[k + 1] - self._cum[k]
-        f = (d - self._cum[k]) / seg if seg > 0 else 0.0
-        return ax + (bx - ax) * f, ay + (by - ay) * f
-
-    def direction_at(self, d: float) -> XY:
-        """Unit vector of travel at ``d`` metres along the route."""
-        k = self._segment(min(max(d, 0.0), self.length_m))
-        (ax, ay), (bx, by) = self.xy[k], self.xy[k + 1]
-        seg = math.hypot(bx - ax, by - ay) or 1.0
-        return (bx - ax) / seg, (by - ay) / seg
 
 
 class StreetGrid:

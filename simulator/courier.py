@@ -1,8 +1,9 @@
 """One courier's working day: a virtual driver, its socket, and its orders' stages over the API.
 
-Per order: create it (received), move it to processing, assign the driver; ship it when the
-driver leaves; deliver it on arrival; after a short handover complete it and open the next
-order, which starts where the last one ended. Fixes go out on a fixed simulated-time beat the
+Per order: create it (received; with its route only where livemap cannot route it itself, see
+:mod:`.worlds`), move it to processing, assign the driver; ship it when the driver leaves;
+deliver it on arrival; after a short handover complete it and open the next order, which
+starts where the last one ended. Fixes go out on a fixed simulated-time beat the
 whole time. Stage changes run in their own queue, so a slow or restarting server delays them
 without stopping the pings.
 """
@@ -17,13 +18,14 @@ import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
-from .city import Route, StreetGrid, plan_route
 from .client import ApiError, LivemapClient, NewOrder, OrderCreated, Point, with_retries
 from .clock import SimClock
+from .drivable import Drivable
 from .driver import VirtualDriver
 from .fakes import fake_customer, fake_tracking_number
 from .link import DriverLink
 from .stats import Stats
+from .worlds import World
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ class DemoOrder:
     """An order this courier carries; ``created`` is the server's reply once it exists."""
 
     number: str
-    route: Route
+    route: Drivable
     request: NewOrder
     created: OrderCreated | None = None
 
@@ -74,7 +76,7 @@ class Courier:
         driver_id: str,
         client: LivemapClient,
         link: DriverLink,
-        grid: StreetGrid,
+        world: World,
         clock: SimClock,
         stats: Stats,
         numbers: Iterator[int],
@@ -88,7 +90,7 @@ class Courier:
         self.driver = VirtualDriver(f"{seed}:{driver_id}")
         self._client = client
         self._link = link
-        self._grid = grid
+        self._world = world
         self._clock = clock
         self._stats = stats
         self._numbers = numbers
@@ -120,7 +122,7 @@ class Courier:
             raise RuntimeError("open_first_order() must succeed before run()")
         now = self._clock.now_ms()
         self._depart_ms = now + self._ms(self._timing.first_departure_s)
-        self.driver.begin_trip(self.order.route, self._depart_ms)
+        self.driver.begin_trip(self.order.route, self._depart_ms, self._world.trip)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._link.run(), name=f"link {self.driver_id}")
             tasks.create_task(self._work(), name=f"api {self.driver_id}")
@@ -158,12 +160,12 @@ class Courier:
             self._enqueue(f"assign {nxt.number}", lambda: self._assign(nxt))
             self.order = nxt
             self._depart_ms = t + self._ms(self._timing.departure_s)
-            self.driver.begin_trip(nxt.route, self._depart_ms)
+            self.driver.begin_trip(nxt.route, self._depart_ms, self._world.trip)
             self.phase = Phase.WAITING
 
-    def _new_order(self, number: str, *, after: Route | None, now_ms: int) -> DemoOrder:
+    def _new_order(self, number: str, *, after: Drivable | None, now_ms: int) -> DemoOrder:
         rng, timing = self._rng, self._timing
-        route = plan_route(self._grid, rng, after=after)
+        route = self._world.plan(rng, after)
         estimate_s = route.length_m / timing.promise_speed_mps + max(timing.departure_s)
         promised = now_ms + (estimate_s + rng.uniform(*timing.promise_slack_min) * 60) * 1000
         # Shops promise round times: the next five minutes.
@@ -172,10 +174,10 @@ class Courier:
         request = NewOrder(
             id=number,
             customer=fake_customer(rng),
-            address=self._grid.address(route),
+            address=self._world.address(route, rng),
             destination=Point(lat=round(dest[0], 6), lon=round(dest[1], 6)),
             origin=Point(lat=round(origin[0], 6), lon=round(origin[1], 6)),
-            route=route.to_wire(),
+            route=route.to_wire() if self._world.sends_route else None,
             promised_by=promised_by,
             tracking_number=fake_tracking_number(rng),
             carrier=self._carrier,

@@ -15,44 +15,13 @@ import collections
 import copy
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .city import Route
 from .drivable import Drivable
 from .geo import bearing_deg
-
-
-@dataclass(frozen=True)
-class MotionProfile:
-    """How a driver moves and what its phone reports; the defaults describe urban car traffic."""
-
-    min_speed_mps: float = 6.0
-    max_speed_mps: float = 14.0
-    mean_speed_mps: float = 10.0
-    #: Spread of the cruise speed around its mean, m/s, and how fast it forgets a deviation.
-    speed_sigma_mps: float = 2.0
-    speed_memory_s: float = 25.0
-    accel_mps2: float = 1.8
-    brake_mps2: float = 2.5
-    turn_speed_mps: tuple[float, float] = (4.0, 6.5)
-    red_light_chance: float = 0.12
-    red_light_s: tuple[float, float] = (10.0, 60.0)
-    long_stop_chance: float = 0.08
-    long_stop_s: tuple[float, float] = (120.0, 420.0)
-    #: Congested stretches (traffic): chance per km of route that one begins, its length, its speed cap.
-    #: Off by default; drawn from their own random stream, so turning them on changes nothing else.
-    jam_chance_per_km: float = 0.0
-    jam_length_m: tuple[float, float] = (300.0, 1500.0)
-    jam_speed_mps: tuple[float, float] = (2.0, 5.0)
-    step_s: float = 0.5
-    #: GPS error: per-fix accuracy in metres (radial RMS), and how long the error stays correlated.
-    accuracy_m: tuple[float, float] = (4.0, 8.0)
-    noise_memory_s: float = 10.0
-    moving_mps: float = 0.3
-    battery_start_pct: tuple[float, float] = (55.0, 100.0)
-    battery_drain_pct_per_h: tuple[float, float] = (6.0, 12.0)
+from .motion import Limit, MotionProfile, Sample, Walk, drive, reach_m
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +68,6 @@ class Fix:
         return wire
 
 
-class _Sample(NamedTuple):
-    t_s: float
-    s_m: float
-    v_mps: float
-    #: The drive's hidden state after this step: cruise speed and the index of the next limit ahead.
-    cruise_mps: float = 0.0
-    k: int = 0
-
-
 class Jam(NamedTuple):
     """A congested stretch of a route: from ``start_m`` to ``end_m`` nobody goes faster than ``speed_mps``."""
 
@@ -135,112 +95,59 @@ def _draw_jams(route_length_m: float, rng: random.Random, profile: MotionProfile
     return jams
 
 
-class _Limit(NamedTuple):
-    distance_m: float
-    speed_mps: float
-    dwell_s: float | None  # None: pass at up to speed_mps; else stop and wait this long
-
-
-# Stop lines are approached at walking pace for the last metres: braking exactly to zero at the
-# line would need infinitely many ever-shorter steps.
-_CREEP_MPS = 1.0
-_SNAP_M = 0.5
-
-
-def _plan_limits(route: Drivable, rng: random.Random, p: MotionProfile) -> list[_Limit]:
+def _plan_limits(route: Drivable, rng: random.Random, p: MotionProfile) -> list[Limit]:
     limits = _crossing_limits(route, rng, p, -math.inf)
     if rng.random() < p.long_stop_chance:
         # A jam, a fuel stop, a chat with the doorman: somewhere in the middle of the trip.
         where = route.length_m * rng.uniform(0.2, 0.8)
-        limits.append(_Limit(where, 0.0, rng.uniform(*p.long_stop_s)))
+        limits.append(Limit(where, 0.0, rng.uniform(*p.long_stop_s)))
     limits.sort(key=lambda lim: lim.distance_m)
-    limits.append(_Limit(route.length_m, 0.0, 0.0))
+    limits.append(Limit(route.length_m, 0.0, 0.0))
     return limits
 
 
-def _crossing_limits(route: Drivable, rng: random.Random, p: MotionProfile, after_m: float) -> list[_Limit]:
+def _crossing_limits(route: Drivable, rng: random.Random, p: MotionProfile, after_m: float) -> list[Limit]:
     """Red lights and turns at the crossings beyond ``after_m``."""
-    limits: list[_Limit] = []
+    limits: list[Limit] = []
     for crossing in route.crossings:
         if crossing.distance_m <= after_m:
             continue
         if rng.random() < p.red_light_chance:
-            limits.append(_Limit(crossing.distance_m, 0.0, rng.uniform(*p.red_light_s)))
+            limits.append(Limit(crossing.distance_m, 0.0, rng.uniform(*p.red_light_s)))
         elif crossing.turn:
-            limits.append(_Limit(crossing.distance_m, rng.uniform(*p.turn_speed_mps), None))
+            limits.append(Limit(crossing.distance_m, rng.uniform(*p.turn_speed_mps), None))
     return limits
 
 
-def _with_jams(limits: list[_Limit], jams: list[Jam]) -> list[_Limit]:
+def _with_jams(limits: list[Limit], jams: list[Jam]) -> list[Limit]:
     """``limits`` plus braking to each jam's crawl before entering it, like for a turn; `_drive` caps speed inside."""
     if not jams:
         return limits
-    brakes = [_Limit(j.start_m, j.speed_mps, None) for j in jams]
+    brakes = [Limit(j.start_m, j.speed_mps, None) for j in jams]
     return [*sorted([*limits[:-1], *brakes], key=lambda lim: lim.distance_m), limits[-1]]
 
 
-def _reach_m(p: MotionProfile) -> float:
-    """How far ahead a driver starts braking for a limit, at most."""
-    return p.max_speed_mps**2 / (2 * p.brake_mps2) + 2 * _SNAP_M
+def _drive(
+    limits: list[Limit], jams: list[Jam], rng: random.Random, p: MotionProfile, start: Sample
+) -> Iterator[Sample]:
+    """Drive from ``start`` through ``limits`` at the wandering cruise speed, crawling inside ``jams``."""
+
+    def cap(s: float, t: float, cruise: float) -> float:
+        return min([cruise, *(jam.speed_mps for jam in jams if jam.start_m <= s < jam.end_m)])
+
+    walk = Walk(p.mean_speed_mps, p.speed_sigma_mps, p.min_speed_mps, p.max_speed_mps)
+    return drive(limits, start, rng, p, walk, cap)
 
 
-def _motion(route: Drivable, seed: int, p: MotionProfile) -> Iterator[_Sample]:
+def _motion(route: Drivable, seed: int, p: MotionProfile) -> Iterator[Sample]:
     """True (time, distance, speed) samples of one trip from standstill at the origin to arrival."""
     rng = random.Random(seed)
     limits = _plan_limits(route, rng, p)
     jams = plan_jams(route.length_m, seed, p)
     cruise = min(max(rng.gauss(p.mean_speed_mps, p.speed_sigma_mps), p.min_speed_mps), p.max_speed_mps)
-    start = _Sample(0.0, 0.0, 0.0, cruise, 0)
+    start = Sample(0.0, 0.0, 0.0, cruise, 0)
     yield start
     yield from _drive(_with_jams(limits, jams), jams, rng, p, start)
-
-
-def _drive(
-    limits: list[_Limit], jams: list[Jam], rng: random.Random, p: MotionProfile, start: _Sample
-) -> Iterator[_Sample]:
-    """Drive from ``start`` (after its step) through ``limits`` to the last one, the end of the route."""
-    dt = p.step_s
-    keep = math.exp(-dt / p.speed_memory_s)
-    kick = p.speed_sigma_mps * math.sqrt(1.0 - keep * keep)
-    reach = _reach_m(p)
-    t, s, v, cruise, k = start
-    while True:
-        cruise = p.mean_speed_mps + (cruise - p.mean_speed_mps) * keep + kick * rng.gauss(0.0, 1.0)
-        cruise = min(max(cruise, p.min_speed_mps), p.max_speed_mps)
-        allowed = cruise
-        for jam in jams:
-            if jam.start_m <= s < jam.end_m:
-                allowed = min(allowed, jam.speed_mps)
-        for j in range(k, len(limits)):  # indices, not a slice: no copy of the limits ahead every step
-            lim = limits[j]
-            gap = lim.distance_m - s
-            if gap > reach:
-                break
-            allowed = min(allowed, math.sqrt(lim.speed_mps**2 + 2 * p.brake_mps2 * max(gap - _SNAP_M, 0.0)))
-        v_new = min(allowed, v + p.accel_mps2 * dt)
-        if limits[k].dwell_s is not None and limits[k].distance_m - s > _SNAP_M:
-            v_new = max(v_new, min(_CREEP_MPS, v + p.accel_mps2 * dt))
-        s_new = s + (v + v_new) / 2 * dt
-        t += dt
-        while k < len(limits):
-            lim = limits[k]
-            if lim.dwell_s is None:
-                if s_new < lim.distance_m:
-                    break
-                k += 1
-                continue
-            if s_new < lim.distance_m - _SNAP_M:
-                break
-            s_new, v_new = lim.distance_m, 0.0
-            # Stopped: the wait shows as two samples at the same place, this one and one `dwell_s` later.
-            yield _Sample(t, s_new, 0.0, cruise, k + 1)
-            if k == len(limits) - 1:
-                return
-            t += lim.dwell_s
-            k += 1
-            break
-        s, v = s_new, v_new
-        yield _Sample(t, s, v, cruise, k)
 
 
 class Trip:
@@ -269,7 +176,7 @@ class Trip:
         trip._rewind()
         return trip
 
-    def _motion(self) -> Iterator[_Sample]:
+    def _motion(self) -> Iterator[Sample]:
         """The true samples of the drive from departure (a trip on real streets drives them its own way)."""
         return _motion(self.route, self.seed, self.profile)
 
@@ -330,7 +237,7 @@ class Trip:
             return [0.0] * count
         state, wait_s = self._present(max(t_s, 1e-6))
         length = self.route.length_m
-        horizon = state.s_m + _reach_m(p)
+        horizon = state.s_m + reach_m(p)
         rng = random.Random(self.seed)
         planned = _with_jams(_plan_limits(self.route, rng, p), self.jams)
         known = [lim for lim in planned[state.k : -1] if lim.distance_m <= horizon]
@@ -344,28 +251,32 @@ class Trip:
             luck = random.Random(f"{seed}:{i}")
             ahead = _crossing_limits(self.route, luck, p, horizon)
             if luck.random() < long_stop_chance:
-                ahead.append(_Limit(luck.uniform(lo, hi), 0.0, luck.uniform(*p.long_stop_s)))
+                ahead.append(Limit(luck.uniform(lo, hi), 0.0, luck.uniform(*p.long_stop_s)))
             jams = _draw_jams(length, luck, p, horizon)
             limits = [*sorted([*known, *ahead], key=lambda lim: lim.distance_m), planned[-1]]
             last = collections.deque(_drive(_with_jams(limits, jams), current_jams + jams, luck, p, start), maxlen=1)
             left.append(wait_s + (last[0].t_s if last else 0.0))
         return left
 
-    def _present(self, t_s: float) -> tuple[_Sample, float]:
+    def _present(self, t_s: float) -> tuple[Sample, float]:
         """The drive's state at ``t_s`` (its clock reset to 0) and how long the driver still waits there."""
         self._travel(t_s)
         prev, nxt = self._prev, self._next
         if prev.s_m == nxt.s_m and prev.v_mps == 0.0 and nxt.t_s - prev.t_s > self.profile.step_s * 1.5:
-            return _Sample(0.0, prev.s_m, 0.0, prev.cruise_mps, prev.k), nxt.t_s - t_s
+            return Sample(0.0, prev.s_m, 0.0, prev.cruise_mps, prev.k), nxt.t_s - t_s
         span = nxt.t_s - prev.t_s
         f = (t_s - prev.t_s) / span if span > 0 else 1.0
         s = prev.s_m + (nxt.s_m - prev.s_m) * f
         v = prev.v_mps + (nxt.v_mps - prev.v_mps) * f
-        return _Sample(0.0, s, v, prev.cruise_mps, prev.k), 0.0
+        return Sample(0.0, s, v, prev.cruise_mps, prev.k), 0.0
 
     def remaining_s(self, t_ms: int) -> float:
         """True seconds from ``t_ms`` until arrival (0 once arrived): the ground truth for an ETA."""
         return max(self.arrival_ms - t_ms, 0) / 1000.0
+
+
+#: Makes a trip from a route, its departure (simulated epoch ms) and a seed.
+TripFactory = Callable[[Drivable, int, int], "Trip"]
 
 
 class VirtualDriver:
@@ -387,13 +298,18 @@ class VirtualDriver:
         self._error = (0.0, 0.0)
         self._last_fix_ms: int | None = None
 
-    def begin_trip(self, route: Route, depart_ms: int) -> Trip:
-        """Plan the next trip; the driver waits at ``route``'s origin until ``depart_ms``."""
+    def begin_trip(self, route: Drivable, depart_ms: int, drive: TripFactory | None = None) -> Trip:
+        """Plan the next trip; the driver waits at ``route``'s origin until ``depart_ms``.
+
+        ``drive`` makes the trip from the route, departure and a seed of the driver's own
+        (default: :class:`Trip` with the driver's profile; a world of real streets drives its own way).
+        """
         if self.battery_pct < 15.0:
             # Phones get plugged in between deliveries; keeps a long demo from going flat. Drawn from the
             # phone's stream, not the trips': whether it is needed depends on the fixes taken.
             self.battery_pct = self._noise_rng.uniform(85.0, 100.0)
-        self.trip = Trip(route, depart_ms, self._plan_rng.getrandbits(63), self.profile)
+        seed = self._plan_rng.getrandbits(63)
+        self.trip = Trip(route, depart_ms, seed, self.profile) if drive is None else drive(route, depart_ms, seed)
         return self.trip
 
     def take_trip(self, trip: Trip) -> None:
@@ -450,7 +366,7 @@ class VirtualDriver:
             lon=round(lon, 6),
             ts=t_ms,
             speed=0.0 if speed is None else round(speed, 1),
-            heading=None if heading is None else round(heading, 1),
+            heading=None if heading is None else round(heading, 1) % 360.0,  # 359.96 rounds to 360.0
             accuracy=round(self._accuracy, 1),
             battery=float(round(self.battery_pct)),
         )

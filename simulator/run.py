@@ -1,4 +1,4 @@
-"""``python -m simulator run``: a demo store with N virtual drivers delivering order after order."""
+"""``python -m simulator run``: a demo store with N virtual drivers delivering order after order (:mod:`.worlds`)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from .city import StreetGrid
 from .client import ApiError, LivemapClient, StoreCreated, with_retries
 from .clock import SimClock
 from .courier import Courier, DemoOrder
 from .fakes import fake_person_name
-from .geo import LatLon
 from .link import DriverLink
 from .signals import on_stop_signals
 from .stats import Stats
+from .worlds import World
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Asunción, Paraguay.
-DEFAULT_CENTER: LatLon = (-25.2865, -57.6470)
 #: Order links printed on the console; the links file gets them all.
 SHOWN_ORDERS = 3
 FIRST_ORDER_NUMBER = 1001
@@ -43,12 +40,12 @@ class RunOptions:
     """Everything ``run`` needs; the CLI fills it from flags."""
 
     admin_token: str
+    world: World
     url: str = "http://127.0.0.1:8000"
     drivers: int = 5
     interval_s: float = 1.0
     speedup: float = 1.0
     seed: int = 1
-    center: LatLon = DEFAULT_CENTER
     duration_s: float = 0.0
     links_file: Path | None = None
     store_name: str = "Demo store"
@@ -96,7 +93,7 @@ async def _setup(options: RunOptions, client: LivemapClient, clock: SimClock, st
 
     store = await with_retries(lambda: client.create_store(options.admin_token, options.store_name), on_retry=waiting)
     client.api_key = store.api_key
-    grid = StreetGrid(options.center, options.seed)
+    await with_retries(lambda: client.patch_store({"timezone": options.world.timezone}))
     # First orders get 1001.. in driver order, the ones after them whatever number is next.
     numbers = itertools.count(FIRST_ORDER_NUMBER + options.drivers)
     gate = asyncio.Semaphore(_SETUP_CONCURRENCY)
@@ -110,7 +107,7 @@ async def _setup(options: RunOptions, client: LivemapClient, clock: SimClock, st
                 driver_id=created.id,
                 client=client,
                 link=DriverLink(options.url, created.token, stats, label=created.id),
-                grid=grid,
+                world=options.world,
                 clock=clock,
                 stats=stats,
                 numbers=numbers,
@@ -156,7 +153,11 @@ def _announce(options: RunOptions, client: LivemapClient, demo: _Demo, out: Text
         more = f"{len(order_lines) - SHOWN_ORDERS} more"
         shown.append(f"  ... and {more}" + (f" in {options.links_file}" if options.links_file else ""))
     speed = f", {options.speedup:g}x speed" if options.speedup != 1 else ""
-    tail = [f"  {options.drivers} drivers, a fix every {options.interval_s:g} s{speed}. Ctrl-C stops."]
+    where = {
+        "helsinki": "on central Helsinki's streets; livemap routes every order",
+        "grid": "on a made-up street grid; orders carry their routes",
+    }[options.world.name]
+    tail = [f"  {options.drivers} drivers {where}, a fix every {options.interval_s:g} s{speed}. Ctrl-C stops."]
     print("\n".join([*lines, *shown, snapshot, *tail]), file=out, flush=True)
     links.write_header([*lines, *order_lines, snapshot])
 

@@ -19,36 +19,18 @@ import random
 from dataclasses import dataclass, field, replace
 
 import msgspec
-import numpy as np
 
 from .client import NewOrder, Point
 from .congestion import Congestion, TrafficOptions, plan_congestion
 from .courier import Timing
 from .fakes import fake_customer, fake_tracking_number
 from .osmworld import StreetMap, helsinki
+from .routemix import ROUTE_MIX, RouteKind, pick_kind
 from .streetdrive import StreetProfile, StreetTrip
 from .streetroute import StreetRoute, street_route
 
 NAME = "osm-helsinki"
 FIRST_ORDER_NUMBER = 1001
-
-
-@dataclass(frozen=True)
-class RouteKind:
-    """A class of delivery by street length: ``share`` of all deliveries are ``min_m``-``max_m`` long."""
-
-    name: str
-    share: float
-    min_m: float
-    max_m: float
-
-
-#: Hops round the corner, across the centre, and from one edge of the extract to the other.
-ROUTE_MIX: tuple[RouteKind, ...] = (
-    RouteKind("short", 0.25, 300.0, 900.0),
-    RouteKind("medium", 0.40, 900.0, 1_600.0),
-    RouteKind("long", 0.35, 1_600.0, 3_500.0),
-)
 
 
 @dataclass(frozen=True)
@@ -140,7 +122,7 @@ def plan_scenario(options: ScenarioOptions, start_ms: int = 0) -> Scenario:
         raise ValueError("need at least one driver and at least one delivery per driver")
     world = helsinki()
     congestion = plan_congestion(world, options.traffic, options.seed)
-    depot = _depot(world, options.seed)
+    depot = world.depot(options.seed)
     per_driver, extra = divmod(options.deliveries, options.drivers)
     deliveries: list[Delivery] = []
     for driver in range(options.drivers):
@@ -148,22 +130,6 @@ def plan_scenario(options: ScenarioOptions, start_ms: int = 0) -> Scenario:
         planner = _DriverPlanner(options, world, congestion, driver, start_ms)
         deliveries += planner.plan(depot, count)
     return Scenario(options, congestion, tuple(deliveries), start_ms)
-
-
-def pick_kind(rng: random.Random, mix: tuple[RouteKind, ...]) -> RouteKind:
-    """A route kind drawn by its share."""
-    x = rng.random() * sum(k.share for k in mix)
-    for kind in mix:
-        x -= kind.share
-        if x < 0:
-            return kind
-    return mix[-1]
-
-
-def _depot(world: StreetMap, seed: int) -> int:
-    """The shop every driver starts from: a crossing, drawn by the seed."""
-    crossings = [int(n) for n in world.doors if world.degree[n] > 2]
-    return random.Random(f"{seed}:depot").choice(crossings)
 
 
 class _DriverPlanner:
@@ -185,8 +151,8 @@ class _DriverPlanner:
         here, created = depot, self.start_ms
         for k in range(count):
             kind = pick_kind(rng, o.mix)
-            door, fastest = self._door(here, kind)
-            other = self._other_path(here, door, fastest) if rng.random() < o.detour_chance else None
+            door, fastest = self.world.door_between(here, rng, kind.min_m, kind.max_m)
+            other = self.world.other_path(here, door, fastest, rng) if rng.random() < o.detour_chance else None
             wait_s = rng.uniform(*(o.timing.first_departure_s if k == 0 else o.timing.departure_s))
             depart = created + round(wait_s * 1000)
             route = street_route(self.world, fastest)
@@ -201,39 +167,6 @@ class _DriverPlanner:
             )
             here, created = door, done
         return planned
-
-    def _door(self, here: int, kind: RouteKind) -> tuple[int, list[int]]:
-        """A door whose fastest path from ``here`` is of ``kind``'s length (else the closest of a few tries)."""
-        world, rng = self.world, self.rng
-        doors = world.doors
-        straight = np.hypot(world.x[doors] - world.x[here], world.y[doors] - world.y[here])
-        # Along streets a path is 1.1 to 1.8 times the straight line: aim the straight line accordingly.
-        near = doors[(straight >= kind.min_m / 1.8) & (straight <= kind.max_m / 1.1)]
-        candidates = [int(n) for n in (near if len(near) else doors) if n != here]
-        best: tuple[float, int, list[int]] | None = None
-        for _ in range(30):
-            door = rng.choice(candidates)
-            path = world.fastest(here, door)
-            if path is None:
-                continue
-            length = float(world.graph.seg_len_m[path].sum())
-            off = max(kind.min_m - length, length - kind.max_m, 0.0)
-            if off == 0.0:
-                return door, path
-            if best is None or off < best[0]:
-                best = (off, door, path)
-        if best is None:
-            raise RuntimeError(f"no door reachable from node {here}")
-        return best[1], best[2]
-
-    def _other_path(self, here: int, door: int, fastest: list[int]) -> list[int] | None:
-        """A plausible path other than the fastest: at most half as slow again by the prior, else None."""
-        limit = 1.5 * self.world.prior_s(fastest) + 60.0
-        for sigma in (0.4, 0.6, 0.8):
-            other = self.world.perturbed(here, door, self.rng, sigma)
-            if other is not None and other != fastest and self.world.prior_s(other) <= limit:
-                return other
-        return None
 
     def _request(self, route: StreetRoute, number: str, now_ms: int) -> NewOrder:
         # A shop's promise: the length at an average speed with stops, a random slack, rounded up to five minutes.

@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .congestion import Congestion
-from .driver import _CREEP_MPS, _SNAP_M, MotionProfile, Trip, _Limit, _reach_m, _Sample
+from .driver import Trip
+from .motion import SNAP_M, Limit, MotionProfile, Sample, Walk, drive, reach_m
 from .streetroute import StreetRoute
 
 
@@ -76,36 +77,36 @@ class _Street:
         i = bisect.bisect_right(self._drops, s)
         while i < len(self._drops) and self._drops[i] - s <= reach_m:
             at = self._drops[i]
-            v = min(v, math.sqrt(self.speed(at, day_s, pace) ** 2 + 2 * self._brake * max(at - s - _SNAP_M, 0.0)))
+            v = min(v, math.sqrt(self.speed(at, day_s, pace) ** 2 + 2 * self._brake * max(at - s - SNAP_M, 0.0)))
             i += 1
         return v
 
 
-def _street_limits(route: StreetRoute, rng: random.Random, p: MotionProfile, after_m: float) -> list[_Limit]:
+def _street_limits(route: StreetRoute, rng: random.Random, p: MotionProfile, after_m: float) -> list[Limit]:
     """Red lights (at signals only) and turn slow-downs at the crossings beyond ``after_m``."""
-    limits: list[_Limit] = []
+    limits: list[Limit] = []
     for crossing, signal in zip(route.crossings, route.signals, strict=True):
         if crossing.distance_m <= after_m:
             continue
         if signal and rng.random() < p.red_light_chance:
-            limits.append(_Limit(crossing.distance_m, 0.0, rng.uniform(*p.red_light_s)))
+            limits.append(Limit(crossing.distance_m, 0.0, rng.uniform(*p.red_light_s)))
         elif crossing.turn:
-            limits.append(_Limit(crossing.distance_m, rng.uniform(*p.turn_speed_mps), None))
+            limits.append(Limit(crossing.distance_m, rng.uniform(*p.turn_speed_mps), None))
     return limits
 
 
-def _long_stop(rng: random.Random, p: MotionProfile, chance: float, lo_m: float, hi_m: float) -> list[_Limit]:
+def _long_stop(rng: random.Random, p: MotionProfile, chance: float, lo_m: float, hi_m: float) -> list[Limit]:
     """A long stop somewhere between ``lo_m`` and ``hi_m``, with ``chance``: a parking hunt, a blocked street."""
     if rng.random() < chance:
-        return [_Limit(rng.uniform(lo_m, hi_m), 0.0, rng.uniform(*p.long_stop_s))]
+        return [Limit(rng.uniform(lo_m, hi_m), 0.0, rng.uniform(*p.long_stop_s))]
     return []
 
 
-def _plan_limits(route: StreetRoute, rng: random.Random, p: MotionProfile) -> list[_Limit]:
+def _plan_limits(route: StreetRoute, rng: random.Random, p: MotionProfile) -> list[Limit]:
     limits = _street_limits(route, rng, p, -math.inf)
     limits += _long_stop(rng, p, p.long_stop_chance, 0.2 * route.length_m, 0.8 * route.length_m)
     limits.sort(key=lambda lim: lim.distance_m)
-    limits.append(_Limit(route.length_m, 0.0, 0.0))
+    limits.append(Limit(route.length_m, 0.0, 0.0))
     return limits
 
 
@@ -113,58 +114,19 @@ def _first_pace(rng: random.Random, p: StreetProfile) -> float:
     return min(max(rng.gauss(p.pace_mean, p.pace_sigma), p.pace_range[0]), p.pace_range[1])
 
 
-def _brake_for(limits: list[_Limit], k: int, s: float, reach_m: float, p: MotionProfile) -> float:
-    """The highest speed at ``s`` that still stops or slows in time for the limits ahead (from ``k``)."""
-    allowed = math.inf
-    for j in range(k, len(limits)):  # indices, not a slice: no copy of the limits ahead every step
-        lim = limits[j]
-        gap = lim.distance_m - s
-        if gap > reach_m:
-            break
-        allowed = min(allowed, math.sqrt(lim.speed_mps**2 + 2 * p.brake_mps2 * max(gap - _SNAP_M, 0.0)))
-    return allowed
-
-
 def _drive(
-    limits: list[_Limit], street: _Street, rng: random.Random, p: StreetProfile, start: _Sample, t0_s: float
-) -> Iterator[_Sample]:
+    limits: list[Limit], street: _Street, rng: random.Random, p: StreetProfile, start: Sample, t0_s: float
+) -> Iterator[Sample]:
     """Drive from ``start`` (``t0_s`` after departure) through ``limits`` to the last one, the door.
 
     Samples carry the driver's pace where the grid's carry its cruise speed, and times from ``start``.
     """
-    dt = p.step_s
-    keep = math.exp(-dt / p.speed_memory_s)
-    kick = p.pace_sigma * math.sqrt(1.0 - keep * keep)
-    reach = _reach_m(p)
-    t, s, v, pace, k = start
-    while True:
-        pace = p.pace_mean + (pace - p.pace_mean) * keep + kick * rng.gauss(0.0, 1.0)
-        pace = min(max(pace, p.pace_range[0]), p.pace_range[1])
-        allowed = min(street.allowed(s, street.day_s + t0_s + t, pace, reach), _brake_for(limits, k, s, reach, p))
-        v_new = min(allowed, v + p.accel_mps2 * dt)
-        if limits[k].dwell_s is not None and limits[k].distance_m - s > _SNAP_M:
-            v_new = max(v_new, min(_CREEP_MPS, v + p.accel_mps2 * dt))
-        s_new = s + (v + v_new) / 2 * dt
-        t += dt
-        while k < len(limits):
-            lim = limits[k]
-            if lim.dwell_s is None:
-                if s_new < lim.distance_m:
-                    break
-                k += 1
-                continue
-            if s_new < lim.distance_m - _SNAP_M:
-                break
-            s_new, v_new = lim.distance_m, 0.0
-            # Stopped: the wait shows as two samples at the same place, this one and one `dwell_s` later.
-            yield _Sample(t, s_new, 0.0, pace, k + 1)
-            if k == len(limits) - 1:
-                return
-            t += lim.dwell_s
-            k += 1
-            break
-        s, v = s_new, v_new
-        yield _Sample(t, s, v, pace, k)
+    reach = reach_m(p)
+
+    def cap(s: float, t: float, pace: float) -> float:
+        return street.allowed(s, street.day_s + t0_s + t, pace, reach)
+
+    return drive(limits, start, rng, p, Walk(p.pace_mean, p.pace_sigma, *p.pace_range), cap)
 
 
 class StreetTrip(Trip):
@@ -193,10 +155,10 @@ class StreetTrip(Trip):
         assert isinstance(trip, StreetTrip)
         return trip
 
-    def _motion(self) -> Iterator[_Sample]:
+    def _motion(self) -> Iterator[Sample]:
         rng = random.Random(self.seed)
         limits = _plan_limits(self.street_route, rng, self.street_profile)
-        start = _Sample(0.0, 0.0, 0.0, _first_pace(rng, self.street_profile), 0)
+        start = Sample(0.0, 0.0, 0.0, _first_pace(rng, self.street_profile), 0)
         yield start
         yield from _drive(limits, self.street, rng, self.street_profile, start, 0.0)
 
@@ -214,7 +176,7 @@ class StreetTrip(Trip):
             return [0.0] * count
         state, wait_s = self._present(max(t_s, 1e-6))
         length = self.street_route.length_m
-        horizon = state.s_m + _reach_m(p)
+        horizon = state.s_m + reach_m(p)
         planned = _plan_limits(self.street_route, random.Random(self.seed), p)
         known = [lim for lim in planned[state.k : -1] if lim.distance_m <= horizon]
         # A long stop happens once in the middle 60% of a trip, if at all: only the part still ahead can hold it.

@@ -9,14 +9,13 @@ model changes its speed limit.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from .city import Crossing
-from .geo import XY, LatLon, LocalFrame, distance_m
+from .geo import Polyline, distance_m
 from .osmworld import StreetMap
 
 #: A change of direction by more than this (degrees) at a crossing is a turn...
@@ -36,71 +35,23 @@ class Zone(NamedTuple):
 
 
 @dataclass(frozen=True)
-class StreetRoute:
+class StreetRoute(Polyline):
     """A path along the car graph: every node's position in the map's local frame and what lies between.
 
     ``segments[k]`` joins ``xy[k]`` to ``xy[k + 1]`` at ``limits_mps[k]``; ``crossings`` and
     ``signals`` (one flag per crossing) are what the driver meets on the way.
     """
 
-    frame: LocalFrame
-    xy: tuple[XY, ...]
     nodes: tuple[int, ...]
     segments: tuple[int, ...]
     limits_mps: tuple[float, ...]
     crossings: tuple[Crossing, ...]
     signals: tuple[bool, ...]
-    _cum: tuple[float, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.xy) < 2 or len(self.segments) != len(self.xy) - 1 or len(self.signals) != len(self.crossings):
             raise ValueError("a street route needs two or more vertices, one segment between each two")
-        cum = [0.0]
-        for a, b in itertools.pairwise(self.xy):
-            cum.append(cum[-1] + distance_m(a, b))
-        object.__setattr__(self, "_cum", tuple(cum))
-
-    @property
-    def length_m(self) -> float:
-        return self._cum[-1]
-
-    @property
-    def origin(self) -> LatLon:
-        return self.frame.to_latlon(*self.xy[0])
-
-    @property
-    def destination(self) -> LatLon:
-        return self.frame.to_latlon(*self.xy[-1])
-
-    def start_m(self, k: int) -> float:
-        """Where vertex ``k`` lies along the route."""
-        return self._cum[k]
-
-    def latlon(self) -> list[LatLon]:
-        return [self.frame.to_latlon(x, y) for x, y in self.xy]
-
-    def to_wire(self) -> list[list[float]]:
-        """Vertices as the API's ``route``: ``[[lat, lon], ...]``, rounded to ~0.1 m."""
-        return [[round(lat, 6), round(lon, 6)] for lat, lon in self.latlon()]
-
-    def _segment(self, d: float) -> int:
-        return min(max(bisect.bisect_right(self._cum, d) - 1, 0), len(self.xy) - 2)
-
-    def point_at(self, d: float) -> XY:
-        """Point at ``d`` metres along the route (clamped to its ends)."""
-        d = min(max(d, 0.0), self.length_m)
-        k = self._segment(d)
-        (ax, ay), (bx, by) = self.xy[k], self.xy[k + 1]
-        seg = self._cum[k + 1] - self._cum[k]
-        f = (d - self._cum[k]) / seg if seg > 0 else 0.0
-        return ax + (bx - ax) * f, ay + (by - ay) * f
-
-    def direction_at(self, d: float) -> XY:
-        """Unit vector of travel at ``d`` metres along the route."""
-        k = self._segment(min(max(d, 0.0), self.length_m))
-        (ax, ay), (bx, by) = self.xy[k], self.xy[k + 1]
-        seg = math.hypot(bx - ax, by - ay) or 1.0
-        return (bx - ax) / seg, (by - ay) / seg
+        super().__post_init__()
 
     def zones(self) -> list[Zone]:
         """Runs of consecutive segments of one road-class speed."""

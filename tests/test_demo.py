@@ -15,7 +15,8 @@ from conftest import ROOT, children, gone, redis_pids, wait
 
 
 def test_demo_prints_links_whose_driver_moves_and_stops_cleanly(tmp_path: Path) -> None:
-    """The demo prints a dispatcher URL and 3 tracking links; a link's driver moves; SIGINT stops all of it."""
+    """The demo prints a dispatcher URL and 3 tracking links; a link's driver moves on Helsinki's streets, on a route
+    livemap made; SIGINT stops all of it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMAP_")}
     env["LIVEMAP_DATA_DIR"] = str(tmp_path / "var")
     proc = subprocess.Popen(
@@ -48,6 +49,19 @@ def test_demo_prints_links_whose_driver_moves_and_stops_cleanly(tmp_path: Path) 
                 break
             time.sleep(0.5)
         assert len(set(positions)) >= 2, f"driver did not move: {positions}"
+        # Central Helsinki's streets (the sample extract's bounds), and the order, sent without a route,
+        # routed by livemap itself once shipped.
+        assert all(60.14 < lat < 60.19 and 24.90 < lon < 24.97 for lat, lon in positions), positions
+        key = text.split("(store key: ", 1)[1].split(")", 1)[0]
+        order_url = tracking[0].split("/track/", 1)[0] + "/api/orders/1001"
+        order: dict[str, object] = {}
+        for _ in range(int(wait(30) / 0.5)):
+            order = httpx.get(order_url, headers={"authorization": f"Bearer {key}"}).json()
+            if order["route_source"] == "router":
+                break
+            time.sleep(0.5)
+        assert order["route_source"] == "router" and order["stage"] == "shipped", order
+        assert "Helsinki" in str(order["address"])
         sim = children(proc.pid)
         redis = redis_pids(tmp_path / "var")
         assert sim and len(redis) == 1

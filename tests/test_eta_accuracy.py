@@ -28,8 +28,9 @@ from simulator.accuracy import (
 )
 from simulator.city import Route, StreetGrid, detour, plan_route
 from simulator.cli import build_parser
-from simulator.driver import MotionProfile, Trip, plan_jams
+from simulator.driver import Trip, plan_jams
 from simulator.geo import XY, LatLon, distance_m, haversine_m
+from simulator.motion import MotionProfile
 
 CENTER: LatLon = (-25.2865, -57.6470)
 T0 = 1_600_000_000_000

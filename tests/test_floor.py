@@ -16,8 +16,9 @@ import pytest
 
 from simulator.accuracy import Sample, format_table, summarize
 from simulator.city import Route, StreetGrid, plan_route
-from simulator.driver import MotionProfile, Trip
+from simulator.driver import Trip
 from simulator.floor import with_floor
+from simulator.motion import MotionProfile
 from simulator.scenario import ScenarioOptions, plan_scenario
 
 CENTER = (-25.2865, -57.6470)

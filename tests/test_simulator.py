@@ -22,9 +22,10 @@ from websockets.asyncio.server import ServerConnection, serve
 from conftest import wait
 from simulator.city import Route, StreetGrid, plan_route
 from simulator.clock import SimClock
-from simulator.driver import Fix, MotionProfile, Trip, TrueState, VirtualDriver
+from simulator.driver import Fix, Trip, TrueState, VirtualDriver
 from simulator.geo import XY, LatLon, LocalFrame, bearing_deg, distance_m
 from simulator.link import DriverLink
+from simulator.motion import MotionProfile
 from simulator.stats import Stats
 
 CENTER: LatLon = (-25.2865, -57.6470)  # Asunción, the simulator's default city

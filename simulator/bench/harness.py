@@ -94,38 +94,14 @@ async def _run(options: BenchOptions) -> int:
     say(f"scale {options.scale:g}: windows of {plan.window_s:g} s after {plan.warmup_s:g} s of warm-up; "
         f"livemap started with LIVEMAP_DRIVER_MSGS_PER_S={DRIVER_MSGS_PER_S} (default 50/s would cap the "
         f"closed loop); open-files limit {files}; logs in {work_dir / 'logs'}")  # fmt: skip
-    busy, steal = await _machine_load()
-    if busy > _BUSY_PCT:
-        say(f"WARNING: the machine is already busy ({busy}% of one core before the bench started): other jobs "
-            "will lower the figures (each measurement's cpu_pct.others says how much they took)")  # fmt: skip
-    if steal > _BUSY_PCT:
-        say(f"WARNING: the hypervisor is already taking {steal}% of one core from this machine: its other guests "
-            "will lower the figures (each measurement's cpu_pct.steal says how much they took)")  # fmt: skip
-    results: dict[str, Any] = {}
+    busy, steal = await _warn_if_busy(say)
     log_dir = work_dir / "logs"
     log_dir.mkdir()
     try:
         async with BenchRedis(log_dir, options.redis_url) as db:
             say(db.describe())
             bench = Bench(options, plan, db, work_dir, say)
-            steps: list[tuple[str, str, Callable[[], Awaitable[dict[str, Any]]]]] = [
-                ("bare_ingest", f"transport ceiling: bare websocket, {plan.ingest_drivers} ack-paced drivers",
-                 bench.bare_ingest),
-                ("livemap_ingest", f"livemap ingest: {plan.ingest_drivers} ack-paced drivers, full hot path",
-                 bench.livemap_ingest),
-                ("fanout", f"fan-out: {plan.fanout.describe()}", lambda: bench.fanout(plan.fanout, "fanout")),
-                ("fanout_large", f"fan-out, large: {plan.fanout_large.describe()}",
-                 lambda: bench.fanout(plan.fanout_large, "fanout-large")),
-                ("idle", f"memory: {plan.idle} idle customer sockets after {plan.idle_warm} warm ones", bench.idle),
-                ("scaleout", f"scale-out: ingest on 2 livemap processes, one Redis, {plan.ingest_drivers} drivers",
-                 lambda: bench.livemap_ingest(2)),
-            ]  # fmt: skip
-            for key, what, step in steps:
-                if options.only and key not in options.only:
-                    continue
-                say(what)
-                results[key] = await _attempt(step, say)
-                say("  " + headline(key, results[key]))
+            results = await _measure(bench, options, plan, say)
             if options.peers_dir is not None and (not options.only or "peers" in options.only):
                 try:
                     results["peers"] = await run_peers(options.peers_dir, work_dir, options.out_dir, stamp, bench)
@@ -147,6 +123,42 @@ async def _run(options: BenchOptions) -> int:
     say(f"wrote {' and '.join(str(options.out_dir / n) for n in names)} in {say.elapsed_s:.0f} s (logs: {log_dir})")
     failed = [k for k, v in results.items() if isinstance(v, dict) and "error" in v]
     return 1 if failed else 0
+
+
+async def _measure(bench: Bench, options: BenchOptions, plan: Plan, say: Progress) -> dict[str, Any]:
+    """Run each step the options ask for, in order; a step that fails is recorded as its error."""
+    results: dict[str, Any] = {}
+    steps: list[tuple[str, str, Callable[[], Awaitable[dict[str, Any]]]]] = [
+        ("bare_ingest", f"transport ceiling: bare websocket, {plan.ingest_drivers} ack-paced drivers",
+         bench.bare_ingest),
+        ("livemap_ingest", f"livemap ingest: {plan.ingest_drivers} ack-paced drivers, full hot path",
+         bench.livemap_ingest),
+        ("fanout", f"fan-out: {plan.fanout.describe()}", lambda: bench.fanout(plan.fanout, "fanout")),
+        ("fanout_large", f"fan-out, large: {plan.fanout_large.describe()}",
+         lambda: bench.fanout(plan.fanout_large, "fanout-large")),
+        ("idle", f"memory: {plan.idle} idle customer sockets after {plan.idle_warm} warm ones", bench.idle),
+        ("scaleout", f"scale-out: ingest on 2 livemap processes, one Redis, {plan.ingest_drivers} drivers",
+         lambda: bench.livemap_ingest(2)),
+    ]  # fmt: skip
+    for key, what, step in steps:
+        if options.only and key not in options.only:
+            continue
+        say(what)
+        results[key] = await _attempt(step, say)
+        say("  " + headline(key, results[key]))
+    return results
+
+
+async def _warn_if_busy(say: Progress) -> tuple[int, int]:
+    """The machine's load before the bench (busy %, steal % of one core), with a warning when either is high."""
+    busy, steal = await _machine_load()
+    if busy > _BUSY_PCT:
+        say(f"WARNING: the machine is already busy ({busy}% of one core before the bench started): other jobs "
+            "will lower the figures (each measurement's cpu_pct.others says how much they took)")  # fmt: skip
+    if steal > _BUSY_PCT:
+        say(f"WARNING: the hypervisor is already taking {steal}% of one core from this machine: its other guests "
+            "will lower the figures (each measurement's cpu_pct.steal says how much they took)")  # fmt: skip
+    return busy, steal
 
 
 def _tidy(work_dir: Path) -> None:

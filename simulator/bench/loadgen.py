@@ -106,29 +106,34 @@ async def _fanout(spec: LoadSpec) -> None:
     await _sleep_until(run.start)
     await asyncio.gather(*(d.send_on_schedule(run, spec.hz, phases[d.spec.index], tally) for d in senders))
     await _sleep_until(run.t1 + spec.drain_s)  # late deliveries still count as received, not lost
+    _say(_fanout_result(tally, watching, dispatchers, senders))
+
+
+def _fanout_result(
+    tally: FanoutTally, watching: list[Customer], dispatchers: list[Dispatcher], senders: list[Driver]
+) -> FanoutResult:
+    """What the run saw, from the tally and the clients' own counts."""
     owed = {c: c.driver.owed if c.driver is not None else 0 for c in watching}
     calm = [c for c in watching if not c.slow]
     closed = [w for w in [*watching, *dispatchers] if w.close_code is not None and not w.slow]
-    _say(
-        FanoutResult(
-            sent=tally.sent,
-            sent_new_seconds=sum(d.owed for d in senders),
-            acked=tally.acked,
-            ack_errors=dict(tally.ack_errors),
-            customers=len(watching),
-            expected=sum(owed.values()),
-            received=sum(c.received for c in watching),
-            expected_non_slow=sum(owed[c] for c in calm),
-            received_non_slow=sum(c.received for c in calm),
-            slow_closed=len(watching) - len(calm),
-            disconnects=len(closed) + sum(d.dropped for d in senders),
-            latency=tally.latency,
-            ack_latency=tally.ack_latency,
-            send_lag=tally.send_lag,
-            dispatchers=len(dispatchers),
-            dispatch_received=tally.dispatch_received,
-            dispatch_latency=tally.dispatch_latency,
-        )
+    return FanoutResult(
+        sent=tally.sent,
+        sent_new_seconds=sum(d.owed for d in senders),
+        acked=tally.acked,
+        ack_errors=dict(tally.ack_errors),
+        customers=len(watching),
+        expected=sum(owed.values()),
+        received=sum(c.received for c in watching),
+        expected_non_slow=sum(owed[c] for c in calm),
+        received_non_slow=sum(c.received for c in calm),
+        slow_closed=len(watching) - len(calm),
+        disconnects=len(closed) + sum(d.dropped for d in senders),
+        latency=tally.latency,
+        ack_latency=tally.ack_latency,
+        send_lag=tally.send_lag,
+        dispatchers=len(dispatchers),
+        dispatch_received=tally.dispatch_received,
+        dispatch_latency=tally.dispatch_latency,
     )
 
 
