@@ -21,6 +21,7 @@ from livemap import integrations
 from livemap.domain import security
 from livemap.domain.eta import EtaModel
 from livemap.notify import Worker
+from livemap.outbound.policy import OutboundPolicy
 from livemap.realtime.hub import Hub
 from livemap.routing.providers import make_router
 from livemap.services import Services
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 async def _lifespan(app: Starlette, settings: Settings) -> AsyncIterator[None]:
     """Every resource the process holds, opened in order and closed in reverse when the server stops."""
     resolved = settings
+    outbound = OutboundPolicy.parse(settings.outbound_allow)  # a bad entry stops the start, before anything opens
     token = admin_token(settings)
     if token != str(settings.admin_token):
         resolved = replace(settings, admin_token=Secret(token))
@@ -113,7 +115,9 @@ async def _lifespan(app: Starlette, settings: Settings) -> AsyncIterator[None]:
         async with hub, Watchdog(repo, settings), worker, legs, fleet:
             positions = Positions(repo, EtaModel(settings), legs, fleet)
             limits = RateLimits(settings.driver_msgs_per_s)
-            app.state.services = Services(resolved, repo, positions, hub, url, EtaBoard(repo), limits, embedded)
+            app.state.services = Services(
+                resolved, repo, positions, hub, url, EtaBoard(repo), limits, outbound, embedded
+            )
             app.state.geocoding = integrations.Geocoding.from_settings(db.client, keys, resolved)
             settle_garbage_collector()
             kind = "cluster, sharded pub/sub" if db.sharded else "cluster" if db.cluster else "single"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from livemap.outbound.policy import OutboundPolicy
 from livemap.realtime.hub import Hub
 from livemap.settings import Settings
 from livemap.storage.connection import EmbeddedRedis
@@ -25,6 +26,8 @@ class Services:
     etas: EtaBoard
     #: Each driver's message budget (LIVEMAP_DRIVER_MSGS_PER_S), across its sockets and tracker requests.
     driver_limits: RateLimits
+    #: Where stores' webhooks, SMS gateways and SMTP servers may point (LIVEMAP_OUTBOUND_ALLOW).
+    outbound: OutboundPolicy
     #: The redis-server child this process runs and supervises; None with an external Redis.
     embedded: EmbeddedRedis | None = None
 

@@ -100,6 +100,10 @@ class Settings:
     worker_timeout_s: float = 15.0
     #: Also run the notifications worker inside each server process (`livemap demo` does).
     worker_inline: bool = False
+    #: Internal destinations a store's webhook, SMS gateway or SMTP server may still point at, which are
+    #: otherwise refused (loopback, private, link-local, metadata...): comma-separated addresses,
+    #: networks (CIDR) and host names, e.g. `10.0.5.0/24,smtp.internal.example`.
+    outbound_allow: str = ""
     #: Geocoder for shop addresses that come without coordinates: a geopy service name, or `none`.
     geocoder: str = "nominatim"
     #: Its base URL, e.g. a self-hosted Nominatim (`http://nominatim.internal:8080`); empty: the service's own.

@@ -42,6 +42,8 @@ class Sample:
     baseline_ms: int
     #: The floor's ETA (:mod:`.floor`) where it was computed (a subsample: it is costly), else None.
     floor_ms: int | None = None
+    #: The present floor's ETA (:mod:`.floor`: today's congestion held, no jam to come), on the same moments.
+    floor_present_ms: int | None = None
 
     @property
     def remaining_s(self) -> float:
@@ -60,6 +62,10 @@ class Sample:
     @property
     def floor_error_s(self) -> float | None:
         return None if self.floor_ms is None else abs(self.floor_ms - self.truth_ms) / 1000.0
+
+    @property
+    def floor_present_error_s(self) -> float | None:
+        return None if self.floor_present_ms is None else abs(self.floor_present_ms - self.truth_ms) / 1000.0
 
 
 def baseline_eta_ms(ts: int, position: LatLon, destination: LatLon, mps: float = BASELINE_MPS) -> int:
@@ -188,10 +194,12 @@ def _floor_stats(variants: Mapping[str, Sequence[Sample]], picked: list[int]) ->
     first = variants[names[0]] if names else []
     scored = [i for i in picked if first[i].floor_ms is not None]
     floor_errors = [e for i in scored if (e := first[i].floor_error_s) is not None]
+    present = [e for i in scored if (e := first[i].floor_present_error_s) is not None]
     return {
         "n": len(scored),
         **error_stats(floor_errors),
         **{f"{name}_median_s": error_stats([variants[name][i].error_s for i in scored])["median_s"] for name in names},
+        "present": error_stats(present),
     }
 
 
@@ -201,11 +209,12 @@ _TITLES = {"livemap": "livemap", "livemap_no_fleet": "no fleet", "livemap_store_
 
 def format_table(report: dict[str, Any]) -> str:
     """The report as a console table: per bucket, median and p90 absolute errors (s) of each variant,
-    the baseline and the floor (with livemap's median on the floor's moments)."""
+    the baseline and the floor (its median and p90, the present floor's median, livemap's median on
+    the floor's moments)."""
     names = [k for k in report["buckets"]["all"] if k not in ("n", "baseline", "floor")]
     columns = [*names, "baseline"]
     head = f"{'bucket':<8} {'n':>7}" + "".join(f" | {_TITLES.get(c, c)[:13]:>13} {'p90':>7}" for c in columns)
-    head += f" | {'floor':>7} {'p90':>7} {'(livemap':>9} {'n)':>6}"
+    head += f" | {'floor':>7} {'p90':>7} {'present':>8} {'(livemap':>9} {'n)':>6}"
     lines = [head, "-" * len(head)]
     for bucket in (*BUCKETS, ALL):
         b = report["buckets"][bucket]
@@ -213,7 +222,8 @@ def format_table(report: dict[str, Any]) -> str:
         row += "".join(f" | {_num(b[c]['median_s']):>13} {_num(b[c]['p90_s']):>7}" for c in columns)
         f = b["floor"]
         first = f.get(f"{names[0]}_median_s") if names else None
-        row += f" | {_num(f['median_s']):>7} {_num(f['p90_s']):>7} {_num(first):>9} {f['n']:>6}"
+        row += f" | {_num(f['median_s']):>7} {_num(f['p90_s']):>7} {_num(f['present']['median_s']):>8}"
+        row += f" {_num(first):>9} {f['n']:>6}"
         lines.append(row)
     jumps = report["jumps_over_2min_pct"]
     lines.append(

@@ -15,6 +15,7 @@ fleet's other drivers have just driven through is the only way to learn it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Iterator
@@ -92,6 +93,16 @@ class Congestion:
         else:
             weight = 0.0
         return 1.0 - (1.0 - o.rush_factor) * weight
+
+    def frozen_at(self, day_s: float) -> Congestion:
+        """The congestion as it is at ``day_s``, held for ever: today's rush factor, the jams on now.
+
+        What a fleet that saw every street at that moment could know, and no more: jams still to
+        come are not in it, and the ones on now never clear.
+        """
+        rush = dataclasses.replace(self.options, rush_factor=self.rush(day_s), rush_h=(-math.inf, math.inf))
+        on = tuple(j._replace(from_s=-math.inf, until_s=math.inf) for j in self.jams if j.from_s <= day_s < j.until_s)
+        return Congestion(rush, on)
 
     def on_route(self, route: StreetRoute) -> list[RouteJam]:
         """Every jam whose stretch the route drives along, as stretches of the route."""

@@ -343,6 +343,9 @@ async def _floor(
     print(f"floor: {scored} moments in {time.monotonic() - began:.0f} s", file=out, flush=True)
     # Aligned: the i-th sample of every variant is the same moment.
     return {
-        name: [replace(s, floor_ms=f.floor_ms) for s, f in zip(group, floored, strict=True)]
+        name: [
+            replace(s, floor_ms=f.floor_ms, floor_present_ms=f.floor_present_ms)
+            for s, f in zip(group, floored, strict=True)
+        ]
         for name, group in samples.items()
     }

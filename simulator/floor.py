@@ -9,6 +9,10 @@ real arrival is what no ETA model can beat on this scenario (it knows more than 
 can: no GPS noise, the exact wait left at a red light, every jam of the day). It tells how much
 of livemap's error is still to win.
 
+The *present floor* re-drives the same futures in the congestion of that moment held for ever
+(:meth:`.congestion.Congestion.frozen_at`): what an ETA could do if the fleet saw every street
+right now, but no jam still to come. Between the two lies what only foresight wins.
+
 Driving thousands of futures is pure CPU, so it runs in worker processes; each plans the
 scenario itself (planning is deterministic, and trips hold generators that do not pickle).
 """
@@ -32,9 +36,9 @@ EVERY = 20
 _deliveries: dict[str, Delivery] = {}
 
 
-def floor_eta_ms(d: Delivery, ts: int, futures: int = FUTURES) -> int:
+def floor_eta_ms(d: Delivery, ts: int, futures: int = FUTURES, *, present_only: bool = False) -> int:
     """The floor's ETA for delivery ``d`` at fix time ``ts``: the median of ``futures`` re-drives."""
-    left = d.trip.futures(ts, futures, seed=f"floor:{d.number}:{ts}")
+    left = d.trip.futures(ts, futures, seed=f"floor:{d.number}:{ts}", present_only=present_only)
     return ts + round(statistics.median(left) * 1000)
 
 
@@ -47,7 +51,7 @@ def with_floor(
     futures: int = FUTURES,
     workers: int | None = None,
 ) -> list[Sample]:
-    """``samples`` with the floor's ETA set on one in ``every`` of each delivery's (``every`` 0: none)."""
+    """``samples`` with both floors' ETAs set on one in ``every`` of each delivery's (``every`` 0: none)."""
     if every <= 0 or not samples:
         return samples
     seen: dict[str, int] = {}
@@ -64,8 +68,8 @@ def with_floor(
     with ProcessPoolExecutor(workers, spawn, initializer=_plan, initargs=(options, start_ms)) as pool:
         etas = list(pool.map(_floor_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
     out = list(samples)
-    for i, eta in zip(chosen, etas, strict=True):
-        out[i] = replace(out[i], floor_ms=eta)
+    for i, (eta, present) in zip(chosen, etas, strict=True):
+        out[i] = replace(out[i], floor_ms=eta, floor_present_ms=present)
     return out
 
 
@@ -75,6 +79,7 @@ def _plan(options: ScenarioOptions, start_ms: int) -> None:
     _deliveries = {d.number: d for d in planned.starting_at(start_ms).deliveries}
 
 
-def _floor_job(job: tuple[str, int, int]) -> int:
+def _floor_job(job: tuple[str, int, int]) -> tuple[int, int]:
     number, ts, futures = job
-    return floor_eta_ms(_deliveries[number], ts, futures)
+    d = _deliveries[number]
+    return floor_eta_ms(d, ts, futures), floor_eta_ms(d, ts, futures, present_only=True)

@@ -147,6 +147,7 @@ class StreetTrip(Trip):
     ) -> None:
         self.street_route = route
         self.street_profile = profile
+        self.congestion = congestion
         self.street = _Street(route, congestion, day_s, profile.brake_mps2)
         super().__init__(route, depart_ms, seed, profile)
 
@@ -162,15 +163,20 @@ class StreetTrip(Trip):
         yield start
         yield from _drive(limits, self.street, rng, self.street_profile, start, 0.0)
 
-    def futures(self, t_ms: int, count: int, seed: str) -> list[float]:
+    def futures(self, t_ms: int, count: int, seed: str, *, present_only: bool = False) -> list[float]:
         """Seconds left from ``t_ms`` in ``count`` other futures: the same present and congestion, fresh luck.
 
         As :meth:`.driver.Trip.futures`: the present (position, speed, pace, what the driver brakes
         for or waits at) is kept; beyond braking distance red lights, turn speeds and a long stop are
         drawn again. The shared congestion is kept whole, jams still to come included: it belongs to
-        the world, and a fleet that watches its streets can know it.
+        the world. With ``present_only`` it is the congestion of this moment held for ever
+        (:meth:`.congestion.Congestion.frozen_at`): what watching every street now could tell.
         """
         p = self.street_profile
+        street = self.street
+        if present_only:
+            now_s = street.day_s + (t_ms - self.depart_ms) / 1000.0
+            street = _Street(self.street_route, self.congestion.frozen_at(now_s), street.day_s, p.brake_mps2)
         t_s = (t_ms - self.depart_ms) / 1000.0
         if t_s >= self.duration_s:
             return [0.0] * count
@@ -188,7 +194,7 @@ class StreetTrip(Trip):
             luck = random.Random(f"{seed}:{i}")
             ahead = _street_limits(self.street_route, luck, p, horizon) + _long_stop(luck, p, chance, lo, hi)
             limits = [*sorted([*known, *ahead], key=lambda lim: lim.distance_m), planned[-1]]
-            drive = _drive(limits, self.street, luck, p, start, max(t_s, 1e-6) + wait_s)
+            drive = _drive(limits, street, luck, p, start, max(t_s, 1e-6) + wait_s)
             last = collections.deque(drive, maxlen=1)
             left.append(wait_s + (last[0].t_s if last else 0.0))
         return left

@@ -182,6 +182,9 @@ def server_env(target: RedisTarget, data_dir: Path, **extra: str) -> dict[str, s
         "LIVEMAP_ADMIN_TOKEN": ADMIN,
         "LIVEMAP_SECRET_KEY": SECRET_KEY,
         "LIVEMAP_DATA_DIR": str(data_dir),
+        # The tests' webhook, SMS and SMTP receivers listen on loopback, as an operator's internal relay
+        # would: allowed the way an operator allows one (test_outbound.py runs servers without it).
+        "LIVEMAP_OUTBOUND_ALLOW": "127.0.0.1",
         **extra,
     }
 

@@ -258,3 +258,20 @@ async def test_a_tiny_bench_scores_three_variants_against_two_real_servers(tmp_p
     rows = (tmp_path / "samples.csv").read_text().splitlines()
     assert rows[0].split(",")[5:8] == [f"{name}_left_s" for name in VARIANTS]
     assert len(rows) == every["n"] + 1
+
+
+def test_the_present_floor_knows_the_jams_on_now_and_none_to_come(world: StreetMap, long_route: StreetRoute) -> None:
+    """Frozen at a moment: a jam on then holds for ever, one that starts later is unknown, the rush stays."""
+    jam, _, _ = _jam_on(long_route, world, 900.0, 1500.0)
+    congestion = Congestion(TrafficOptions(jams_per_hour=0.0), (jam,))
+    during = congestion.frozen_at(jam.from_s + 10.0)
+    assert len(during.jams) == 1 and during.jams[0].until_s == float("inf")
+    assert during.rush(0.0) == during.rush(99_999.0) == congestion.rush(jam.from_s + 10.0)
+    assert congestion.frozen_at(jam.from_s - 10.0).jams == () == congestion.frozen_at(jam.until_s).jams
+    # A trip leaving before the jam starts, with no luck: the real trip meets it, the present floor does not.
+    profile = replace(CERTAIN, red_light_chance=0.0)
+    trip = StreetTrip(long_route, T0, 4, profile, congestion, jam.from_s - 60.0)
+    full = trip.futures(T0, 2, seed="test")
+    present = trip.futures(T0, 2, seed="test", present_only=True)
+    assert full == pytest.approx([trip.remaining_s(T0)] * 2, abs=1.0)
+    assert present[0] < full[0] - 30.0

@@ -99,7 +99,7 @@ def test_summary_scores_the_floor_only_where_computed_and_livemap_on_the_same_mo
     header, _, *rows = format_table(report).splitlines()
     assert "floor" in header.split("|")[-1]
     row = next(r for r in rows if r.startswith("10to30"))
-    assert row.split("|")[-1].split() == ["5.0", "5.0", "10.0", "5"]
+    assert row.split("|")[-1].split() == ["5.0", "5.0", "-", "10.0", "5"]  # no present floor computed here
 
 
 def test_with_floor_scores_one_moment_in_n_per_delivery_in_worker_processes() -> None:
@@ -122,4 +122,6 @@ def test_with_floor_scores_one_moment_in_n_per_delivery_in_worker_processes() ->
                 # Computed in another process from its own plan: it must match this process's trip.
                 left = d.trip.futures(s.ts, 4, seed=f"floor:{d.number}:{s.ts}")
                 assert s.floor_ms == s.ts + round(statistics.median(left) * 1000)
+                now = d.trip.futures(s.ts, 4, seed=f"floor:{d.number}:{s.ts}", present_only=True)
+                assert s.floor_present_ms == s.ts + round(statistics.median(now) * 1000)
     assert with_floor(options, start, samples, every=0) == samples

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,14 @@ def prefix(redis_target: RedisTarget) -> str:
 
 @pytest.fixture(scope="module")
 def nserver(redis_target: RedisTarget, prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(server_env(redis_target, tmp_path_factory.mktemp("n"), LIVEMAP_KEY_PREFIX=prefix), "N")
+    # 127.0.0.2 too: the redirect test's first hop (its workers allow less; see the outbound safety section).
+    env = server_env(
+        redis_target,
+        tmp_path_factory.mktemp("n"),
+        LIVEMAP_KEY_PREFIX=prefix,
+        LIVEMAP_OUTBOUND_ALLOW="127.0.0.1,127.0.0.2",
+    )
+    srv = Server(env, "N")
     yield srv
     srv.stop()
 
@@ -179,12 +187,13 @@ def start_worker(
 ) -> Iterator[Callable[..., WorkerProc]]:
     started: list[WorkerProc] = []
 
-    def start(name: str = "W", **settings: str) -> WorkerProc:
+    def start(name: str = "W", outbound_allow: str = "127.0.0.1", **settings: str) -> WorkerProc:
         tuned = {"backoff_base_s": "0.2", "timeout_s": "10"} | settings  # tiny backoff: the whole file runs fast
         env = server_env(
             redis_target,
             tmp_path,
             LIVEMAP_KEY_PREFIX=prefix,
+            LIVEMAP_OUTBOUND_ALLOW=outbound_allow,
             LIVEMAP_PUBLIC_URL=PUBLIC,
             SSL_CERT_FILE=str(ca_file),  # the SMTP server's certificate comes from the test CA
             **{f"LIVEMAP_WORKER_{k.upper()}": v for k, v in tuned.items()},
@@ -564,6 +573,75 @@ async def test_permanently_failing_endpoint_ends_in_the_dead_letter_stream(
     assert dead["error"] == "webhook answered HTTP 503"
     assert dead["store"] == nshop.id and dead["tracking_id"] == order["tracking_id"]
     assert json.loads(dead["data"])["stage"] == "shipped"
+
+
+# --- outbound safety ------------------------------------------------------------------------------
+
+
+async def test_the_worker_vets_each_destination_again_when_it_connects(
+    nshop: Shop, receiver: HttpReceiver, smtp: SmtpReceiver, start_worker: Start, rdb: Client, prefix: str
+) -> None:
+    """Saved while allowed, refused when sent (the operator's allowance gone, or the name resolving elsewhere now):
+    dead-lettered at the first try, naming the address, and nothing reaches the receivers."""
+    hook, sms_path = path(), path()
+    await configure(
+        nshop,
+        {
+            "events": {"shipped": ["webhook", "email", "sms"]},
+            "webhook": webhook_to(receiver, hook),
+            "email": email_via(smtp),
+            "sms": {"url": receiver.url + sms_path},
+        },
+    )
+    start_worker(outbound_allow="")
+    mail = f"val-{uuid.uuid4().hex[:6]}@example.com"
+    order = await nshop.order("V1", customer={"name": "Val", "email": mail, "phone": "+595 981 000 000"})
+    await subscribe(nshop, order, email=True, sms=True)
+    await stage(nshop, "V1", "shipped")
+    await settled(rdb, prefix)
+    entries = await rdb.xrange(Keys(prefix).outbox_dead())
+    dead = [{k.decode(): v.decode() for k, v in f.items()} for _, f in entries]
+    mine = {d["channel"]: d for d in dead if d["tracking_id"] == order["tracking_id"]}
+    assert mine.keys() == {"webhook", "email", "sms"}, dead
+    for channel, what in (("webhook", "webhook"), ("sms", "SMS provider"), ("email", "SMTP server")):
+        assert mine[channel]["attempt"] == "1", mine[channel]  # permanent: retrying cannot help
+        assert mine[channel]["error"].startswith(f"{what}: 127.0.0.1 is a loopback address"), mine[channel]
+    assert receiver.on(hook) == [] and receiver.on(sms_path) == [] and smtp.to(mail) == []
+
+
+async def test_a_redirect_inside_is_not_followed(
+    nshop: Shop, receiver: HttpReceiver, start_worker: Start, rdb: Client, prefix: str
+) -> None:
+    """An allowed destination answering 302 to a loopback address: a failed attempt, nothing connects there."""
+    hook = path()
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", receiver.url + hook)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    bouncer = ThreadingHTTPServer(("127.0.0.2", 0), Redirect)
+    threading.Thread(target=bouncer.serve_forever, daemon=True).start()
+    try:
+        bounce = f"http://127.0.0.2:{bouncer.server_address[1]}/hook"
+        await configure(nshop, {"events": {"shipped": ["webhook"]}, "webhook": {"url": bounce, "secret": SECRET}})
+        start_worker(outbound_allow="127.0.0.2", max_tries="1")
+        order = await nshop.order("R1")
+        await stage(nshop, "R1", "shipped")
+        await settled(rdb, prefix)
+        entries = await rdb.xrange(Keys(prefix).outbox_dead())
+        dead = [{k.decode(): v.decode() for k, v in f.items()} for _, f in entries]
+        (mine,) = [d for d in dead if d["tracking_id"] == order["tracking_id"]]
+        assert mine["error"] == "webhook answered HTTP 302"
+        assert receiver.on(hook) == []
+    finally:
+        bouncer.shutdown()
+        bouncer.server_close()
 
 
 # --- quiet hours, inline worker ------------------------------------------------------------------

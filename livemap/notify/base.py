@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from livemap.domain.i18n import Lang
 from livemap.domain.records import Order
 from livemap.domain.storesettings import StoreSettings
+from livemap.logs import redact
+from livemap.outbound.connect import post_for_status
+from livemap.outbound.policy import OutboundRefused
 
 
 class DeliveryError(Exception):
@@ -16,6 +21,21 @@ class DeliveryError(Exception):
     def __init__(self, reason: str, *, permanent: bool = False) -> None:
         super().__init__(reason)
         self.permanent = permanent
+
+
+async def post(client: httpx.AsyncClient, what: str, url: str, **kwargs: Any) -> None:
+    """POST to a store's ``what`` (its webhook, its SMS provider); any answer but 2xx is a failed attempt.
+
+    An internal destination is refused for good; the answer's body is never read.
+    """
+    try:
+        status = await post_for_status(client, url, **kwargs)
+    except OutboundRefused as exc:
+        raise DeliveryError(f"{what}: {exc}", permanent=True) from None
+    except httpx.HTTPError as exc:
+        raise DeliveryError(redact(f"{what} request failed: {type(exc).__name__}: {exc}")) from None
+    if not 200 <= status < 300:
+        raise DeliveryError(f"{what} answered HTTP {status}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,11 @@ import aiosmtplib
 from livemap.domain.storesettings import Email
 from livemap.notify.base import DeliveryError, Notice
 from livemap.notify.templates import Message
+from livemap.outbound.connect import smtp_socket
+from livemap.outbound.policy import OutboundPolicy, OutboundRefused
+
+#: Longest the connection, and then each SMTP command, may take (the worker bounds the whole attempt too).
+SMTP_TIMEOUT_S = 10.0
 
 
 def message_id(notice: Notice, sender: str) -> str:
@@ -58,16 +63,27 @@ def _linked(escaped: str, urls: list[str]) -> str:
     return escaped
 
 
-async def send(notice: Notice, words: Message, config: Email | None, to: str) -> None:
-    """Hand the email to the store's SMTP server; a 5xx reply is permanent, anything else may be retried."""
+async def send(notice: Notice, words: Message, config: Email | None, to: str, policy: OutboundPolicy) -> None:
+    """Hand the email to the store's SMTP server; a 5xx reply is permanent, anything else may be retried.
+
+    The connection goes to an address of the host that ``policy`` allows (vetted after resolving it),
+    within ``SMTP_TIMEOUT_S``; TLS still verifies the certificate against the host's name.
+    """
     if config is None or not config.host or not config.sender:
         raise DeliveryError("notifications.email needs host and from", permanent=True)
     implicit_tls = config.port == 465
     try:
+        sock = await smtp_socket(config.host, config.port, policy, SMTP_TIMEOUT_S)
+    except OutboundRefused as exc:
+        raise DeliveryError(f"SMTP server: {exc}", permanent=True) from None
+    except OSError as exc:
+        raise DeliveryError(f"SMTP failed: cannot connect to {config.host}:{config.port}: {exc}") from None
+    try:
         await aiosmtplib.send(
             build(notice, words, config, to),
+            sock=sock,
             hostname=config.host,
-            port=config.port,
+            timeout=SMTP_TIMEOUT_S,
             username=config.username or None,
             password=config.password or None,
             use_tls=implicit_tls,
@@ -80,3 +96,5 @@ async def send(notice: Notice, words: Message, config: Email | None, to: str) ->
         raise DeliveryError(f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500) from None
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"SMTP failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sock.close()  # the session closed it already, unless it failed before taking it

@@ -10,12 +10,12 @@ user-info or query) or in the body. The request also carries ``X-Livemap-Event-I
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 
 from livemap.domain.storesettings import Sms
-from livemap.logs import redact
-from livemap.notify.base import DeliveryError, Notice
+from livemap.notify.base import DeliveryError, Notice, post
 
 DEFAULT_BODY = {"to": "{phone}", "text": "{message}"}
 _PLACEHOLDER = re.compile(r"\{(phone|message|event_id|order|tracking_url|store)\}")
@@ -40,12 +40,5 @@ async def send(client: httpx.AsyncClient, notice: Notice, text: str, config: Sms
     }
     fields = fill(config.body or DEFAULT_BODY, values)
     headers = {"X-Livemap-Event-Id": notice.event_id, "Idempotency-Key": notice.event_id}
-    try:
-        if config.format == "json":
-            response = await client.post(config.url, json=fields, headers=headers)
-        else:
-            response = await client.post(config.url, data=fields, headers=headers)
-    except httpx.HTTPError as exc:
-        raise DeliveryError(redact(f"SMS request failed: {type(exc).__name__}: {exc}")) from None
-    if not response.is_success:
-        raise DeliveryError(f"SMS provider answered HTTP {response.status_code}")
+    body: dict[str, Any] = {"json": fields} if config.format == "json" else {"data": fields}
+    await post(client, "SMS provider", config.url, headers=headers, **body)

@@ -15,8 +15,7 @@ import httpx
 import msgspec
 
 from livemap.domain.storesettings import Webhook
-from livemap.logs import redact
-from livemap.notify.base import DeliveryError, Notice
+from livemap.notify.base import DeliveryError, Notice, post
 
 _encode = msgspec.json.Encoder().encode
 
@@ -75,9 +74,4 @@ async def send(client: httpx.AsyncClient, notice: Notice, config: Webhook | None
         "X-Livemap-Event": notice.key,
         "X-Livemap-Attempt": str(notice.attempt),
     }
-    try:
-        response = await client.post(config.url, content=raw, headers=headers)
-    except httpx.HTTPError as exc:
-        raise DeliveryError(redact(f"webhook request failed: {type(exc).__name__}: {exc}")) from None
-    if not response.is_success:
-        raise DeliveryError(f"webhook answered HTTP {response.status_code}")
+    await post(client, "webhook", config.url, content=raw, headers=headers)

@@ -47,6 +47,8 @@ from livemap.notify.policy import (
     tracking_url,
 )
 from livemap.notify.templates import render
+from livemap.outbound.connect import guarded_client
+from livemap.outbound.policy import OutboundPolicy
 from livemap.settings import Settings
 from livemap.storage.connection import open_db
 from livemap.storage.db import Db
@@ -81,6 +83,8 @@ class Worker:
         # The worker has no request to take an origin from: links use LIVEMAP_PUBLIC_URL.
         self.base_url = settings.public_url or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self._http: httpx.AsyncClient | None = None
+        #: Where stores' destinations may point (LIVEMAP_OUTBOUND_ALLOW parsed: a bad entry fails at start).
+        self.policy = OutboundPolicy.parse(settings.outbound_allow)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._reading = False
@@ -90,8 +94,8 @@ class Worker:
             log.warning("LIVEMAP_PUBLIC_URL is not set: tracking links in notifications point to %s", self.base_url)
         if self.settings.worker_claim_idle_ms < self.settings.worker_timeout_s * 1000:
             log.warning("LIVEMAP_WORKER_CLAIM_IDLE_MS is below the attempt timeout: slow deliveries may be sent twice")
-        self._http = httpx.AsyncClient(
-            timeout=self.settings.worker_timeout_s, follow_redirects=False, headers={"User-Agent": "livemap-notify/1"}
+        self._http = guarded_client(
+            self.policy, self.settings.worker_timeout_s, headers={"User-Agent": "livemap-notify/1"}
         )
         self._task = asyncio.create_task(self._run(), name="livemap-notify")
         return self
@@ -296,7 +300,7 @@ class Worker:
         words = render(notice)
         customer = notice.order.customer
         if channel == "email" and customer.email:
-            await email_channel.send(notice, words, config.email, customer.email)
+            await email_channel.send(notice, words, config.email, customer.email, self.policy)
         elif channel == "sms" and customer.phone:
             await sms.send(self._http, notice, words.sms, config.sms, customer.phone)
 

@@ -14,6 +14,7 @@ from livemap.domain.responses import StoreCreated
 from livemap.domain.storesettings import MAX_PATCH_DEPTH, too_deep
 from livemap.services import services
 from livemap.web import auth, bodies
+from livemap.web.destinations import vet_patch
 from livemap.web.errors import ApiError, json_response
 
 
@@ -35,6 +36,7 @@ async def patch_store(request: Request) -> Response:
     patch = await bodies.json(request, dict[str, Any])
     if too_deep(patch):
         raise ApiError(422, "invalid_field", f"settings nest at most {MAX_PATCH_DEPTH} levels deep")
+    await vet_patch(patch, services(request).outbound)
     try:
         settings = await services(request).repo.patch_settings(principal.store_id, patch)
     except msgspec.ValidationError as exc:

@@ -38,7 +38,7 @@ OPERATIONS: list[Op] = [
     Op(
         "patch",
         "/api/store",
-        "Merge-patch the store's settings (RFC 7396)",
+        "Merge-patch the store's settings (RFC 7396); an internal webhook/SMS/SMTP destination: 422 outbound_refused",
         "store",
         dict[str, Any],
         {200: StoreSettings},
