@@ -75,7 +75,7 @@ def make_server(settings: Settings, log_level: str = "info", osmand_port: int | 
         app = OsmandPort(app, osmand_port)
     config = uvicorn.Config(
         app,
-        log_config=log_config(log_level),
+        log_config=log_config(log_level, settings.json_logs),
         log_level=log_level,
         lifespan="on",
         ws_max_size=WS_MAX_SIZE,
@@ -163,8 +163,7 @@ async def _run_child(command: list[str], server: uvicorn.Server) -> None:
         server.should_exit = True
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `livemap` console script."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livemap", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server (embedded Redis unless LIVEMAP_REDIS_URL is set)")
@@ -183,31 +182,48 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="also take Traccar Client / OsmAnd devices at the root of this port (the apps' default: 5055)",
     )
     worker.add_argument("--log-level", default="info", choices=levels)
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve the worker's /metrics (Prometheus) on 127.0.0.1:PORT, for a scraper on the same host",
+    )
     demo.add_argument("--drivers", type=int, default=5, help="simulated drivers (default 5)")
     demo.add_argument(
         "--speedup", type=float, default=1.0, help="simulated seconds per wall second (default 1: ETAs in real time)"
     )
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _demo(settings: Settings, args: argparse.Namespace) -> tuple[Settings, list[str]]:
+    """The demo's settings and the simulator's command line."""
+    settings = replace(settings, worker_inline=True)  # `make run` sends notifications too
+    sample = helsinki_extract()
+    if sample is not None and not (settings.osm_pbf or settings.router_url):
+        settings = replace(settings, osm_pbf=str(sample))
+    # Helsinki's orders go out without routes, for the server to route on that map; with no sample,
+    # or a router of the operator's own (which may not cover Helsinki), a grid whose orders carry routes.
+    world = "helsinki" if sample is not None and settings.osm_pbf == str(sample) else "grid"
+    os.environ["LIVEMAP_ADMIN_TOKEN"] = admin_token(settings)  # the simulator creates the demo store with it
+    command = [
+        sys.executable, "-m", "simulator", "run", "--url", "{url}", "--drivers", str(args.drivers),
+        "--speedup", str(args.speedup), "--links-file", str(Path(settings.data_dir) / "demo-links.txt"),
+        "--world", world,
+    ]  # fmt: skip
+    return settings, command
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `livemap` console script."""
+    args = _parser().parse_args(argv)
     settings = Settings.from_env()
     if args.command == "worker":
-        notify_worker.main(settings, args.log_level)
+        notify_worker.main(settings, args.log_level, args.metrics_port)
         return
     on_ready = None
     if args.command == "demo":
-        settings = replace(settings, worker_inline=True)  # `make run` sends notifications too
-        sample = helsinki_extract()
-        if sample is not None and not (settings.osm_pbf or settings.router_url):
-            settings = replace(settings, osm_pbf=str(sample))
-        # Helsinki's orders go out without routes, for the server to route on that map; with no sample,
-        # or a router of the operator's own (which may not cover Helsinki), a grid whose orders carry routes.
-        world = "helsinki" if sample is not None and settings.osm_pbf == str(sample) else "grid"
-        os.environ["LIVEMAP_ADMIN_TOKEN"] = admin_token(settings)  # the simulator creates the demo store with it
-        on_ready = [
-            sys.executable, "-m", "simulator", "run", "--url", "{url}", "--drivers", str(args.drivers),
-            "--speedup", str(args.speedup), "--links-file", str(Path(settings.data_dir) / "demo-links.txt"),
-            "--world", world,
-        ]  # fmt: skip
+        settings, on_ready = _demo(settings, args)
     with contextlib.suppress(KeyboardInterrupt):
         osmand_port = getattr(args, "osmand_port", None)
         tasks.run(_serve(settings, args.host, args.port, args.log_level, on_ready, osmand_port))

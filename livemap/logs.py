@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -33,11 +35,28 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def log_config(level: str = "info") -> dict[str, Any]:
-    """uvicorn's logging config with the redaction filter on every handler."""
+class JsonLines(logging.Formatter):
+    """One JSON object per line (`LIVEMAP_JSON_LOGS=1`): what log shippers (Loki, Elasticsearch...) parse."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def log_config(level: str = "info", json_lines: bool = False) -> dict[str, Any]:
+    """uvicorn's logging config with the redaction filter on every handler; JSON lines if asked."""
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = {**LOGGING_CONFIG}
+    if json_lines:
+        config["formatters"] = {name: {"()": JsonLines} for name in LOGGING_CONFIG["formatters"]}
     config["filters"] = {"redact": {"()": RedactSecrets}}
     config["handlers"] = {name: {**h, "filters": ["redact"]} for name, h in LOGGING_CONFIG["handlers"].items()}
     config["loggers"] = {

@@ -28,6 +28,10 @@ class Settings:
     key_prefix: str = "lm"
     #: Creates stores. Generated into the data dir and printed on first start when unset.
     admin_token: Secret = field(default_factory=lambda: Secret(""))
+    #: Log one JSON object per line (ts, level, logger, message, exception) instead of uvicorn's text.
+    json_logs: bool = False
+    #: Bearer token for `GET /metrics` (Prometheus's `authorization` setting); empty: the admin token.
+    metrics_token: Secret = field(default_factory=lambda: Secret(""))
     #: Seals the secrets livemap stores and must give back (stores' webhook/SMTP/shop secrets, customers'
     #: tracking tokens). Comma-separated to rotate: the first seals, every one opens. Generated into the
     #: data dir when unset: every process sharing a Redis must have the same.

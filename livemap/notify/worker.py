@@ -24,9 +24,10 @@ from typing import Any
 
 import httpx
 import msgspec
+import prometheus_client
 import redis.asyncio as aioredis
 
-from livemap import tasks
+from livemap import metrics, tasks
 from livemap.domain.clock import now_ms
 from livemap.domain.records import NotFound
 from livemap.domain.storesettings import Channel
@@ -281,12 +282,15 @@ class Worker:
             error, permanent = redact(f"{type(exc).__name__}: {exc}"), False
         else:
             await self.outbox.mark_done(notice.event_id, channel)
+            metrics.DELIVERIES.labels(channel, "sent").inc()
             log.info("%s: delivered (event %s, attempt %d)", what, notice.event_id, notice.attempt)
             return None, None
         tries = entry.attempt + 1
         if permanent or tries >= self.settings.worker_max_tries:
+            metrics.DELIVERIES.labels(channel, "dead").inc()
             log.warning("%s: failed for good after %d tries (%s); dead-lettered", what, tries, error)
             return None, entry.follow_up(channel, tries, error) | {"failed_at": str(now_ms())}
+        metrics.DELIVERIES.labels(channel, "failed").inc()
         wait_s = backoff_s(tries, self.settings)
         log.info("%s: try %d failed (%s); next in %.1f s", what, tries, error, wait_s)
         return (now_ms() + int(wait_s * 1000), entry.follow_up(channel, tries, error)), None
@@ -338,7 +342,11 @@ async def _connect(url: str, stop: asyncio.Event) -> Db | None:
     return None
 
 
-def main(settings: Settings, log_level: str = "info") -> None:
-    """Entry point of `livemap worker`."""
-    logging.config.dictConfig(log_config(log_level))
+def main(settings: Settings, log_level: str = "info", metrics_port: int | None = None) -> None:
+    """Entry point of `livemap worker`; ``metrics_port``: serve `/metrics` on 127.0.0.1 there (no token)."""
+    logging.config.dictConfig(log_config(log_level, settings.json_logs))
+    if metrics_port is not None:
+        # A thread of prometheus-client's own, on loopback only: the scraper runs next to the worker.
+        prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
+        log.info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
     tasks.run(run(settings))

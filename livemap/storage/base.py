@@ -76,6 +76,17 @@ class RepositoryBase:
         entry: dict[FieldT, EncodableT] = {"store": sid, "tracking_id": tid, "data": dispatch, "notice": token}
         b.pipe.xadd(self.keys.outbox(), entry, maxlen=OUTBOX_MAXLEN, approximate=True)
 
+    async def outbox_figures(self) -> tuple[int, int]:
+        """Notifications not yet delivered (never read, read but unfinished, waiting to retry), and dead letters."""
+        outbox, k = self.keys.outbox(), self.keys
+        groups = await self.redis.xinfo_groups(outbox) if await self.redis.exists(outbox) else []
+        if groups:  # a worker has read: what its group has not read yet (lag) or not finished (pending)
+            waiting = sum(int(g.get("lag") or 0) + int(g.get("pending") or 0) for g in groups)
+        else:  # no worker ever ran: every entry still waits
+            waiting = int(await self.redis.xlen(outbox))
+        delayed = int(await self.redis.zcard(k.outbox_delayed()))
+        return waiting + delayed, int(await self.redis.xlen(k.outbox_dead()))
+
     async def has_notice(self, tid: str, token: str) -> bool:
         """Whether order `tid` stored the event that `token` announces."""
         return bool(await self.redis.sismember(self.keys.order_notices(tid), token))

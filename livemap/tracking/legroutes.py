@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from typing import Literal
 
+from livemap import metrics
 from livemap.domain.clock import now_ms
 from livemap.domain.events import RouteEvent
 from livemap.domain.geometry import cumulative_lengths
@@ -86,7 +88,7 @@ class LegRoutes:
         self, router: Router, sid: str, did: str, oid: str, tid: str, start: LatLon, dest: LatLon, reason: Reason
     ) -> None:
         try:
-            road = await router.route(start, dest)
+            road = await _timed(router, start, dest)
         except RouterUnavailable as exc:
             self._warn(f"router {router.name} unavailable, order {tid} keeps its route: {exc}")
             return
@@ -121,7 +123,7 @@ class LegRoutes:
 
     async def _chain(self, router: Router, sid: str, did: str, key: tuple[LatLon, LatLon]) -> None:
         try:
-            road = await router.route(*key)
+            road = await _timed(router, *key)
         except RouterUnavailable as exc:
             self._chains.pop(key, None)  # asked again on the next reload
             self._warn(f"router {router.name} unavailable for a leg between stops: {exc}")
@@ -152,3 +154,16 @@ class LegRoutes:
             await cancel(task)
         if self.router is not None:
             await self.router.aclose()
+
+
+async def _timed(router: Router, start: LatLon, dest: LatLon) -> RoadRoute | None:
+    """``router.route``, counted and timed for `/metrics` (outcome: ok, no_route, unavailable)."""
+    began = time.perf_counter()
+    outcome = "unavailable"
+    try:
+        road = await router.route(start, dest)
+        outcome = "ok" if road is not None else "no_route"
+        return road
+    finally:
+        metrics.ROUTER_CALLS.labels(outcome).inc()
+        metrics.ROUTER_SECONDS.observe(time.perf_counter() - began)

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import msgspec
 from geopy.distance import geodesic
 
+from livemap import metrics
 from livemap.domain.clock import now_ms
 from livemap.domain.eta import PRIORS, DriverSpeed, EtaModel, FixIn, LegEvent, LegState, Prior
 from livemap.domain.events import (
@@ -307,8 +308,11 @@ class DriverSession:
                 self._queue_order_fixes(b, newer[-1].ts, per_stop, tokens)
 
         n_notices = sum(1 for stop_tokens in tokens for token in stop_tokens if token)
-        replies = await db.run(announce, write)
+        with metrics.REDIS_SECONDS.time():
+            replies = await db.run(announce, write)
         accepted, ignored = (int(x) for x in replies[n_notices])
+        metrics.FIXES_ACCEPTED.inc(accepted)
+        metrics.FIXES_IGNORED.inc(ignored)
         self._last_ts = max(self._last_ts, last)
         if newer:
             self._cell = cell

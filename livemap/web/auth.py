@@ -26,6 +26,14 @@ def require_admin(conn: HTTPConnection) -> None:
         raise unauthorized("admin token required")
 
 
+def require_metrics(conn: HTTPConnection) -> None:
+    """The metrics token (LIVEMAP_METRICS_TOKEN), or the admin token when none is set."""
+    settings = services(conn).settings
+    expected = str(settings.metrics_token) or str(settings.admin_token)
+    if not security.same_secret(credential(conn), expected):
+        raise unauthorized("metrics token required (LIVEMAP_METRICS_TOKEN, else the admin token)")
+
+
 async def require(conn: HTTPConnection, kind: str) -> Principal:
     """The store (or driver) the credential belongs to; 401 without one, 403 for the other kind.
 

@@ -7,7 +7,7 @@ from starlette.staticfiles import StaticFiles
 
 from livemap import integrations
 from livemap.trackers import endpoints as trackers
-from livemap.web.api import customers, dispatchers, drivers, fleet, health, orders, stores
+from livemap.web.api import customers, dispatchers, drivers, fleet, health, monitoring, orders, stores
 from livemap.web.openapi.document import openapi
 from livemap.web.pages.dispatch import dispatch_page, sign_out
 from livemap.web.pages.driver import driver_page
@@ -26,6 +26,7 @@ def all_routes() -> list[BaseRoute]:
         *orders.routes,
         *customers.routes,
         *health.routes,
+        *monitoring.routes,
         *trackers.routes,
         *dispatchers.routes,
         *drivers.routes,
@@ -39,7 +40,8 @@ def all_routes() -> list[BaseRoute]:
         Route("/unsubscribe/{tracking_id}/{channel}", unsubscribe_page, methods=["GET", "POST"]),
         # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-        WebSocketRoute("/ws/driver", driver_socket),
-        WebSocketRoute("/ws/track/{tracking_id}", track_socket),
-        WebSocketRoute("/ws/dispatch", dispatch_socket),
+        # Named by audience: `/metrics` counts sockets (and slow-consumer closes) by these names.
+        WebSocketRoute("/ws/driver", driver_socket, name="driver"),
+        WebSocketRoute("/ws/track/{tracking_id}", track_socket, name="customer"),
+        WebSocketRoute("/ws/dispatch", dispatch_socket, name="dispatcher"),
     ]

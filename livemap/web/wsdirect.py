@@ -17,7 +17,11 @@ from starlette.routing import Match, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from livemap import metrics
 from livemap.web.failsafe import SocketFailsafe
+
+#: The scope key that names a socket's audience (its route's name: driver, customer, dispatcher).
+KIND = "livemap.kind"
 
 
 class DirectSockets:
@@ -35,10 +39,15 @@ class DirectSockets:
                 if match is Match.FULL:
                     scope.update(child)  # path_params, as the router would set them
                     scope["app"] = self.app  # services(ws) reads app.state
+                    scope[KIND] = route.name
                     ws = WebSocket(scope, receive, send)
+                    open_sockets = metrics.SOCKETS.labels(route.name)
+                    open_sockets.inc()
                     try:
                         await route.endpoint(ws)
                     except Exception as exc:
                         await self.failsafe(ws, exc)
+                    finally:
+                        open_sockets.dec()
                     return
         await self.app(scope, receive, send)

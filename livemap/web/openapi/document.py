@@ -18,6 +18,7 @@ from livemap.web.openapi.operations import OPERATIONS, Op
 _REF = "#/components/schemas/{name}"
 _SECURITY_SCHEMES = (
     ("admin", "LIVEMAP_ADMIN_TOKEN"),
+    ("metrics", "LIVEMAP_METRICS_TOKEN (the admin token when unset)"),
     ("store", "a store's API key (`lmk_...`)"),
     ("driver", "a driver's token (`lmd_...`)"),
 )

@@ -236,6 +236,15 @@ OPERATIONS: list[Op] = [
     ),
     Op("get", "/healthz", "The process (and its embedded Redis) is up", None, None, {200: r.Health, 503: r.Health}),
     Op("get", "/readyz", "Redis is reachable (503 when not)", None, None, {200: r.Health, 503: r.Health}),
+    Op(
+        "get",
+        "/metrics",
+        "This process's counters in Prometheus's text format (README, Monitoring)",
+        "metrics",
+        None,
+        {200: str},
+        media="text/plain",
+    ),
     Op("get", "/openapi.json", "This document", None, None, {200: dict[str, Any]}),
     *(
         Op(

@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from livemap import metrics
 from livemap.realtime.mailbox import Subscription
 from livemap.realtime.wsprotocol import Sender, frame, sender_of, text_frame
 from livemap.web.errors import ApiError, error_response
+from livemap.web.wsdirect import KIND
 
 #: Close code for a slow consumer: "try again later" (RFC 6455 registry), then replay with `since`.
 CLOSE_SLOW_CONSUMER = 1013
@@ -122,6 +124,7 @@ class Forwarder:
             batch = self._kept(self._sub.take())
         if self._sub.dropped:
             self._sub.on_ready = None  # closed once; nothing more to send
+            metrics.SLOW_CLOSES.labels(self._ws.scope.get(KIND, "unknown")).inc()
             await self._ws.close(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect with since")
 
     def _sent(self, task: asyncio.Task[None]) -> None:

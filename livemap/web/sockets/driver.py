@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import msgspec
 import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
+from livemap import metrics
 from livemap.domain.messages import MAX_SAFE_INT, Ack, Error, Fix, Rejected, describe
 from livemap.domain.records import Order
 from livemap.domain.responses import StopsPush
@@ -55,12 +57,20 @@ class _Connection:
         await self.ws.send_text(payload.decode())
 
     async def on_message(self, data: str | bytes) -> None:
+        began = time.perf_counter()
         try:
             reply = await self.handle(data.encode() if isinstance(data, str) else data)
         except Exception:  # a bug must cost one reply, never the driver's connection
             log.exception("unexpected error handling a driver message")
             reply = Error("internal_error", "the server failed on this message; it was not stored")
         await send_json(self.ws, _encode(reply), self.lock)
+        metrics.ACK_SECONDS.observe(time.perf_counter() - began)
+        if isinstance(reply, Error):
+            metrics.DRIVER_ERRORS.labels(reply.code).inc()
+            if reply.code == "invalid_fix":
+                metrics.FIXES_REJECTED.inc()
+        elif reply.rejected:
+            metrics.FIXES_REJECTED.inc(len(reply.rejected))
 
     async def handle(self, data: bytes) -> Ack | Error:
         settings = self.svc.settings
@@ -120,6 +130,7 @@ class _Connection:
         """Reload the driver's orders when the store assigns, reassigns or moves one of them."""
         while True:
             if await sub.get() is None:  # dropped by the hub: changes may have been missed
+                metrics.SLOW_CLOSES.labels("driver").inc()
                 await self.ws.close(CLOSE_SLOW_CONSUMER, "stop updates were interrupted: reconnect")
                 return
             async with self.lock:
