@@ -171,6 +171,14 @@ class LivemapClient:
         """``POST /api/orders``."""
         return await self._call("POST", "/api/orders", OrderCreated, body=order)
 
+    async def bulk_orders(self, orders: list[NewOrder]) -> dict[str, Any]:
+        """``POST /api/orders:bulk``: the reply's counts and each item's answer."""
+        return await self._call("POST", "/api/orders:bulk", dict, body=orders)
+
+    async def bulk_drivers(self, drivers: list[dict[str, str]]) -> dict[str, Any]:
+        """``PUT /api/drivers:bulk``."""
+        return await self._call("PUT", "/api/drivers:bulk", dict, body=drivers)
+
     async def assign(self, order_id: str, driver_id: str) -> dict[str, Any]:
         """``POST /api/orders/{id}/assign``."""
         path = f"/api/orders/{quote(order_id, safe='')}/assign"

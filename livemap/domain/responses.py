@@ -189,6 +189,29 @@ class ErrorBody(msgspec.Struct):
     error: ErrorDetail
 
 
+class BulkItem(msgspec.Struct, omit_defaults=True):
+    """One item of a bulk call, answered on its own: `created`, `duplicate` (the id exists) or `invalid`."""
+
+    index: int
+    status: Literal["created", "duplicate", "invalid"]
+    id: str | None = None
+    #: Orders: what a single create answers with, to hand to the customer.
+    tracking_id: str | None = None
+    tracking_url: str | None = None
+    #: Drivers: the new driver's token (shown once, as on a single create).
+    token: str | None = None
+    error: ErrorDetail | None = None
+
+
+class BulkReply(msgspec.Struct):
+    """Every item's answer, in the order sent, and how many ended each way."""
+
+    created: int
+    duplicate: int
+    invalid: int
+    items: list[BulkItem]
+
+
 class Health(msgspec.Struct):
     status: Literal["ok", "ready", "unavailable"]
 

@@ -24,7 +24,7 @@ from typing import Any
 from ..client import ApiError
 from ..signals import on_stop_signals
 from .machine import describe_machine
-from .measure import Bench
+from .measure import BULK_ITEMS, Bench
 from .meters import CpuMeter
 from .peers import PeersError, run_peers
 from .plan import DRIVER_MSGS_PER_S, BenchOptions, Plan
@@ -139,6 +139,8 @@ async def _measure(bench: Bench, options: BenchOptions, plan: Plan, say: Progres
         ("idle", f"memory: {plan.idle} idle customer sockets after {plan.idle_warm} warm ones", bench.idle),
         ("scaleout", f"scale-out: ingest on 2 livemap processes, one Redis, {plan.ingest_drivers} drivers",
          lambda: bench.livemap_ingest(2)),
+        ("bulk", f"bulk set-up: {BULK_ITEMS} drivers and {BULK_ITEMS} orders in one call each, next to"
+         f" {BULK_ITEMS} single order creates", bench.bulk),
     ]  # fmt: skip
     for key, what, step in steps:
         if options.only and key not in options.only:

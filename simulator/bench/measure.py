@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fleet import DriverSpec, Fleet
+import msgspec
+
+from ..client import Customer, LivemapClient, NewOrder, Point
+from .fleet import DriverSpec, Fleet, plan_route
 from .hist import merged
 from .loadgens import CONNECT_TIMEOUT_S, Window, loadgen_errors, run_window, started
 from .meters import rss_bytes
@@ -25,6 +29,9 @@ from .procs import Child, ChildError, start_bare, start_livemap, uses_uvloop
 from .protocol import Connect, Connected, FanoutResult, IngestResult, LoadSpec, Ready, Stop
 from .provision import provision, stand_in
 from .redisdb import BenchRedis
+
+#: Drivers and orders `make bench` sets up in one bulk call each (a fleet of 2,000).
+BULK_ITEMS = 2000
 
 #: Settings every livemap under test gets: the per-driver rate limit out of the closed loop's way,
 #: and no geocoder (nothing here has an address without coordinates).
@@ -196,6 +203,39 @@ class Bench:
                 trouble = loadgen_errors(gens)
             return _fanout_result(load, results, cpu) | _connects(readies) | trouble | _errors(servers.children)
 
+    async def bulk(self, items: int = BULK_ITEMS) -> dict[str, Any]:
+        """A fleet's set-up: `items` drivers and `items` orders (with routes) in one bulk call each,
+        next to the same orders created one REST call at a time, 32 in flight (the baseline)."""
+        async with self.livemap() as servers, LivemapClient(servers.urls[0], timeout_s=600.0) as client:
+            store = await client.create_store(servers.admin_token, "bulk")
+            client.api_key = store.api_key
+            rng = random.Random(self.options.seed)
+            orders = [_bench_order(f"b{i}", plan_route(rng)) for i in range(items)]
+            t = time.monotonic()
+            drivers = await client.bulk_drivers([{"id": f"d{i}", "name": f"Bulk driver {i}"} for i in range(items)])
+            drivers_s = time.monotonic() - t
+            t = time.monotonic()
+            made = await client.bulk_orders(orders)
+            bulk_s = time.monotonic() - t
+            gate = asyncio.Semaphore(32)
+
+            async def single(order: NewOrder) -> None:
+                async with gate:
+                    await client.create_order(msgspec.structs.replace(order, id="s" + order.id))
+
+            t = time.monotonic()
+            await asyncio.gather(*(single(o) for o in orders))
+            single_s = time.monotonic() - t
+        if made["created"] != items or drivers["created"] != items:
+            raise ChildError(f"bulk created {made['created']} orders and {drivers['created']} drivers of {items}")
+        return {
+            "items": items,
+            "drivers_bulk_s": round(drivers_s, 2),
+            "orders_bulk_s": round(bulk_s, 2),
+            "orders_single_s": round(single_s, 2),
+            "speedup": round(single_s / bulk_s, 2) if bulk_s > 0 else None,
+        }
+
     async def idle(self) -> dict[str, Any]:
         """Server memory per idle customer socket: RSS before and after `plan.idle` more connect."""
         plan = self.plan
@@ -276,3 +316,13 @@ def _fanout_result(load: FanoutLoad, results: list[FanoutResult], cpu: dict[str,
         },
         "cpu_pct": cpu,
     }
+
+
+def _bench_order(oid: str, route: list[tuple[float, float]]) -> NewOrder:
+    return NewOrder(
+        id=oid,
+        customer=Customer(name=f"Bulk customer {oid}"),
+        destination=Point(*route[-1]),
+        origin=Point(*route[0]),
+        route=[list(p) for p in route],
+    )

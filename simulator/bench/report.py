@@ -62,6 +62,7 @@ def summarize(
             "ratio": _ratio(scale.get("pps"), pps),
             **{k: v for k, v in scale.items() if k != "pps"},
         },
+        "bulk": results.get("bulk"),
         "details": {k: results.get(k) for k in ("bare_ingest", "livemap_ingest", "idle")},
     }
     if "peers" in results:
@@ -168,6 +169,7 @@ def _fan_load(r: Any) -> str:
 def _rows(doc: Doc) -> list[Row]:
     d = doc["details"]
     bare, ingest, idle, scale = d["bare_ingest"] or {}, d["livemap_ingest"] or {}, d["idle"] or {}, doc["scaleout"]
+    bulk = doc.get("bulk") or {}
     drivers = f"{ingest.get('drivers') or bare.get('drivers') or '-'} drivers, ack-paced"
     peers = doc.get("peers") or {}
     ratios = peers.get("ratios", {})
@@ -185,6 +187,8 @@ def _rows(doc: Doc) -> list[Row]:
          _cpu(doc["fanout_large"]), _fan_notes(doc["fanout_large"], True)),
         ("memory per idle customer socket", f"{idle.get('connections', '-')} sockets", _n(doc["idle_conn_bytes"]),
          "bytes", _x(ratios.get("idle_bytes_vs_node"), "Node"), "", _trouble(idle)),
+        ("bulk set-up: drivers / orders", f"{bulk.get('items', '-')} each, one call each", _bulk_value(bulk), "s",
+         _x(bulk.get("speedup"), "single calls"), "", str(bulk.get("error", ""))[:100]),
     ]  # fmt: skip
     if peers:
         rows += _peer_rows(peers, ratios)
@@ -254,4 +258,12 @@ def headline(key: str, r: dict[str, Any]) -> str:
         return f"{key}: {r['pps']:,} pings/s ({_CPU_LABEL} {_cpu(r)}) {_trouble(r)}"
     if "p99_ms" in r:
         return f"{key}: p50/p99/max {_fan_value(r)} ms; {_fan_notes(r, True)}"
+    if "orders_bulk_s" in r:
+        return f"{key}: {_bulk_value(r)} s ({r['speedup']}x the single calls)"
     return f"{key}: {r.get('bytes_per_conn'):,} bytes per idle socket ({r.get('connections')} sockets)"
+
+
+def _bulk_value(r: Doc) -> str:
+    if "orders_bulk_s" not in r:
+        return "-"
+    return f"{r['drivers_bulk_s']:g} / {r['orders_bulk_s']:g}"

@@ -45,6 +45,25 @@ OPERATIONS: list[Op] = [
     ),
     Op("post", "/api/drivers", "Create a driver", "store", m.CreateDriver, {201: r.DriverCreated}),
     Op(
+        "put",
+        "/api/drivers:bulk",
+        "Create up to 5,000 drivers in one call (a JSON array of driver bodies); each item answered on its own:"
+        " created (with its token), duplicate (the id exists, unchanged) or invalid (the field named)",
+        "store",
+        list[m.CreateDriver],
+        {200: r.BulkReply},
+    ),
+    Op(
+        "post",
+        "/api/orders:bulk",
+        "Create up to 5,000 orders in one call (a JSON array of order bodies); each item answered on its own:"
+        " created (with its tracking link), duplicate (the id exists, unchanged) or invalid (the field named)."
+        " Safe to send again after a failure: what was created comes back duplicate",
+        "store",
+        list[m.CreateOrder],
+        {200: r.BulkReply},
+    ),
+    Op(
         "get",
         "/api/drivers/{driver_id}",
         "A driver's newest position and fix counts",
