@@ -146,7 +146,9 @@ def test_summary_has_exactly_the_published_shape() -> None:
         assert list(bucket) == ["n", *VARIANTS, "baseline", "floor"]
         for name in (*VARIANTS, "baseline"):
             assert list(bucket[name]) == ["mae_s", "median_s", "p90_s"]
-        assert list(bucket["floor"]) == ["n", "mae_s", "median_s", "p90_s", *(f"{v}_median_s" for v in VARIANTS)]
+        floor_keys = ["n", "mae_s", "median_s", "p90_s", *(f"{v}_median_s" for v in VARIANTS), "present"]
+        assert list(bucket["floor"]) == floor_keys
+        assert list(bucket["floor"]["present"]) == ["mae_s", "median_s", "p90_s"]
     assert buckets["gt30"] == {
         "n": 1,
         "livemap": {"mae_s": 60.0, "median_s": 60.0, "p90_s": 60.0},
@@ -157,6 +159,7 @@ def test_summary_has_exactly_the_published_shape() -> None:
             "n": 0,
             **{"mae_s": None, "median_s": None, "p90_s": None},
             **{f"{v}_median_s": None for v in VARIANTS},
+            "present": {"mae_s": None, "median_s": None, "p90_s": None},
         },
     }
     assert [buckets[b]["livemap"]["median_s"] for b in ("10to30", "3to10", "lt3")] == [30.0, 10.0, 400.0]

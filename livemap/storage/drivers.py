@@ -25,12 +25,47 @@ class DriverRecords(OrderRecords):
         if not await self.redis.hsetnx(self.keys.store_drivers(sid), did, name):
             raise Conflict(f"driver {did} already exists")
         cred_key, cred_value = self._credential(token, Principal("driver", sid, did))
-        driver: dict[FieldT, EncodableT] = {"name": name, "vehicle": vehicle, "created": now_ms()}
+        # `cred`: the token's digest, so that replacing the token can revoke this one.
+        driver: dict[FieldT, EncodableT] = {
+            "name": name,
+            "vehicle": vehicle,
+            "created": now_ms(),
+            "cred": security.digest(token),
+        }
         await self.db.run(
             lambda b: b.pipe.hset(self.keys.driver(sid, did), mapping=driver),
             lambda b: b.pipe.set(cred_key, cred_value),  # the token last, like a store's key
         )
         return did, token
+
+    async def replace_driver_token(self, sid: str, did: str) -> str:
+        """A new token for driver `did`: the old one is refused from now on, by every process (credentials
+        are looked up in Redis on every handshake and request), and its open sockets are told to close."""
+        token = security.new_token("lmd")
+        cred_key, cred_value = self._credential(token, Principal("driver", sid, did))
+        old = await self._driver_credentials(sid, did)
+        driver_key = self.keys.driver(sid, did)
+        await self.db.run(
+            lambda b: b.pipe.set(cred_key, cred_value),
+            *(lambda b, k=k: b.pipe.delete(k) for k in old),
+            lambda b: b.pipe.hset(driver_key, "cred", security.digest(token)),
+        )
+        revoked = json_encoder.encode({"type": "token_replaced", "keep": security.digest(token)})
+        await self.db.publish(self.keys.driver_channel(sid, did), revoked)
+        return token
+
+    async def _driver_credentials(self, sid: str, did: str) -> list[str]:
+        """The credential keys of driver `did`'s tokens."""
+        recorded = await self.redis.hget(self.keys.driver(sid, did), "cred")
+        if recorded:
+            return [self.keys.credential(text(recorded))]
+        # A driver created before digests were recorded: find its credential once (the new one is recorded).
+        wanted = "\x1f".join(("driver", sid, did))
+        found = []
+        async for key in self.redis.scan_iter(match=self.keys.credential("*"), count=1000):
+            if text(await self.redis.get(key) or b"") == wanted:
+                found.append(text(key))
+        return found
 
     async def driver(self, sid: str, did: str) -> dict[str, str]:
         return decode_hash(await self.redis.hgetall(self.keys.driver(sid, did)))

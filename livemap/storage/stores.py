@@ -32,6 +32,16 @@ class StoreRecords(RepositoryBase):
         await self.db.run(store, lambda b: b.pipe.set(cred_key, cred_value))
         return sid, api_key
 
+    async def replace_store_key(self, sid: str, old_key: str) -> str:
+        """A new API key for store `sid` in place of `old_key`, which is refused from now on by every
+        process (keys are looked up in Redis on every request)."""
+        api_key = security.new_token("lmk")
+        cred_key, cred_value = self._credential(api_key, Principal("store", sid))
+        old = self.keys.credential(security.digest(old_key))
+        # The new key first: there is never a moment with neither.
+        await self.db.run(lambda b: b.pipe.set(cred_key, cred_value), lambda b: b.pipe.delete(old))
+        return api_key
+
     async def settings(self, sid: str) -> StoreSettings:
         raw = await self.redis.hget(self.keys.store(sid), "settings")
         if raw is None:

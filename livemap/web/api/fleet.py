@@ -77,9 +77,18 @@ async def put_devices(request: Request) -> Response:
     return json_response(Devices(await store.devices(principal.store_id, did)))
 
 
+async def replace_token(request: Request) -> Response:
+    """A new token for the driver; the old one is refused from now on and its open sockets close."""
+    principal = await auth.require(request, "store")
+    repo, did = services(request).repo, await _known_driver(request, principal.store_id)
+    token = await repo.replace_driver_token(principal.store_id, did)
+    return json_response(DriverCreated(did, (await repo.driver(principal.store_id, did)).get("name", ""), token))
+
+
 routes = [
     Route("/api/drivers", create_driver, methods=["POST"]),
     Route("/api/drivers/{driver_id}", get_driver, methods=["GET"]),
+    Route("/api/drivers/{driver_id}/token", replace_token, methods=["POST"]),
     Route("/api/drivers/{driver_id}/stops", get_stops, methods=["GET"]),
     Route("/api/drivers/{driver_id}/stops", put_stops, methods=["PUT"]),
     Route("/api/drivers/{driver_id}/devices", get_devices, methods=["GET"]),

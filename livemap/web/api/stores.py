@@ -44,8 +44,18 @@ async def patch_store(request: Request) -> Response:
     return json_response({"id": principal.store_id, **settings})
 
 
+async def replace_key(request: Request) -> Response:
+    """A new API key; the one this request was made with is refused from now on."""
+    principal = await auth.require(request, "store")  # the key itself: not a route dispatcher sessions may use
+    repo = services(request).repo
+    api_key = await repo.replace_store_key(principal.store_id, auth.credential(request))
+    name = (await repo.settings(principal.store_id)).name
+    return json_response(StoreCreated(principal.store_id, name, api_key))
+
+
 routes = [
     Route("/api/stores", create_store, methods=["POST"]),
     Route("/api/store", get_store, methods=["GET"]),
     Route("/api/store", patch_store, methods=["PATCH"]),
+    Route("/api/store/key", replace_key, methods=["POST"]),
 ]

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
 from livemap import metrics
+from livemap.domain import security
 from livemap.domain.messages import MAX_SAFE_INT, Ack, Error, Fix, Rejected, describe
 from livemap.domain.records import Order
 from livemap.domain.responses import StopsPush
@@ -24,6 +25,9 @@ from livemap.web.presenters import driver_stops
 from livemap.web.sockets.common import CLOSE_SLOW_CONSUMER, deny, drain_client, run_until_disconnect, send_json
 
 log = logging.getLogger("livemap.driver")
+
+#: Close code when the token a socket was opened with has been replaced (4000-4999: the application's own).
+CLOSE_TOKEN_REPLACED = 4001
 
 _encode = msgspec.json.Encoder().encode
 _decode_fast = msgspec.json.Decoder(Fix | list[Fix])
@@ -48,8 +52,9 @@ def _seq_of(value: object) -> int | None:
 class _Connection:
     """One driver socket: decode, validate, store, reply; and push stop changes."""
 
-    def __init__(self, ws: WebSocket, svc: Services, session: DriverSession) -> None:
+    def __init__(self, ws: WebSocket, svc: Services, session: DriverSession, token_digest: str) -> None:
         self.ws, self.svc, self.session = ws, svc, session
+        self.token_digest = token_digest  # which token opened it: a replaced one closes it
         self.driver = (session.store_id, session.driver_id)
         self.lock = asyncio.Lock()  # one reply at a time, and stop reloads never interleave an ingest
 
@@ -122,16 +127,27 @@ class _Connection:
             return Error("unavailable", "storage is unavailable; send these fixes again", seq)
         return Ack(seq=seq, accepted=accepted, ignored=ignored, rejected=rejected)
 
+    def _revokes(self, message: str) -> bool:
+        if not message.startswith('{"type":"token_replaced"'):
+            return False
+        keep: object = _decode_any.decode(message).get("keep")
+        return keep != self.token_digest
+
     async def machine(self) -> StageMachine:
         """The store's stage machine: which actions the driver's app offers per stop."""
         return (await self.svc.repo.settings(self.session.store_id)).machine()
 
     async def watch_stops(self, sub: Subscription) -> None:
-        """Reload the driver's orders when the store assigns, reassigns or moves one of them."""
+        """Reload the driver's orders when the store assigns, reassigns or moves one of them; close the
+        socket when the store replaced the token it was opened with."""
         while True:
-            if await sub.get() is None:  # dropped by the hub: changes may have been missed
+            messages = await sub.get()
+            if messages is None:  # dropped by the hub: changes may have been missed
                 metrics.SLOW_CLOSES.labels("driver").inc()
                 await self.ws.close(CLOSE_SLOW_CONSUMER, "stop updates were interrupted: reconnect")
+                return
+            if any(self._revokes(m) for m in messages):
+                await self.ws.close(CLOSE_TOKEN_REPLACED, "this driver's token was replaced: sign in with the new one")
                 return
             async with self.lock:
                 orders = await self.session.load()
@@ -147,7 +163,7 @@ async def driver_socket(ws: WebSocket) -> None:
         return
     await ws.accept()
     session = svc.positions.session(principal.store_id, principal.driver_id)
-    conn = _Connection(ws, svc, session)
+    conn = _Connection(ws, svc, session, security.digest(auth.credential(ws)))
     # Subscribe before the first read: an order assigned in between would otherwise go unnoticed.
     async with svc.hub.subscribe(svc.repo.keys.driver_channel(principal.store_id, principal.driver_id)) as sub:
         await conn.send(_stops(await session.load(), await conn.machine()))
