@@ -35,6 +35,7 @@ from livemap.tracking.fleet import FleetSpeeds
 from livemap.tracking.legroutes import LegRoutes
 from livemap.tracking.positions import Positions
 from livemap.tracking.ratelimit import RateLimits
+from livemap.tracking.sweeper import RetentionSweep
 from livemap.tracking.watchdog import Watchdog
 from livemap.web.errors import DOMAIN_ERRORS, ApiError, handle_api_error, handle_domain_error, handle_http_error
 from livemap.web.failsafe import CatchAll
@@ -112,7 +113,8 @@ async def _lifespan(app: Starlette, settings: Settings) -> AsyncIterator[None]:
         legs = LegRoutes(router, repo, settings.reroute_interval_s)
         fleet = FleetSpeeds(repo, router, settings.fleet_speeds, settings.fleet_refresh_s)
         hub = Hub(db, keys.hub_channel(), settings.client_queue)
-        async with hub, Watchdog(repo, settings), worker, legs, fleet:
+        sweep = RetentionSweep(repo, settings.retention_sweep_s)
+        async with hub, Watchdog(repo, settings), worker, legs, fleet, sweep:
             positions = Positions(repo, EtaModel(settings), legs, fleet)
             limits = RateLimits(settings.driver_msgs_per_s)
             app.state.services = Services(

@@ -28,6 +28,8 @@ class Settings:
     key_prefix: str = "lm"
     #: Creates stores. Generated into the data dir and printed on first start when unset.
     admin_token: Secret = field(default_factory=lambda: Secret(""))
+    #: How often each process deletes the orders past their store's retention (`retention_days`); 0: never.
+    retention_sweep_s: float = 300.0
     #: Log one JSON object per line (ts, level, logger, message, exception) instead of uvicorn's text.
     json_logs: bool = False
     #: Bearer token for `GET /metrics` (Prometheus's `authorization` setting); empty: the admin token.

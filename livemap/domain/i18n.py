@@ -38,7 +38,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "arriving": "Your driver is close",
         "another": "Track another order",
         "invalid_title": "This tracking link does not work",
-        "invalid_body": "The link may be incomplete or expired. Check the message you received, or look your order up.",
+        "invalid_body": "The link may be incomplete, or this delivery is no longer tracked (links end"
+        " some time after delivery). Check the message you received, or look your order up.",
         "map": "Map with your driver's position and your delivery address",
         "driver": "Driver",
         "destination": "Delivery address",
@@ -137,7 +138,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "arriving": "Tu repartidor está cerca",
         "another": "Seguir otro pedido",
         "invalid_title": "Este enlace de seguimiento no funciona",
-        "invalid_body": "Puede estar incompleto o vencido. Revisa el mensaje que recibiste o busca tu pedido.",
+        "invalid_body": "Puede estar incompleto, o esta entrega ya no se sigue (los enlaces vencen un"
+        " tiempo después de la entrega). Revisa el mensaje que recibiste o busca tu pedido.",
         "map": "Mapa con la posición del repartidor y tu dirección de entrega",
         "driver": "Repartidor",
         "destination": "Dirección de entrega",
@@ -236,7 +238,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "arriving": "Seu entregador está perto",
         "another": "Acompanhar outro pedido",
         "invalid_title": "Este link de rastreio não funciona",
-        "invalid_body": "O link pode estar incompleto ou expirado. Confira a mensagem recebida ou procure seu pedido.",
+        "invalid_body": "O link pode estar incompleto, ou esta entrega não é mais rastreada (os links"
+        " expiram algum tempo depois da entrega). Confira a mensagem recebida ou procure seu pedido.",
         "map": "Mapa com a posição do entregador e seu endereço de entrega",
         "driver": "Entregador",
         "destination": "Endereço de entrega",

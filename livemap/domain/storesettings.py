@@ -114,6 +114,8 @@ class StoreSettings(msgspec.Struct):
     timezone: str = "UTC"
     locale: Lang = "en"
     returns_url: Url | None = None
+    #: Days a final order (and its history, events, proof) is kept; then it and its tracking link go.
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
     branding: Branding = msgspec.field(default_factory=Branding)
     stages: StageSettings = msgspec.field(default_factory=StageSettings)
     notifications: Notifications = msgspec.field(default_factory=Notifications)

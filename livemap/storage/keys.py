@@ -46,6 +46,10 @@ class Keys:
         """Set of tracking ids of the store's active orders (the dispatcher's list; may hold a few more: see store)."""
         return f"{self.prefix}:{{s:{sid}}}:active"
 
+    def store_retired(self, sid: str) -> str:
+        """Sorted set: tracking ids of the store's final orders, scored by when they became final (retention)."""
+        return f"{self.prefix}:{{s:{sid}}}:retired"
+
     def store_seen(self, sid: str) -> str:
         """Sorted set: driver id scored by its newest fix time (online / stale)."""
         return f"{self.prefix}:{{s:{sid}}}:seen"

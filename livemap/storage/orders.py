@@ -191,16 +191,13 @@ class OrderRecords(StoreRecords):
     async def _update(self, order: Order, machine: StageMachine, *, stage: str, driver: str, note: str | None) -> bool:
         """Apply a stage/driver change if the order is still as read; False when it changed meanwhile.
 
-        Three steps, each in its own slot(s): the indexes the order joins and the change's outbox entry,
-        then the order script (compare-and-set, history, event, customer's channel), then the indexes it
-        leaves and the dispatchers' and drivers' channels. A crash between them leaves an index with an
-        order too many, never one too few, and an outbox entry whose event never came (the worker drops it).
-        """
+        Three steps, each in its own slot(s): the indexes the order joins (retired ones too) and the
+        change's outbox entry, then the order script (compare-and-set, history, event, customer's channel),
+        then the indexes it leaves and the dispatchers' and drivers' channels. A crash between them leaves
+        an index with an order too many, never one too few, and an outbox entry whose event never came."""
         k, sid, tid = self.keys, order["store"], order.tracking_id
-        live = bool(driver) and machine.is_live(stage)
-        final = stage in FINAL
+        live, final, at = bool(driver) and machine.is_live(stage), stage in FINAL, now_ms()
         active = not final and (live or bool(driver))
-        at = now_ms()
         token = self.new_notice() if stage != order.stage else ""  # every stage change is notifiable
         dispatch, history, customer_body = _change_bodies(order, stage, driver, note, live, at)
         args = OrderUpdateArgs(
@@ -215,6 +212,8 @@ class OrderRecords(StoreRecords):
             if driver and not final:
                 # NX: a stop keeps its place in the driver's run; a new one joins at the end.
                 b.pipe.zadd(k.driver_orders(sid, driver), {tid: at}, nx=True)
+            if final:  # retention counts from here (the sweep checks that the order really is final)
+                b.pipe.zadd(k.store_retired(sid), {tid: at})
             if token:
                 self.announce(b, sid, tid, dispatch, token)
 

@@ -3,13 +3,13 @@
 One class per aggregate, each in its own module, stacked so that each may use the ones below it:
 `RepositoryBase` (base.py: credentials, events, notices) < `StoreRecords` (stores.py) <
 `OrderRecords` (orders.py: orders follow their store's settings) < `DriverRecords` (drivers.py: a
-driver's run is a list of orders).
+driver's run is a list of orders) < `RetentionRecords` (retention.py: what a store keeps, and for how long).
 """
 
 from __future__ import annotations
 
-from livemap.storage.drivers import DriverRecords
+from livemap.storage.retention import RetentionRecords
 
 
-class Repository(DriverRecords):
+class Repository(RetentionRecords):
     """All reads and writes of stores, drivers and orders."""

@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from livemap.domain import responses as r
-from livemap.web.openapi.operations import OPERATIONS, Op
+from livemap.web.openapi.op import Op
+from livemap.web.openapi.operations import OPERATIONS
 
 _REF = "#/components/schemas/{name}"
 _SECURITY_SCHEMES = (
