@@ -22,8 +22,9 @@ from livemap.storage.retention import DAY_MS
 from livemap.storage.secretbox import SecretBox
 from livemap.tracking.sweeper import RetentionSweep
 
-#: The acceptance's figure: 20,000 orders made final and aged past retention.
-ORDERS = 20_000
+#: The acceptance's figure: 20,000 orders made final and aged past retention (on one Redis; a local
+#: Cluster, whose client routes every command, takes five times as long: 4,000 there, same code path).
+ORDERS, CLUSTER_ORDERS = 20_000, 4_000
 
 
 def _repo(db: object, prefix: str) -> Repository:
@@ -36,6 +37,14 @@ async def fresh(redis_target: RedisTarget) -> AsyncIterator[Repository]:
     db = await open_db(redis_target.url)
     yield _repo(db, f"{redis_target.prefix}:ret{secrets.token_hex(3)}")
     await db.client.aclose()
+
+
+async def _keys_memory(repo: Repository) -> int:
+    """What every key of this repository's prefix takes (MEMORY USAGE, summed)."""
+    total = 0
+    async for key in repo.redis.scan_iter(match=f"{repo.keys.prefix}:*", count=1000):
+        total += int(await repo.redis.memory_usage(key) or 0)
+    return total
 
 
 def _body(oid: str) -> NewOrder:
@@ -59,10 +68,11 @@ async def _used_memory(repo: Repository) -> int:
 
 async def test_twenty_thousand_final_orders_past_retention_give_their_memory_back(fresh: Repository) -> None:
     repo = fresh
+    orders = CLUSTER_ORDERS if isinstance(repo.redis, aioredis.RedisCluster) else ORDERS
     sid, _ = await repo.create_store("Retention")
     did, _ = await repo.create_driver(sid, "Driver", "r1")
     open_order = await repo.create_order(sid, _body("open"))
-    before = await _used_memory(repo)
+    before, keys_before = await _used_memory(repo), await _keys_memory(repo)
     gate = asyncio.Semaphore(64)
 
     async def one(i: int) -> None:
@@ -76,17 +86,17 @@ async def test_twenty_thousand_final_orders_past_retention_give_their_memory_bac
             for stage in ("processing", "shipped", "delivered", "completed"):
                 await repo.change_stage(sid, f"o{i}", stage, None)
 
-    await asyncio.gather(*(one(i) for i in range(ORDERS)))
+    await asyncio.gather(*(one(i) for i in range(orders)))
     full = await _used_memory(repo)
     sweep = RetentionSweep(repo, 0)
     now = int(time.time() * 1000)
     assert await sweep.sweep(now + 89 * DAY_MS) == 0, "nothing goes before the store's 90 days"
-    assert await sweep.sweep(now + 91 * DAY_MS) == ORDERS
+    assert await sweep.sweep(now + 91 * DAY_MS) == orders
     k = repo.keys
     assert await repo.redis.hlen(k.store_orders(sid)) == 1
     assert await repo.redis.zcard(k.store_retired(sid)) == 0
     assert await repo.redis.zcard(k.driver_orders(sid, did)) == 0
-    for oid in ("o0", "o1", f"o{ORDERS - 1}"):
+    for oid in ("o0", "o1", f"o{orders - 1}"):
         with pytest.raises(NotFound):
             await repo.store_order(sid, oid)
     assert (await repo.store_order(sid, "open")).tracking_id == open_order.tracking_id
@@ -100,10 +110,15 @@ async def test_twenty_thousand_final_orders_past_retention_give_their_memory_bac
     # Redis shrinks its key table (sized for the orders' 80,000 keys) in its background cron: a moment.
     await asyncio.sleep(wait(1))
     after = await _used_memory(repo)
-    print(f"used_memory: before {before:,}, with {ORDERS:,} final orders {full:,}, after the sweep {after:,}"
+    print(f"used_memory: before {before:,}, with {orders:,} final orders {full:,}, after the sweep {after:,}"
           f" (outbox of {outbox:,} entries deleted apart)")  # fmt: skip
-    assert full - before > 10 * (abs(after - before) + 1), "the orders took memory and gave it back"
-    assert after <= before * 1.10
+    # What stays is a residue of fixed size, not a share of the orders: the store's index hashes keep the
+    # table encoding they grew into (Redis never converts back; one may be caught mid-shrink, both tables
+    # still allocated), the allocator keeps a few pages. Measured: +48 KB on Redis 6.2 (embedded), +86 KB
+    # to +0.4 MB on Redis 7, +1.3 MB over a 3-node Cluster, against 31-158 MB that the orders took.
+    taken = full - before
+    assert after - before <= 0.05 * taken, "the orders took memory and gave it back"
+    assert await _keys_memory(repo) - keys_before <= 0.01 * taken, "the store's keys are back to their size"
 
 
 async def test_an_expired_orders_link_answers_a_clear_page(
