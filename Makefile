@@ -28,8 +28,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## fuzz: send 20,000+ schema-driven requests (schemathesis, from /openapi.json) to every endpoint; any 5xx fails (~40-50 min)
+## fuzz: 100,000 generated driver-socket frames (hypothesis), then 20,000+ schema-driven requests (schemathesis, from
+## /openapi.json) to every endpoint; any untyped reply or 5xx fails (~50-60 min)
 fuzz: $(STAMP)
+	LIVEMAP_FUZZ_FRAMES=$${LIVEMAP_FUZZ_FRAMES:-100000} $(BIN)/python -m pytest -s tests/test_fuzz_socket.py
 	$(BIN)/python -m pytest -m fuzz -s tests/test_fuzz.py
 
 ## bench-eta: score livemap's ETAs against the simulator's true arrival times on Helsinki's streets (two servers of its own; ~3 min)
