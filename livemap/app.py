@@ -26,6 +26,7 @@ from livemap.realtime.hub import Hub
 from livemap.routing.providers import make_router
 from livemap.services import Services
 from livemap.settings import Settings
+from livemap.storage import layout
 from livemap.storage.connection import open_redis
 from livemap.storage.keys import Keys
 from livemap.storage.repository import Repository
@@ -105,6 +106,11 @@ async def _lifespan(app: Starlette, settings: Settings) -> AsyncIterator[None]:
     redis = open_redis(settings.redis_url, Path(settings.data_dir), restart_delay=settings.redis_restart_delay_s)
     async with redis as (db, url, embedded):
         keys = Keys(settings.key_prefix)
+        try:
+            await layout.check(db.client, keys)
+        except layout.LayoutMismatch as exc:
+            log.error("%s", exc)  # the one line an operator needs, before uvicorn's traceback
+            raise
         box = SecretBox.from_settings(str(settings.secret_key), Path(settings.data_dir), bool(settings.redis_url))
         repo = Repository(db, keys, stream_maxlen=settings.stream_maxlen, box=box)
         # LIVEMAP_WORKER_INLINE (`livemap demo`): this process sends notifications too.

@@ -24,6 +24,9 @@ from livemap.notify import worker as notify_worker
 from livemap.realtime.wsprotocol import LeanWebSocketProtocol
 from livemap.routing.sample import helsinki_extract
 from livemap.settings import Settings
+from livemap.storage import layout
+from livemap.storage.connection import open_redis
+from livemap.storage.keys import Keys
 from livemap.trackers.endpoints import OsmandPort
 from livemap.web.httpprotocol import TimedHttpProtocol
 from livemap.web.wsdirect import DirectSockets
@@ -169,6 +172,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server (embedded Redis unless LIVEMAP_REDIS_URL is set)")
     demo = sub.add_parser("demo", help="run the server and simulated drivers; prints the links to open")
     worker = sub.add_parser("worker", help="send notifications (webhooks, email, SMS) from the outbox")
+    sub.add_parser(
+        "migrate",
+        help="upgrade the Redis that LIVEMAP_REDIS_URL names (or the embedded one) to this livemap's key layout",
+    )
     levels = ["critical", "error", "warning", "info", "debug"]
     for p, level in ((serve, "info"), (demo, "warning")):  # the demo keeps its console for the links
         p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -196,6 +203,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _migrate(settings: Settings) -> None:
+    """`livemap migrate`: say what was moved; a Redis already current is left as it is."""
+    async with open_redis(settings.redis_url, Path(settings.data_dir)) as (db, url, _):
+        keys = Keys(settings.key_prefix)
+        before = await db.client.get(keys.layout())
+        done = await layout.migrate(db.client, keys)
+    if before is not None and int(before) >= layout.VERSION:
+        print(
+            f"livemap migrate: {url} (prefix {keys.prefix!r}) is already at key layout {layout.VERSION}; nothing to do"
+        )
+        return
+    print(f"livemap migrate: {url} (prefix {keys.prefix!r}) is now at key layout {layout.VERSION}")
+    for what, count in sorted(done.items()):
+        print(f"  {what}: {count:,}")
+
+
 def _demo(settings: Settings, args: argparse.Namespace) -> tuple[Settings, list[str]]:
     """The demo's settings and the simulator's command line."""
     settings = replace(settings, worker_inline=True)  # `make run` sends notifications too
@@ -220,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = Settings.from_env()
     if args.command == "worker":
         notify_worker.main(settings, args.log_level, args.metrics_port)
+        return
+    if args.command == "migrate":
+        tasks.run(_migrate(settings))
         return
     on_ready = None
     if args.command == "demo":

@@ -23,6 +23,10 @@ def cell_of(lat: float, lon: float) -> str:
 class Keys:
     prefix: str
 
+    def layout(self) -> str:
+        """The key layout's version (storage/layout.py)."""
+        return f"{self.prefix}:layout"
+
     # credentials and stores
     def credential(self, token_digest: str) -> str:
         return f"{self.prefix}:cred:{token_digest}"
