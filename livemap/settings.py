@@ -64,6 +64,9 @@ class Settings:
     driver_msgs_per_s: float = 50.0
     #: Events kept per order stream for `since` replay (approximate, `XADD MAXLEN ~`).
     stream_maxlen: int = 5000
+    #: Longest a driver message's write may wait for Redis (frozen, partitioned): past it the driver is
+    #: answered `unavailable` and resends (a write that lands later makes the resend `ignored`: stored once).
+    redis_timeout_s: float = 3.0
     #: Pending messages per subscriber socket before it is treated as a slow consumer and closed.
     client_queue: int = 256
     #: Slowest speed the ETA model divides by, so a stop does not send the ETA to infinity.

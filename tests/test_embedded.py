@@ -28,6 +28,9 @@ from conftest import (
     wait,
 )
 
+#: How long Redis stays frozen in the test (the issue's 30 s: LIVEMAP_TEST_OUTAGE_S=30); nothing depends on it.
+OUTAGE_S = float(os.environ.get("LIVEMAP_TEST_OUTAGE_S", "5"))
+
 
 def embedded_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEMAP_")}
@@ -184,3 +187,45 @@ async def test_a_killed_embedded_redis_is_restarted_and_everything_works_again(t
     assert "Traceback" not in log, log
     assert "storage unavailable" in log
     assert gone([new_pid], 10), "redis-server outlived livemap"
+
+
+async def test_a_frozen_redis_answers_drivers_unavailable_and_all_resumes_by_itself(tmp_path: Path) -> None:
+    """Redis frozen for a while (SIGSTOP: a hung process or a partition): a driver's fix is answered
+    `unavailable` within LIVEMAP_REDIS_TIMEOUT_S, not left hanging; /readyz is 503; once Redis runs again
+    the same socket is acked, and the fix that was refused, sent again, is stored once."""
+    data = tmp_path / "var"
+    env = embedded_env(data) | {"LIVEMAP_ADMIN_TOKEN": ADMIN, "LIVEMAP_REDIS_TIMEOUT_S": "1.5"}
+    srv = Server(env, "frozen")
+    try:
+        async with httpx.AsyncClient(timeout=wait(10)) as http:
+            shop = await new_shop(http, srv)
+            await shop.live_order("fz-1", "fz-d")
+            driver = await driver_socket(srv, shop.drivers["fz-d"])
+            t0 = now_ms() - 60_000
+            await driver.send(fix(0.1, t0, seq=1))
+            assert (await driver.recv_type("ack"))["accepted"] == 1
+            (pid,) = redis_pids(data)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                asked = time.monotonic()
+                await driver.send(fix(0.2, t0 + 5000, seq=2))
+                refused = await driver.recv(timeout=10)
+                assert refused["type"] == "error" and refused["code"] == "unavailable" and refused["seq"] == 2
+                assert time.monotonic() - asked < wait(5), "answered, not left hanging"
+                assert (await http.get(f"{srv.url}/readyz")).status_code == 503
+                await asyncio.sleep(OUTAGE_S)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+
+            async def ready() -> bool:
+                return (await http.get(f"{srv.url}/readyz")).status_code == 200
+
+            await _until("/readyz 200 once Redis runs again", ready, 15)
+            await driver.send(fix(0.2, t0 + 5000, seq=2))  # the device resends what had no ack
+            again = await driver.recv_type("ack")
+            assert again["accepted"] + again["ignored"] == 1, again
+            await driver.send(fix(0.3, t0 + 10_000, seq=3))
+            assert (await driver.recv_type("ack"))["accepted"] == 1
+            await driver.close()
+    finally:
+        srv.stop()

@@ -120,10 +120,12 @@ class _Connection:
             return Ack(seq=seq, accepted=0, ignored=0, rejected=rejected)
         try:
             async with self.lock:
-                accepted, ignored = await self.session.ingest(fixes)
-        except aioredis.RedisError as exc:
+                accepted, ignored = await asyncio.wait_for(
+                    self.session.ingest(fixes), self.svc.settings.redis_timeout_s
+                )
+        except (aioredis.RedisError, TimeoutError) as exc:
             # Nothing was acknowledged, so the device keeps the fixes and sends them again.
-            log.warning("storing fixes failed: %s", exc)
+            log.warning("storing fixes failed: %r", exc)
             return Error("unavailable", "storage is unavailable; send these fixes again", seq)
         return Ack(seq=seq, accepted=accepted, ignored=ignored, rejected=rejected)
 
