@@ -113,7 +113,10 @@
       else if (msg.type === "ack") onAck(msg);
       else if (msg.type === "error") onError(msg);
     },
-    onClose: () => setConn("offline"),
+    onClose: (event, info) => {
+      setConn("offline");
+      if (info.final) checkToken(); // closed for good (4401: the store replaced this token): sign-in, if so
+    },
     onRetry: (failures) => {
       if (failures === 3) checkToken(); // a revoked token also looks like a socket that keeps failing
     },

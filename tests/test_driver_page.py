@@ -232,3 +232,18 @@ async def test_sign_in_with_a_typed_token_and_sign_out(browser: Browser, shop: S
     assert await page.evaluate("localStorage.getItem('livemap.driver.token')") is None
     no_errors(page)
     await page.close()
+
+
+async def test_a_replaced_token_signs_the_app_out_with_a_message(browser: Browser, shop: Shop, server: Server) -> None:
+    """The store replaces the driver's token: the open app's socket is closed for good (4401) and the app goes
+    back to sign-in saying the token does not work, instead of retrying it for ever."""
+    token = await shop.driver("pg4")
+    page = await driver_page(browser, server, f"/driver#token={token}")
+    await page.wait_for_selector("#dr-app:not([hidden])")
+    await state(page, "dr-conn", "online")
+    assert (await shop.post("/api/drivers/pg4/token", {})).status_code == 200
+    await page.wait_for_selector("#dr-signin:not([hidden])", timeout=wait(10) * 1000)
+    await page.wait_for_selector("#dr-signin-error:not([hidden])")
+    assert "does not work" in (await page.text_content("#dr-signin-error") or "")
+    no_errors(page)
+    await page.close()

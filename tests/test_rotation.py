@@ -49,7 +49,7 @@ async def test_a_replaced_driver_token_closes_its_sockets_and_is_refused(shop: S
         with pytest.raises(websockets.ConnectionClosed):
             while True:
                 await sock.recv(timeout=5)
-        assert sock.conn.close_code == 4001
+        assert sock.conn.close_code == 4401
     await _refused(shop.server, old)
     await _refused(server_b, old)
     tracker = await shop.http.post(f"{shop.server.url}/ingest/osmand?token={old}&id=rot1&lat=1&lon=1", content=b"")

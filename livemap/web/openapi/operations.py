@@ -40,7 +40,7 @@ OPERATIONS: list[Op] = [
     Op(
         "post",
         "/api/drivers/{driver_id}/token",
-        "Replace a driver's token: the old one is refused at once and its open sockets close (code 4001)",
+        "Replace a driver's token: the old one is refused at once and its open sockets close (code 4401)",
         "store",
         None,
         {200: r.DriverCreated},

@@ -26,8 +26,8 @@ from livemap.web.sockets.common import CLOSE_SLOW_CONSUMER, deny, drain_client, 
 
 log = logging.getLogger("livemap.driver")
 
-#: Close code when the token a socket was opened with has been replaced (4000-4999: the application's own).
-CLOSE_TOKEN_REPLACED = 4001
+#: Close code when the token a socket was opened with has been replaced (4400-4499: like HTTP 401, clients do not retry it).
+CLOSE_TOKEN_REPLACED = 4401
 
 _encode = msgspec.json.Encoder().encode
 _decode_fast = msgspec.json.Decoder(Fix | list[Fix])
