@@ -26,7 +26,7 @@ from livemap.web.sockets.common import CLOSE_SLOW_CONSUMER, deny, drain_client, 
 
 log = logging.getLogger("livemap.driver")
 
-#: Close code when the token a socket was opened with has been replaced (4400-4499: like HTTP 401, clients do not retry it).
+#: Close code when the token a socket was opened with was replaced (4400-4499: like HTTP 401, not retried).
 CLOSE_TOKEN_REPLACED = 4401
 
 _encode = msgspec.json.Encoder().encode
