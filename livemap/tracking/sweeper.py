@@ -5,38 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
-
 from livemap.domain.clock import now_ms
 from livemap.domain.records import text
 from livemap.storage.repository import Repository
-from livemap.tasks import cancel
+from livemap.tracking.periodic import Periodic
 
 log = logging.getLogger("livemap.retention")
 
 
-class RetentionSweep:
+class RetentionSweep(Periodic):
     """Deletes what stores keep no longer. Use as an async context manager (started/stopped by the app)."""
 
+    name = "retention sweep"
+
     def __init__(self, repo: Repository, interval_s: float) -> None:
-        self.repo, self.interval_s = repo, interval_s
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(interval_s)
+        self.repo = repo
 
-    async def __aenter__(self) -> RetentionSweep:
-        if self.interval_s > 0:
-            self._task = asyncio.create_task(self._run(), name="livemap-retention")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await cancel(self._task)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep(now_ms())
-            except aioredis.RedisError as exc:  # Redis away: try again next round
-                log.warning("retention sweep failed: %s", exc)
-            await asyncio.sleep(self.interval_s)
+    async def tick(self) -> None:
+        await self.sweep(now_ms())
 
     async def sweep(self, now: int) -> int:
         """Delete every store's orders past retention at `now`; returns how many went."""

@@ -8,12 +8,10 @@ silence is announced again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import cast
 
 import msgspec
-import redis.asyncio as aioredis
 
 from livemap.domain.clock import now_ms
 from livemap.domain.events import OfflineEvent, StaleEvent, merge_json
@@ -21,7 +19,7 @@ from livemap.domain.records import decode_hash, text
 from livemap.settings import Settings
 from livemap.storage.db import STANDALONE, Batch
 from livemap.storage.repository import Repository
-from livemap.tasks import cancel
+from livemap.tracking.periodic import Periodic
 
 log = logging.getLogger("livemap.watchdog")
 _encode = msgspec.json.Encoder().encode
@@ -29,27 +27,17 @@ _encode = msgspec.json.Encoder().encode
 _CLAIM, _FORGET = STANDALONE["watchdog_claim"], STANDALONE["watchdog_forget"]
 
 
-class Watchdog:
+class Watchdog(Periodic):
     """Background sweep for silent drivers. Use as an async context manager (started/stopped by the app)."""
 
+    name = "watchdog sweep"
+
     def __init__(self, store: Repository, settings: Settings) -> None:
+        super().__init__(settings.watchdog_interval_s)
         self.store, self.settings = store, settings
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Watchdog:
-        self._task = asyncio.create_task(self._run(), name="livemap-watchdog")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await cancel(self._task)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except aioredis.RedisError as exc:  # Redis away: try again next round
-                log.warning("watchdog sweep failed: %s", exc)
-            await asyncio.sleep(self.settings.watchdog_interval_s)
+    async def tick(self) -> None:
+        await self.sweep()
 
     async def sweep(self) -> int:
         """Announce every driver that just went stale or offline; returns how many were announced."""
