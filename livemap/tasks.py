@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound=BaseException)
 
 
 def run(main: Coroutine[Any, Any, _T]) -> _T:
@@ -27,3 +28,9 @@ async def cancel(task: asyncio.Task[None] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def first_error(group: BaseExceptionGroup[_E]) -> _E:
+    """The first exception a TaskGroup gathered (nested groups unwrapped): what the caller answers with."""
+    first = group.exceptions[0]
+    return first_error(first) if isinstance(first, BaseExceptionGroup) else first

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from livemap.tasks import first_error
+
 from .client import ApiError, LivemapClient, StoreCreated, with_retries
 from .clock import SimClock
 from .courier import Courier, DemoOrder
@@ -125,14 +127,9 @@ async def _setup(options: RunOptions, client: LivemapClient, clock: SimClock, st
         api_errors = failed.subgroup(ApiError)
         if api_errors is None:
             raise
-        raise _first_leaf(api_errors) from None
+        raise first_error(api_errors) from None
     started = [task.result() for task in tasks]
     return _Demo(store, [c for c, _ in started], [o for _, o in started])
-
-
-def _first_leaf(group: BaseExceptionGroup[ApiError]) -> ApiError:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _announce(options: RunOptions, client: LivemapClient, demo: _Demo, out: TextIO, links: _LinksFile) -> None:

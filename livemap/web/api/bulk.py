@@ -21,6 +21,7 @@ from livemap.domain.messages import CreateDriver, CreateOrder, describe
 from livemap.domain.records import Conflict
 from livemap.domain.responses import BulkItem, BulkReply, ErrorDetail
 from livemap.services import services
+from livemap.tasks import first_error
 from livemap.web import auth, bodies
 from livemap.web.errors import ApiError, json_response
 
@@ -95,15 +96,10 @@ async def _each(
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(one(i, item)) for i, item in enumerate(items)]
     except ExceptionGroup as failed:
-        raise _first(failed) from None
+        raise first_error(failed) from None
     answers = [t.result() for t in tasks]
     count = {status: sum(a.status == status for a in answers) for status in ("created", "duplicate", "invalid")}
     return BulkReply(count["created"], count["duplicate"], count["invalid"], answers)
-
-
-def _first(group: BaseExceptionGroup[Exception]) -> Exception:
-    first = group.exceptions[0]
-    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 routes = [
