@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import httpcore
 import httpx
 
 from livemap.outbound.policy import OutboundPolicy
+
+T = TypeVar("T")
 
 #: Resolving a name may take at most this long.
 RESOLVE_TIMEOUT_S = 10.0
@@ -64,14 +66,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             addresses = await vetted(host, port, self._policy)
         except (OSError, TimeoutError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None  # resolve() returns at least one address or raises
-        raise failure
+
+        async def connect(address: str) -> httpcore.AsyncNetworkStream:
+            return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+
+        return await _first_connected(addresses, connect, (httpcore.ConnectError, httpcore.ConnectTimeout))
 
     async def connect_unix_socket(
         self,
@@ -103,18 +102,32 @@ async def post_for_status(client: httpx.AsyncClient, url: str, **kwargs: Any) ->
 
 async def smtp_socket(host: str, port: int, policy: OutboundPolicy, timeout_s: float) -> socket.socket:
     """A non-blocking socket connected to a vetted address of ``host`` (for aiosmtplib's ``sock``)."""
-    addresses = await vetted(host, port, policy)
     loop = asyncio.get_running_loop()
-    failure: OSError | None = None
-    for address in addresses:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+
+    async def connect(address: str) -> socket.socket:
+        sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
             await asyncio.wait_for(loop.sock_connect(sock, (address, port)), timeout_s)
-            return sock
-        except (OSError, TimeoutError) as exc:
+        except TimeoutError:
             sock.close()
-            failure = exc if isinstance(exc, OSError) else OSError(f"connecting to {address}:{port} timed out")
-    assert failure is not None
-    raise failure
+            raise OSError(f"connecting to {address}:{port} timed out") from None
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    return await _first_connected(await vetted(host, port, policy), connect, (OSError,))
+
+
+async def _first_connected(
+    addresses: list[str], connect: Callable[[str], Awaitable[T]], errors: tuple[type[Exception], ...]
+) -> T:
+    """The first of ``addresses`` (never empty: `resolve` raises instead) that connects; when none does,
+    the last one's failure."""
+    for address in addresses[:-1]:
+        try:
+            return await connect(address)
+        except errors:
+            continue
+    return await connect(addresses[-1])
