@@ -207,9 +207,8 @@ async def _migrate(settings: Settings) -> None:
     """`livemap migrate`: say what was moved; a Redis already current is left as it is."""
     async with open_redis(settings.redis_url, Path(settings.data_dir)) as (db, url, _):
         keys = Keys(settings.key_prefix)
-        before = await db.client.get(keys.layout())
         done = await layout.migrate(db.client, keys)
-    if before is not None and int(before) >= layout.VERSION:
+    if done is None:
         print(
             f"livemap migrate: {url} (prefix {keys.prefix!r}) is already at key layout {layout.VERSION}; nothing to do"
         )

@@ -58,12 +58,13 @@ async def _has_layout_1(client: Client, keys: Keys) -> bool:
     return False
 
 
-async def migrate(client: Client, keys: Keys) -> Counter[str]:
-    """Upgrade layout 1 to 2 in place (idempotent: a current Redis is left as it is); what was done, counted."""
-    done: Counter[str] = Counter()
+async def migrate(client: Client, keys: Keys) -> Counter[str] | None:
+    """Upgrade layout 1 to 2 in place; what was done, counted, or None when the Redis is current already
+    (left as it is: migrating again is harmless)."""
     found = await client.get(keys.layout())
     if found is not None and int(found) >= VERSION:
-        return done
+        return None
+    done: Counter[str] = Counter()
     p = keys.prefix
     async for raw in client.scan_iter(match=f"{p}:store:*", count=1000):
         old = text(raw)
