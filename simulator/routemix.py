@@ -1,9 +1,13 @@
-"""The mix of delivery lengths on central Helsinki's streets, shared by the ETA benchmark and the demo."""
+"""The mix of delivery lengths on central Helsinki's streets, and the next delivery drawn from it: shared by
+the ETA benchmark and the demo."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from .osmworld import StreetMap
 
 
 @dataclass(frozen=True)
@@ -32,3 +36,22 @@ def pick_kind(rng: random.Random, mix: tuple[RouteKind, ...]) -> RouteKind:
         if x < 0:
             return kind
     return mix[-1]
+
+
+class NextDelivery(NamedTuple):
+    """Where a driver goes next: the door, the navigation app's path there, and the path driven when other."""
+
+    kind: RouteKind
+    door: int
+    fastest: list[int]
+    other: list[int] | None
+
+
+def next_delivery(
+    world: StreetMap, here: int, rng: random.Random, mix: tuple[RouteKind, ...], detour_chance: float
+) -> NextDelivery:
+    """A door of a length drawn from ``mix``; with ``detour_chance`` the driver takes another plausible path."""
+    kind = pick_kind(rng, mix)
+    door, fastest = world.door_between(here, rng, kind.min_m, kind.max_m)
+    other = world.other_path(here, door, fastest, rng) if rng.random() < detour_chance else None
+    return NextDelivery(kind, door, fastest, other)

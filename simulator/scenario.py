@@ -25,7 +25,7 @@ from .congestion import Congestion, TrafficOptions, plan_congestion
 from .courier import Timing
 from .fakes import fake_customer, fake_tracking_number
 from .osmworld import StreetMap, helsinki
-from .routemix import ROUTE_MIX, RouteKind, pick_kind
+from .routemix import ROUTE_MIX, RouteKind, next_delivery
 from .streetdrive import StreetProfile, StreetTrip
 from .streetroute import StreetRoute, street_route
 
@@ -150,9 +150,7 @@ class _DriverPlanner:
         planned: list[Delivery] = []
         here, created = depot, self.start_ms
         for k in range(count):
-            kind = pick_kind(rng, o.mix)
-            door, fastest = self.world.door_between(here, rng, kind.min_m, kind.max_m)
-            other = self.world.other_path(here, door, fastest, rng) if rng.random() < o.detour_chance else None
+            kind, door, fastest, other = next_delivery(self.world, here, rng, o.mix, o.detour_chance)
             wait_s = rng.uniform(*(o.timing.first_departure_s if k == 0 else o.timing.departure_s))
             depart = created + round(wait_s * 1000)
             route = street_route(self.world, fastest)

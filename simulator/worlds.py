@@ -25,7 +25,7 @@ from .driver import Trip
 from .geo import LatLon
 from .motion import MotionProfile
 from .osmworld import StreetMap, helsinki, helsinki_pbf, street_names
-from .routemix import ROUTE_MIX, pick_kind
+from .routemix import ROUTE_MIX, next_delivery
 from .streetdrive import StreetProfile, StreetTrip
 from .streetroute import StreetRoute, street_route
 
@@ -102,9 +102,7 @@ class StreetWorld:
     def plan(self, rng: random.Random, after: Drivable | None) -> Drivable:
         assert after is None or isinstance(after, StreetRoute)
         here = self._depot if after is None else after.nodes[-1]
-        kind = pick_kind(rng, ROUTE_MIX)
-        door, fastest = self.map.door_between(here, rng, kind.min_m, kind.max_m)
-        other = self.map.other_path(here, door, fastest, rng) if rng.random() < self.detour_chance else None
+        _, _, fastest, other = next_delivery(self.map, here, rng, ROUTE_MIX, self.detour_chance)
         return street_route(self.map, other or fastest)
 
     def address(self, route: Drivable, rng: random.Random) -> str:
