@@ -49,6 +49,12 @@ class Timing:
     promise_speed_mps: float = 5.5
     promise_slack_min: tuple[float, float] = (-3.0, 12.0)
 
+    def promised_by(self, length_m: float, now_ms: int, rng: random.Random) -> int:
+        """A shop's promise for a route of ``length_m`` ordered at ``now_ms``: rounded up to five minutes."""
+        estimate_s = length_m / self.promise_speed_mps + max(self.departure_s)
+        promised = now_ms + (estimate_s + rng.uniform(*self.promise_slack_min) * 60) * 1000
+        return math.ceil(promised / 300_000) * 300_000
+
 
 @dataclass
 class DemoOrder:
@@ -166,10 +172,7 @@ class Courier:
     def _new_order(self, number: str, *, after: Drivable | None, now_ms: int) -> DemoOrder:
         rng, timing = self._rng, self._timing
         route = self._world.plan(rng, after)
-        estimate_s = route.length_m / timing.promise_speed_mps + max(timing.departure_s)
-        promised = now_ms + (estimate_s + rng.uniform(*timing.promise_slack_min) * 60) * 1000
-        # Shops promise round times: the next five minutes.
-        promised_by = math.ceil(promised / 300_000) * 300_000
+        promised_by = timing.promised_by(route.length_m, now_ms, rng)
         dest, origin = route.destination, route.origin
         request = NewOrder(
             id=number,

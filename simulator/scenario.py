@@ -14,7 +14,6 @@ day, which is what lets the benchmark start simulated time far enough in the pas
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field, replace
 
@@ -167,10 +166,8 @@ class _DriverPlanner:
         return planned
 
     def _request(self, route: StreetRoute, number: str, now_ms: int) -> NewOrder:
-        # A shop's promise: the length at an average speed with stops, a random slack, rounded up to five minutes.
-        rng, timing = self.rng, self.options.timing
-        estimate_s = route.length_m / timing.promise_speed_mps + max(timing.departure_s)
-        promised = now_ms + (estimate_s + rng.uniform(*timing.promise_slack_min) * 60) * 1000
+        rng = self.rng
+        promised_by = self.options.timing.promised_by(route.length_m, now_ms, rng)
         dest, origin = route.destination, route.origin
         return NewOrder(
             id=number,
@@ -178,7 +175,7 @@ class _DriverPlanner:
             address=f"Helsinki, near {dest[0]:.5f}, {dest[1]:.5f}",
             destination=Point(lat=round(dest[0], 6), lon=round(dest[1], 6)),
             origin=Point(lat=round(origin[0], 6), lon=round(origin[1], 6)),
-            promised_by=math.ceil(promised / 300_000) * 300_000,
+            promised_by=promised_by,
             tracking_number=fake_tracking_number(rng),
             carrier="livemap eta benchmark",
         )
