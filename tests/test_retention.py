@@ -109,16 +109,24 @@ async def test_twenty_thousand_final_orders_past_retention_give_their_memory_bac
     await repo.redis.delete(k.outbox())
     # Redis shrinks its key table (sized for the orders' 80,000 keys) in its background cron: a moment.
     await asyncio.sleep(wait(1))
+    swept = await _used_memory(repo)
+    # A hash shrinks incrementally, one step per command that touches it, and only those: the store's
+    # order-number index (sized for 20,000) is left mid-shrink with both tables allocated (+0.3 MB on
+    # Redis 7.0) until the store's next few thousand lookups. The store goes on, as a live one does.
+    async with repo.redis.pipeline(transaction=False) as pipe:
+        for _ in range(5_000):
+            pipe.hget(k.store_orders(sid), "open")
+        await pipe.execute()
     after = await _used_memory(repo)
-    print(f"used_memory: before {before:,}, with {orders:,} final orders {full:,}, after the sweep {after:,}"
-          f" (outbox of {outbox:,} entries deleted apart)")  # fmt: skip
-    # What stays is a residue of fixed size, not a share of the orders: the store's index hashes keep the
-    # table encoding they grew into (Redis never converts back; one may be caught mid-shrink, both tables
-    # still allocated), the allocator keeps a few pages. Measured: +48 KB on Redis 6.2 (embedded), +86 KB
-    # to +0.4 MB on Redis 7, +1.3 MB over a 3-node Cluster, against 31-158 MB that the orders took.
-    taken = full - before
-    assert after - before <= 0.05 * taken, "the orders took memory and gave it back"
-    assert await _keys_memory(repo) - keys_before <= 0.01 * taken, "the store's keys are back to their size"
+    print(f"used_memory: before {before:,}, with {orders:,} final orders {full:,}, after the sweep {swept:,},"
+          f" after 5,000 lookups {after:,} (outbox of {outbox:,} entries deleted apart)")  # fmt: skip
+    if isinstance(repo.redis, aioredis.RedisCluster):
+        # Each node's key count and every key's size are back, yet 0.3-0.4 MB per node of allocations that no
+        # key or buffer accounts for stay (a 1.9 MB baseline each): bounded by what the orders took instead.
+        assert after - before <= 0.05 * (full - before), "the orders took memory and gave it back"
+    else:
+        assert after <= 1.10 * before, "Redis is back within 10% of its memory before the orders"
+    assert await _keys_memory(repo) - keys_before <= 0.01 * (full - before), "the store's keys are back to size"
 
 
 async def test_an_expired_orders_link_answers_a_clear_page(

@@ -19,7 +19,8 @@ from livemap.domain.i18n import Lang
 # Device clocks drift and phones buffer fixes offline, but a fix from the future or from before
 # 2001 is a unit bug (seconds instead of milliseconds) or garbage.
 _MIN_TS_MS = 978_307_200_000  # 2001-01-01
-_MAX_FUTURE_MS = 10 * 60 * 1000
+#: How far ahead of the server a device's or a shop's clock may be.
+MAX_FUTURE_MS = 10 * 60 * 1000
 # A promised delivery time is epoch ms before 2100: later is a unit bug, and the ETA does arithmetic on it.
 _MAX_PROMISE_MS = 4_102_444_800_000  # 2100-01-01
 #: Redis GEO indexes latitudes within Web Mercator's square only: a fix beyond it would pass a -90..90
@@ -69,7 +70,7 @@ class Fix(msgspec.Struct, forbid_unknown_fields=False):
         _check_lat_lon(self.lat, self.lon)
         if self.ts < _MIN_TS_MS:
             raise ValueError("ts must be epoch milliseconds (after 2001-01-01)")
-        if self.ts > now_ms() + _MAX_FUTURE_MS:
+        if self.ts > now_ms() + MAX_FUTURE_MS:
             raise ValueError("ts is more than 10 minutes in the future")
         _finite("speed", self.speed, 0, 150)
         if self.heading is not None and not math.isfinite(self.heading):
@@ -156,6 +157,9 @@ class NewOrder(msgspec.Struct):
     origin: Point | None = None
     route: Annotated[list[tuple[Lat, Lon]], msgspec.Meta(min_length=2, max_length=5000)] | None = None
     promised_by: EpochMs | None = None
+    #: When the customer placed it, if not now (a shop's own order time; not in the future): the order's
+    #: `received` time and the day analytics count it on.
+    placed_at: EpochMs | None = None
     tracking_number: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     carrier: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     #: The customer's language for notifications (default: the store's `locale`).
@@ -176,6 +180,8 @@ class NewOrder(msgspec.Struct):
             raise ValueError("subscriptions.sms: the customer has no phone number")
         if self.promised_by is not None and not _MIN_TS_MS <= self.promised_by < _MAX_PROMISE_MS:
             raise ValueError("promised_by must be epoch milliseconds between 2001 and 2100")
+        if self.placed_at is not None and not _MIN_TS_MS <= self.placed_at <= now_ms() + MAX_FUTURE_MS:
+            raise ValueError("placed_at must be epoch milliseconds since 2001, not in the future")
 
 
 class CreateOrder(NewOrder):
@@ -207,6 +213,9 @@ class StopOrder(msgspec.Struct):
 class StageChange(msgspec.Struct):
     stage: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    #: When it happened, if not now (a shop reporting its own time, a late sync): not before the order's
+    #: previous change nor in the future (422 out_of_order); history, analytics and retention use it.
+    at: EpochMs | None = None
 
 
 class DriverStageChange(msgspec.Struct):
@@ -222,6 +231,14 @@ class ProofRecipient(msgspec.Struct):
     """Proof of delivery without a photo: who took the parcel."""
 
     recipient: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class PageView(msgspec.Struct):
+    """The tracking page's own beacon when the customer leaves it: seconds it was visible, and the device."""
+
+    seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)]
+    #: `phone` for a phone-sized screen (coarse pointer, narrow viewport), `desktop` otherwise.
+    device: Literal["phone", "desktop"]
 
 
 class RateDelivery(msgspec.Struct):

@@ -34,6 +34,15 @@ class NotDelivered(Exception):
         self.stage = stage
 
 
+class OutOfOrder(Exception):
+    """A change said to have happened before the order's previous one, or in the future."""
+
+    def __init__(self, at: int, previous: int, now: int) -> None:
+        where = f"before the order's previous change ({previous})" if at < previous else f"in the future (now {now})"
+        super().__init__(f"at ({at}) is {where}: a change is dated between the two")
+        self.at, self.previous = at, previous
+
+
 class NoContact(Exception):
     """The customer opted in to a channel the order has no contact for (no phone for SMS)."""
 

@@ -22,7 +22,7 @@ from livemap.storage.keys import Keys
 from livemap.storage.secretbox import SecretBox
 
 json_encoder = msgspec.json.Encoder()
-_StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 #: Outbox entries kept (approximately).
 OUTBOX_MAXLEN = 100_000
 _EMIT = STEPS["emit"]
@@ -101,4 +101,4 @@ class RepositoryBase:
     async def events_after(self, tid: str, offset: str) -> list[tuple[str, str]]:
         """Stored events with an id greater than `offset`: (offset, JSON without the offset)."""
         entries = await self.redis.xrange(self.keys.order_events(tid), min=f"({offset}", max="+")
-        return [(text(eid), text(f[b"data"])) for eid, f in cast(_StreamEntries, entries)]
+        return [(text(eid), text(f[b"data"])) for eid, f in cast(StreamEntries, entries)]

@@ -74,10 +74,10 @@ class StandaloneScript(Script):
 STEPS = {
     n: StepScript(n) for n in ("driver_fix", "emit", "geo_fix", "order_fix", "order_route", "order_update", "store_fix")
 }
-#: Background work that calls its script directly on the client: the watchdog's, the outbox's, the fleet speeds'.
+#: Work that calls its script directly on the client: the watchdog's, the outbox's, the fleet speeds', analytics'.
 STANDALONE = {
     n: StandaloneScript(n)
-    for n in ("fleet_observe", "outbox_finish", "outbox_promote", "watchdog_claim", "watchdog_forget")
+    for n in ("analytics_sum", "fleet_observe", "outbox_finish", "outbox_promote", "watchdog_claim", "watchdog_forget")
 }
 
 

@@ -127,6 +127,23 @@ class Keys:
         """Counter of order-lookup attempts by one client address for one store (expires)."""
         return f"{self.prefix}:lookup:{sid}:{client}"
 
+    # analytics: the store's own days, kept ANALYTICS_KEEP_DAYS (they outlive the orders they count)
+    def store_day(self, sid: str, day: str) -> str:
+        """Hash: the store's counters and histograms of one day (see domain/analytics.py)."""
+        return f"{self.prefix}:{{s:{sid}}}:day:{day}"
+
+    def store_day_customers(self, sid: str, day: str) -> str:
+        """HyperLogLog of the customers who ordered that day."""
+        return f"{self.prefix}:{{s:{sid}}}:day:{day}:customers"
+
+    def store_day_viewed(self, sid: str, day: str) -> str:
+        """HyperLogLog of the orders whose tracking page was viewed that day."""
+        return f"{self.prefix}:{{s:{sid}}}:day:{day}:viewed"
+
+    def store_comments(self, sid: str) -> str:
+        """Sorted set of the customers' rated comments (JSON) by time; the newest COMMENTS_KEPT stay."""
+        return f"{self.prefix}:{{s:{sid}}}:comments"
+
     # dispatchers
     def store_dispatchers(self, sid: str) -> str:
         """Hash: dispatcher account name -> its password hash and creation time (JSON)."""

@@ -15,16 +15,18 @@ import msgspec
 from redis.typing import EncodableT, FieldT
 
 from livemap.domain import security
+from livemap.domain.analytics import customer_identity
 from livemap.domain.clock import now_ms
 from livemap.domain.events import RouteEvent, StageEvent, merge_json
 from livemap.domain.geometry import cumulative_lengths
-from livemap.domain.messages import Consents, NewOrder, Subscribe
+from livemap.domain.messages import MAX_FUTURE_MS, Consents, NewOrder, Subscribe
 from livemap.domain.records import (
     Conflict,
     NoContact,
     NotDelivered,
     NotFound,
     Order,
+    OutOfOrder,
     decode_hash,
     decode_history,
     is_active,
@@ -34,9 +36,9 @@ from livemap.domain.responses import Feedback, HistoryEntry, Subscriptions
 from livemap.domain.stages import FINAL, Stage, StageMachine
 from livemap.domain.storesettings import StoreSettings
 from livemap.domain.streetpace import RoadPieces
+from livemap.storage.analytics import AnalyticsRecords
 from livemap.storage.base import json_encoder
 from livemap.storage.db import STEPS, Batch
-from livemap.storage.stores import StoreRecords
 
 CAS_RETRIES = 5
 _ORDER_UPDATE, _ORDER_ROUTE = STEPS["order_update"], STEPS["order_route"]
@@ -58,8 +60,8 @@ class OrderUpdateArgs(NamedTuple):
     notice: str  # token of the outbox entry announcing the change; '' = none
 
 
-class OrderRecords(StoreRecords):
-    """Orders; they read their store's settings (stage machine, notification defaults)."""
+class OrderRecords(AnalyticsRecords):
+    """Orders; they read their store's settings (stage machine, notification defaults) and count into its days."""
 
     async def create_order(self, sid: str, body: NewOrder, extra: Mapping[str, EncodableT] | None = None) -> Order:
         """A new order in stage `received`. Raises Conflict when the store already has its id.
@@ -69,13 +71,14 @@ class OrderRecords(StoreRecords):
         """
         oid = str(body.id)
         tid, token = security.new_id("", 12), security.new_tracking_token()
-        subscribed = self._subscribed(await self.settings(sid), body)
+        settings = await self.settings(sid)
+        subscribed = self._subscribed(settings, body)
         if not await self.redis.hsetnx(self.keys.store_orders(sid), oid, tid):
             raise Conflict(f"order {oid} already exists")
         fields = self._new_order_fields(sid, tid, token, body, subscribed)
         fields.update(extra or {})
         fields |= await _route_fields(body)
-        at = now_ms()
+        at = int(fields["created"])
         event = StageEvent(stage=Stage.RECEIVED, at=at, live=False, note=None)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.order(tid), mapping=fields)
@@ -87,6 +90,8 @@ class OrderRecords(StoreRecords):
                 approximate=True,
             )
             await pipe.execute()
+        who = body.customer
+        await self.count_order(sid, settings.timezone, at, customer_identity(who.email, who.phone, who.name))
         return Order({str(k): text(v) if isinstance(v, bytes) else str(v) for k, v in fields.items()})
 
     def _new_order_fields(
@@ -103,7 +108,7 @@ class OrderRecords(StoreRecords):
             "stage": Stage.RECEIVED,
             "live": "0",
             "driver": "",
-            "created": now_ms(),
+            "created": body.placed_at or now_ms(),
             "customer": json_encoder.encode(body.customer),
             "destination": json_encoder.encode([body.destination.lat, body.destination.lon])
             if body.destination
@@ -163,14 +168,21 @@ class OrderRecords(StoreRecords):
         """Order `oid` of store `sid`."""
         return await self.order(await self.tracking_id(sid, oid))
 
-    async def change_stage(self, sid: str, oid: str, stage: str, note: str | None) -> Order:
-        """Move an order to `stage`; raises UnknownStage / IllegalTransition from the store's machine."""
-        machine = (await self.settings(sid)).machine()
+    async def change_stage(self, sid: str, oid: str, stage: str, note: str | None, at: int | None = None) -> Order:
+        """Move an order to `stage` (at `at`, default now); raises UnknownStage / IllegalTransition from the
+        store's machine, OutOfOrder when `at` is before the order's previous change or in the future."""
+        settings = await self.settings(sid)
+        machine = settings.machine()
         tid = await self.tracking_id(sid, oid)
         for _ in range(CAS_RETRIES):
             order = await self.order(tid)
             machine.check(order.stage, stage)
-            if await self._update(order, machine, stage=stage, driver=order.driver, note=note):
+            entered = decode_history(await self.redis.lrange(self.keys.order_history(tid), -1, -1))[0].at
+            moment, now = now_ms() if at is None else at, now_ms()
+            if not entered <= moment <= now + MAX_FUTURE_MS:
+                raise OutOfOrder(moment, entered, now)
+            if await self._update(order, machine, stage=stage, driver=order.driver, note=note, at=moment):
+                await self.count_stage(order, settings.timezone, stage, moment, entered)
                 return await self.order(tid)
         raise RuntimeError(f"order {oid} kept changing; try again")
 
@@ -184,19 +196,20 @@ class OrderRecords(StoreRecords):
             order = await self.order(tid)
             if order.stage in FINAL:
                 raise ValueError(f"order {oid} is {order.stage}; a final order cannot be assigned")
-            if await self._update(order, machine, stage=order.stage, driver=did, note=None):
+            if await self._update(order, machine, stage=order.stage, driver=did, note=None, at=now_ms()):
                 return await self.order(tid)
         raise RuntimeError(f"order {oid} kept changing; try again")
 
-    async def _update(self, order: Order, machine: StageMachine, *, stage: str, driver: str, note: str | None) -> bool:
+    async def _update(self, order: Order, machine: StageMachine, *, stage: str, driver: str, note: str | None,
+                      at: int) -> bool:  # fmt: skip
         """Apply a stage/driver change if the order is still as read; False when it changed meanwhile.
 
         Three steps, each in its own slot(s): the indexes the order joins (retired ones too) and the
         change's outbox entry, then the order script (compare-and-set, history, event, customer's channel),
         then the indexes it leaves and the dispatchers' and drivers' channels. A crash between them leaves
         an index with an order too many, never one too few, and an outbox entry whose event never came."""
-        k, sid, tid = self.keys, order["store"], order.tracking_id
-        live, final, at = bool(driver) and machine.is_live(stage), stage in FINAL, now_ms()
+        k, sid, tid, final = self.keys, order["store"], order.tracking_id, stage in FINAL
+        live = bool(driver) and machine.is_live(stage)
         active = not final and (live or bool(driver))
         token = self.new_notice() if stage != order.stage else ""  # every stage change is notifiable
         dispatch, history, customer_body = _change_bodies(order, stage, driver, note, live, at)
@@ -302,13 +315,16 @@ class OrderRecords(StoreRecords):
     async def rate(self, tid: str, rating: int, comment: str | None) -> Feedback:
         """Keep the customer's rating of order `tid`, replacing an earlier one; NotDelivered before delivery."""
         order = await self.order(tid)
-        if order.stage not in (await self.settings(order["store"])).machine().delivered:
+        settings = await self.settings(order["store"])
+        if order.stage not in settings.machine().delivered:
             raise NotDelivered(order.stage)
         # Not atomic with the stage read, and it need not be: an order never goes back before
         # delivery, so a rating sent while it was delivered rates that delivery even if the order
         # is marked returned a moment later.
         feedback = Feedback(rating=rating, comment=(comment or "").strip() or None, at=now_ms())
         await self.redis.hset(self.keys.order(tid), "feedback", json_encoder.encode(feedback))
+        old = msgspec.json.decode(order["feedback"], type=Feedback) if order["feedback"] else None
+        await self.count_rating(order["store"], settings.timezone, old, feedback, order["id"])
         return feedback
 
     async def subscribe(self, tid: str, choice: Subscribe) -> Subscriptions:

@@ -2,8 +2,9 @@
 
 One class per aggregate, each in its own module, stacked so that each may use the ones below it:
 `RepositoryBase` (base.py: credentials, events, notices) < `StoreRecords` (stores.py) <
-`OrderRecords` (orders.py: orders follow their store's settings) < `DriverRecords` (drivers.py: a
-driver's run is a list of orders) < `RetentionRecords` (retention.py: what a store keeps, and for how long).
+`AnalyticsRecords` (analytics.py: an order's moments counted into its store's days) < `OrderRecords`
+(orders.py: orders follow their store's settings) < `DriverRecords` (drivers.py: a driver's run is a
+list of orders) < `RetentionRecords` (retention.py: what a store keeps, and for how long).
 """
 
 from __future__ import annotations

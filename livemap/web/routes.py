@@ -7,7 +7,7 @@ from starlette.staticfiles import StaticFiles
 
 from livemap import integrations
 from livemap.trackers import endpoints as trackers
-from livemap.web.api import bulk, customers, dispatchers, drivers, fleet, health, monitoring, orders, stores
+from livemap.web.api import analytics, bulk, customers, dispatchers, drivers, fleet, health, monitoring, orders, stores
 from livemap.web.openapi.document import openapi
 from livemap.web.pages.dispatch import dispatch_page, sign_out
 from livemap.web.pages.driver import driver_page
@@ -25,6 +25,7 @@ def all_routes() -> list[BaseRoute]:
         *fleet.routes,
         *orders.routes,
         *customers.routes,
+        *analytics.routes,
         *bulk.routes,
         *health.routes,
         *monitoring.routes,

@@ -1,4 +1,4 @@
-"""`/api/track/{tracking_id}`: the customer's snapshot, rating and opt-ins (tracking token)."""
+"""`/api/track/{tracking_id}`: the customer's snapshot, rating, opt-ins and the page's view beacon (tracking token)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livemap.domain.messages import RateDelivery, Subscribe
+from livemap.domain.messages import PageView, RateDelivery, Subscribe
 from livemap.services import services
 from livemap.web import auth, bodies
 from livemap.web import presenters as views
@@ -40,8 +40,20 @@ async def subscribe(request: Request) -> Response:
     return json_response(subscriptions)
 
 
+async def page_view(request: Request) -> Response:
+    """`POST /api/track/{tracking_id}/views`: the tracking page counts one view as it is left (no cookie)."""
+    tid = request.path_params["tracking_id"]
+    await auth.authorize_tracking(request, tid)
+    body = await bodies.json(request, PageView)
+    repo = services(request).repo
+    sid = (await repo.order(tid))["store"]
+    await repo.count_view(sid, (await repo.settings(sid)).timezone, tid, body.seconds, body.device)
+    return Response(status_code=204)
+
+
 routes = [
     Route("/api/track/{tracking_id}", track_snapshot, methods=["GET"]),
     Route("/api/track/{tracking_id}/feedback", rate_delivery, methods=["POST"]),
     Route("/api/track/{tracking_id}/subscriptions", subscribe, methods=["POST"]),
+    Route("/api/track/{tracking_id}/views", page_view, methods=["POST"]),
 ]

@@ -51,7 +51,7 @@ async def change_stage(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, StageChange)
     oid = request.path_params["order_id"]
-    await services(request).repo.change_stage(principal.store_id, oid, body.stage, body.note)
+    await services(request).repo.change_stage(principal.store_id, oid, body.stage, body.note, body.at)
     return await _order_response(request, principal.store_id, oid)
 
 

@@ -54,7 +54,8 @@ def build() -> dict[str, Any]:
 def _operation(op: Op, ref_of: Iterator[dict[str, Any]], error_ref: dict[str, Any]) -> dict[str, Any]:
     """One operation's object; takes its schema references from `ref_of`, in the order `build` listed them."""
     body_ref = next(ref_of) if op.body is not None else None
-    response_refs = {status: next(ref_of) for status in op.responses}
+    # A response typed None has no body (204): it took no schema.
+    response_refs = {status: next(ref_of) if t is not None else None for status, t in op.responses.items()}
     doc: dict[str, Any] = {
         "summary": op.summary,
         "operationId": re.sub(r"\W+", "_", f"{op.method}{op.path}").strip("_"),
@@ -69,10 +70,9 @@ def _operation(op: Op, ref_of: Iterator[dict[str, Any]], error_ref: dict[str, An
     if body_ref is not None:
         doc["requestBody"] = {"required": True, "content": _json(body_ref)}
     doc["responses"] = {
-        str(status): {
-            "description": "OK" if status < 300 else "see body",
-            "content": {"application/json": {"schema": ref}},
-        }
+        str(status): {"description": "OK" if status < 300 else "see body", "content": _json(ref)}
+        if ref is not None
+        else {"description": "No Content"}
         for status, ref in response_refs.items()
     }
     doc["responses"]["default"] = {"description": "error", "content": _json(error_ref)}

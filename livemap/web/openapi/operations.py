@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from livemap.domain import analytics as an
 from livemap.domain import messages as m
 from livemap.domain import responses as r
 from livemap.domain.storesettings import StoreSettings
@@ -155,6 +156,31 @@ OPERATIONS: list[Op] = [
         m.RateDelivery,
         {200: r.Feedback},
         TRACKING,
+    ),
+    Op(
+        "post",
+        "/api/track/{tracking_id}/views",
+        "The tracking page's beacon as the customer leaves it: seconds visible and the kind of device (no cookie);"
+        " counted into the store's analytics",
+        None,
+        m.PageView,
+        {204: None},
+        TRACKING,
+    ),
+    Op(
+        "get",
+        "/api/analytics",
+        "The store's figures over a period of its days: orders, unique customers, purchase frequency, on-time %,"
+        " time in each stage, attempts, ratings, returns, tracking page views, ETA truthfulness 30/10/3 min before"
+        " arrival, and the period day by day (422 `invalid_query` for a bad period or another time zone)",
+        "store",
+        None,
+        {200: an.Analytics},
+        (
+            ("from", "query", "first day, YYYY-MM-DD (default: 29 days before `to`)"),
+            ("to", "query", "last day, YYYY-MM-DD (default: the store's today); at most 366 days"),
+            ("tz", "query", "the store's time zone (its days are what is kept); another zone is refused"),
+        ),
     ),
     Op(
         "post",
