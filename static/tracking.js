@@ -348,6 +348,28 @@
     if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
   }
 
+  // --- views: the page counts itself, no cookie ---------------------------------------------------
+  // A view is one stretch of the page on screen: sent when it leaves the screen (another tab, the
+  // phone locked, the page closed), with its seconds and whether this is a phone-sized device.
+  const PHONE = window.matchMedia("(max-width: 767px)").matches || /Mobi|Android/i.test(navigator.userAgent);
+  let shownAt = document.visibilityState === "visible" ? performance.now() : null;
+
+  function viewEnded() {
+    if (shownAt === null) return;
+    const seconds = Math.min(86400, (performance.now() - shownAt) / 1000);
+    shownAt = null;
+    fetch(`/api/track/${cfg.tracking_id}/views?t=${encodeURIComponent(cfg.token)}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, keepalive: true,
+      body: JSON.stringify({ seconds: Math.round(seconds * 10) / 10, device: PHONE ? "phone" : "desktop" }),
+    }).catch(() => { /* a lost view is only a count */ });
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") viewEnded();
+    else if (shownAt === null) shownAt = performance.now();
+  });
+  window.addEventListener("pagehide", viewEnded);
+
   render();
   fillUpdates();
   setInterval(renderEta, 5000); // countdown and "last seen" age move on between events

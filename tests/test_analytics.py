@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import DEST, ORIGIN, Server, Shop, new_shop
+from conftest import DEST, ORIGIN, Server, Shop, customer_socket, driver_socket, fix, new_shop, now_ms
 
 TZ = "America/Asuncion"
 DAYS = 30
@@ -210,3 +210,28 @@ async def test_a_change_dated_out_of_order_is_refused_and_changes_nothing(shop: 
     r = await shop.post("/api/orders/dated/stage", {"stage": "processing", "at": received + 3600_000 * 24})
     assert r.status_code == 422 and r.json()["error"]["code"] == "out_of_order", r.text
     assert (await shop.get("/api/orders/dated")).json()["stage"] == "received"
+
+
+async def test_the_eta_a_customer_saw_before_arrival_is_scored(shop: Shop, server: Server) -> None:
+    """A 36-minute trip (the driver's fixes sent as they were taken, 20 s apart): the analytics score the ETA the
+    customer's socket showed 30, 10 and 3 minutes before the delivery, as the test reads it from that socket."""
+    order = await shop.live_order("eta", "d1")
+    customer = await customer_socket(server, order)
+    await customer.recv_type("snapshot")
+    driver = await driver_socket(server, shop.drivers["d1"])
+    t0, n = now_ms() - 36 * MIN, 108
+    for i in range(n):
+        await driver.send(fix(0.98 * i / n, t0 + i * 20_000, seq=i, speed=1.7))
+        assert (await driver.recv_type("ack"))["accepted"] == 1
+        await asyncio.sleep(0.025)  # within the socket's 50 messages a second
+    seen = [await customer.recv_type("location") for _ in range(n)]
+    arrived = t0 + 36 * MIN
+    assert (await _stage(shop, "eta", "delivered", arrived))["stage"] == "delivered"
+    scores = {s["minutes_before"]: s["error"] for s in (await shop.get("/api/analytics")).json()["eta_truth"]}
+    for minutes in (30, 10, 3):
+        mark = arrived - minutes * MIN
+        shown = [e["eta_at"] for e in seen if mark - 120_000 <= e["ts"] <= mark][-1]
+        assert scores[minutes]["n"] == 1 and _close(scores[minutes]["median_s"], abs(shown - arrived) / 1000), (
+            minutes, scores[minutes], shown - arrived)  # fmt: skip
+    await driver.close()
+    await customer.close()

@@ -270,6 +270,8 @@ async def test_woocommerce_order_created_with_shipping_address_and_contact(store
     assert order["destination"] == {"lat": 37.7825, "lon": -122.4097}
     assert (order["source"], order["flags"], order["geocode"]) == ("woocommerce", [], "geocoded")
     assert stages(order) == ["received", "processing"]
+    # Received when the customer ordered (date_created_gmt): analytics count it on that day.
+    assert order["created_at"] == order["history"][0]["at"] == 1715714882000
     # The customer's tracking link works for it like for any order.
     link = {"t": order["tracking_token"]}
     snap = await store.http.get(f"{store.server.url}/api/track/{order['tracking_id']}", params=link)
@@ -405,6 +407,7 @@ async def test_shopify_order_then_fulfillments_to_delivered(store: Shop, nominat
     assert view["address"] == "Avenida Paulista, 1578, Bela Vista, São Paulo, SP 01310-200, BR"
     assert view["destination"] == {"lat": -23.5614, "lon": -46.6559}
     assert (view["source"], view["geocode"], view["flags"]) == ("shopify", "platform", [])
+    assert view["created_at"] == 1715692351000  # created_at, 2024-05-14T10:12:31-03:00
     assert len(nominatim.requests) == requests
     fulfillment = fixture("shopify/fulfillment.json")
     r = await shopify_deliver(store, fulfillment, "fulfillments/create")

@@ -18,7 +18,8 @@ from livemap.domain.i18n import Lang
 
 # Device clocks drift and phones buffer fixes offline, but a fix from the future or from before
 # 2001 is a unit bug (seconds instead of milliseconds) or garbage.
-_MIN_TS_MS = 978_307_200_000  # 2001-01-01
+#: The earliest time livemap takes (2001-01-01).
+MIN_TS_MS = 978_307_200_000
 #: How far ahead of the server a device's or a shop's clock may be.
 MAX_FUTURE_MS = 10 * 60 * 1000
 # A promised delivery time is epoch ms before 2100: later is a unit bug, and the ETA does arithmetic on it.
@@ -34,7 +35,7 @@ MAX_SAFE_INT = 2**53 - 1
 Lat = Annotated[float, msgspec.Meta(extra_json_schema={"minimum": -MAX_LAT, "maximum": MAX_LAT})]
 Lon = Annotated[float, msgspec.Meta(extra_json_schema={"minimum": -180, "maximum": 180})]
 Seq = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INT, le=MAX_SAFE_INT)]
-EpochMs = Annotated[int, msgspec.Meta(extra_json_schema={"minimum": _MIN_TS_MS, "maximum": _MAX_PROMISE_MS})]
+EpochMs = Annotated[int, msgspec.Meta(extra_json_schema={"minimum": MIN_TS_MS, "maximum": _MAX_PROMISE_MS})]
 
 # Patterns end in \Z, not $: msgspec matches with re.search, where $ also matches before a final "\n".
 Str200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -68,7 +69,7 @@ class Fix(msgspec.Struct, forbid_unknown_fields=False):
 
     def __post_init__(self) -> None:
         _check_lat_lon(self.lat, self.lon)
-        if self.ts < _MIN_TS_MS:
+        if self.ts < MIN_TS_MS:
             raise ValueError("ts must be epoch milliseconds (after 2001-01-01)")
         if self.ts > now_ms() + MAX_FUTURE_MS:
             raise ValueError("ts is more than 10 minutes in the future")
@@ -178,9 +179,9 @@ class NewOrder(msgspec.Struct):
             raise ValueError("subscriptions.email: the customer has no email address")
         if self.subscriptions and self.subscriptions.sms and not self.customer.phone:
             raise ValueError("subscriptions.sms: the customer has no phone number")
-        if self.promised_by is not None and not _MIN_TS_MS <= self.promised_by < _MAX_PROMISE_MS:
+        if self.promised_by is not None and not MIN_TS_MS <= self.promised_by < _MAX_PROMISE_MS:
             raise ValueError("promised_by must be epoch milliseconds between 2001 and 2100")
-        if self.placed_at is not None and not _MIN_TS_MS <= self.placed_at <= now_ms() + MAX_FUTURE_MS:
+        if self.placed_at is not None and not MIN_TS_MS <= self.placed_at <= now_ms() + MAX_FUTURE_MS:
             raise ValueError("placed_at must be epoch milliseconds since 2001, not in the future")
 
 

@@ -28,7 +28,8 @@ from redis.exceptions import LockError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from livemap.domain.messages import Consents, Customer, NewOrder, Point
+from livemap.domain.clock import now_ms
+from livemap.domain.messages import MAX_FUTURE_MS, MIN_TS_MS, Consents, Customer, NewOrder, Point
 from livemap.domain.records import Conflict, NotFound, Order, text
 from livemap.domain.stages import DEFAULT_PIPELINE, EXCEPTIONS, IllegalTransition, StageMachine, UnknownStage
 from livemap.domain.storesettings import Integration, StoreSettings
@@ -74,6 +75,7 @@ class Incoming:
     customer: Customer | None = None
     address: Address | None = None
     updated_at: int | None = None  # epoch ms of the platform's last change (orders only)
+    placed_at: int | None = None  # epoch ms the customer ordered (the shop's creation time): analytics' day
     tracking_number: str | None = None
     carrier: str | None = None
     #: Consent the customer gave at checkout, where the platform records it (for contacts the order has).
@@ -160,6 +162,11 @@ def customer(name: str, email: str | None, phone: str | None, fallback_name: str
                 continue
             doc[field] = value
     return msgspec.convert(doc, Customer)
+
+
+def _plausible(at: int | None) -> int | None:
+    """A shop's order time if it is one an order may carry (not before 2001, not in the future); else now."""
+    return at if at is not None and MIN_TS_MS <= at <= now_ms() + MAX_FUTURE_MS else None
 
 
 def epoch_ms(value: str | None) -> int | None:
@@ -303,6 +310,7 @@ class _Upsert:
             tracking_number=(inc.tracking_number or "")[:100] or None,
             carrier=(inc.carrier or "")[:100] or None,
             subscriptions=inc.subscriptions,
+            placed_at=_plausible(inc.placed_at),
         )
         extra = {
             "source": inc.platform,

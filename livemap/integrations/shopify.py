@@ -194,6 +194,7 @@ class ShopifyOrder(msgspec.Struct):
     financial_status: str | None = None
     fulfillment_status: str | None = None
     cancelled_at: str | None = None
+    created_at: str | None = None
     updated_at: str | None = None
     fulfillments: list[ShopifyFulfillment] = []
 
@@ -228,6 +229,7 @@ def order_incoming(order: ShopifyOrder) -> Incoming:
         subscriptions=cust.consents(contact, order.buyer_accepts_marketing),
         address=address,
         updated_at=epoch_ms(order.updated_at),
+        placed_at=epoch_ms(order.created_at),
         tracking_number=newest.tracking() if newest else None,
         carrier=(clean(newest.tracking_company) or None) if newest else None,
     )

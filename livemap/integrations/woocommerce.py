@@ -89,6 +89,7 @@ class WcOrder(msgspec.Struct):
     billing: WcAddress = msgspec.field(default_factory=WcAddress)
     shipping: WcAddress = msgspec.field(default_factory=WcAddress)
     date_modified_gmt: str | None = None
+    date_created_gmt: str | None = None
 
 
 def incoming(order: WcOrder) -> Incoming:
@@ -106,6 +107,7 @@ def incoming(order: WcOrder) -> Incoming:
         customer=customer(ship.name() or bill.name(), bill.email, ship.phone or bill.phone, f"Order {number}"),
         address=address,
         updated_at=epoch_ms(order.date_modified_gmt),
+        placed_at=epoch_ms(order.date_created_gmt),
     )
 
 
