@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import globals from "globals";
 
 export default [
-  // Vendored Leaflet and its plugin are not ours to lint; livemap/web/pages/static is a symlink to static/.
+  // Vendored Leaflet, its plugin and Chart.js are not ours to lint; livemap/web/pages/static is a symlink to static/.
   { ignores: ["static/vendor/**", "livemap/web/pages/static/**", "node_modules/**", ".venv/**", "build/**"] },
   js.configs.recommended,
   {
@@ -15,6 +15,7 @@ export default [
       globals: {
         ...globals.browser,
         L: "readonly", // Leaflet (static/vendor/leaflet), loaded before the page scripts
+        Chart: "readonly", // Chart.js (static/vendor/chartjs), loaded before static/analytics.js
       },
     },
   },

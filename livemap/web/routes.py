@@ -9,6 +9,7 @@ from livemap import integrations
 from livemap.trackers import endpoints as trackers
 from livemap.web.api import analytics, bulk, customers, dispatchers, drivers, fleet, health, monitoring, orders, stores
 from livemap.web.openapi.document import openapi
+from livemap.web.pages.analytics import analytics_page
 from livemap.web.pages.dispatch import dispatch_page, sign_out
 from livemap.web.pages.driver import driver_page
 from livemap.web.pages.lookup import lookup_form
@@ -38,6 +39,7 @@ def all_routes() -> list[BaseRoute]:
         Route("/track/{tracking_id}", tracking_page, methods=["GET"]),
         Route("/dispatch", dispatch_page, methods=["GET", "POST"]),
         Route("/dispatch/signout", sign_out, methods=["POST"]),
+        Route("/dispatch/analytics", analytics_page, methods=["GET"]),
         Route("/driver", driver_page, methods=["GET"]),
         Route("/unsubscribe/{tracking_id}/{channel}", unsubscribe_page, methods=["GET", "POST"]),
         # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.

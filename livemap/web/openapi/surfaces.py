@@ -165,6 +165,16 @@ SURFACES: list[Op] = [
         media="text/html",
     ),
     Op(
+        "get",
+        "/dispatch/analytics",
+        "The store's analytics as charts (HTML; signed in, else 303 to /dispatch); draws GET /api/analytics",
+        None,
+        None,
+        {200: str, 303: str},
+        (("lang", "query", "page language"), ("from", "query", "first day"), ("to", "query", "last day")),
+        media="text/html",
+    ),
+    Op(
         "post",
         "/dispatch/signout",
         "Sign out (form body `csrf`: the page's CSRF token): the session ends, 303 to /dispatch",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from branca.element import Element
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -21,7 +20,7 @@ from livemap.services import services
 from livemap.storage import accounts, attempts
 from livemap.storage.repository import Repository
 from livemap.web import bodies, csp, sessions
-from livemap.web.pages.layout import Fragment, Page, Script, render, script_json, templates
+from livemap.web.pages.layout import Fragment, Script, figure, render, script_json, templates
 from livemap.web.pages.maps import TrackingMap, tile_layer
 
 FAILED_SIGNINS = 20  # per client address...
@@ -45,15 +44,8 @@ class DispatchMap(TrackingMap):
     ]
 
 
-def _figure(title: str) -> Page:
-    fig = Page("en", title)
-    fig.header.add_child(Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
-    fig.header.add_child(Element('<link rel="stylesheet" href="/static/dispatch.css">'), name="css")
-    return fig
-
-
 def _signin_page(error: str = "", store_id: str = "", status: int = 200) -> HTMLResponse:
-    page = _figure("Dispatch · sign in")
+    page = figure("en", "Dispatch · sign in", "/static/dispatch.css")
     page.html.add_child(Fragment(_SIGNIN.render(error=error, store_id=store_id)))
     # Its form post must carry our Origin (`_sign_in` checks it), which no-referrer would make "null".
     return render(page, status, body_class="dp-signin-page", referrer="same-origin")
@@ -65,7 +57,7 @@ async def _dashboard(request: Request, session: sessions.Session) -> HTMLRespons
     names = decode_hash(await svc.repo.redis.hgetall(svc.repo.keys.store_drivers(session.store_id)))
     machine = settings.machine()
     tiles = tile_layer(settings.branding, svc.settings)
-    page = _figure(f"Dispatch · {settings.name}")
+    page = figure("en", f"Dispatch · {settings.name}", "/static/dispatch.css")
     page.header.add_child(Script("/static/reconnect.js", defer=True), name="reconnect")
     page.header.add_child(Script("/static/dispatch.js", defer=True), name="js")
     # The world until the first snapshot, which fits the map to the fleet.

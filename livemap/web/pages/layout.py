@@ -73,13 +73,13 @@ class Fragment(Element):
         return self.markup
 
 
-def figure(lang: Lang, title: str) -> Page:
-    """A page with our viewport and stylesheet; callers add their markup to its `html`."""
+def figure(lang: Lang, title: str, stylesheet: str = "/static/tracking.css") -> Page:
+    """A page with our viewport and a stylesheet of ours; callers add their markup to its `html`."""
     fig = Page(lang, title)
     fig.header.add_child(
         Element('<meta name="viewport" content="width=device-width, initial-scale=1">'), name="viewport"
     )
-    fig.header.add_child(Element('<link rel="stylesheet" href="/static/tracking.css">'), name="css")
+    fig.header.add_child(Element(f'<link rel="stylesheet" href="{stylesheet}">'), name="css")
     return fig
 
 
