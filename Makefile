@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ## fuzz: 100,000 generated driver-socket frames (hypothesis), then 20,000+ schema-driven requests (schemathesis, from
-## /openapi.json) to every endpoint; any untyped reply or 5xx fails (~50-60 min)
+## /openapi.json) to every endpoint; any untyped reply or 5xx fails (~22 min)
 fuzz: $(STAMP)
 	LIVEMAP_FUZZ_FRAMES=$${LIVEMAP_FUZZ_FRAMES:-100000} $(BIN)/python -m pytest -s tests/test_fuzz_socket.py
 	$(BIN)/python -m pytest -m fuzz -s tests/test_fuzz.py

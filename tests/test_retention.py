@@ -4,6 +4,7 @@ gives the memory back; their tracking links answer a clear page; orders still op
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from conftest import DEST, ORIGIN, SECRET_KEY, RedisTarget, Server, Shop, wait
+from livemap.domain.analytics import Period
 from livemap.domain.messages import Customer, NewOrder, Point
 from livemap.domain.records import NotFound
 from livemap.storage.connection import open_db
@@ -93,6 +95,11 @@ async def test_twenty_thousand_final_orders_past_retention_give_their_memory_bac
     assert await sweep.sweep(now + 89 * DAY_MS) == 0, "nothing goes before the store's 90 days"
     assert await sweep.sweep(now + 91 * DAY_MS) == orders
     k = repo.keys
+    # The store's analytics outlive its orders: the daily figures still count every one.
+    today = dt.datetime.now(dt.UTC).date()
+    figures = await repo.day_totals(sid, Period(today - dt.timedelta(days=1), today))
+    assert figures.sums["orders"] == orders + 1 and figures.sums["cancelled"] == orders - orders // 100
+    assert figures.sums["delivered"] == orders // 100 and figures.customers >= 1
     assert await repo.redis.hlen(k.store_orders(sid)) == 1
     assert await repo.redis.zcard(k.store_retired(sid)) == 0
     assert await repo.redis.zcard(k.driver_orders(sid, did)) == 0

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..client import ApiError
 from ..signals import on_stop_signals
+from .analytics import analytics
 from .machine import describe_machine
 from .measure import BULK_ITEMS, Bench
 from .meters import CpuMeter
@@ -141,6 +142,8 @@ async def _measure(bench: Bench, options: BenchOptions, plan: Plan, say: Progres
          lambda: bench.livemap_ingest(2)),
         ("bulk", f"bulk set-up: {BULK_ITEMS} drivers and {BULK_ITEMS} orders in one call each, next to"
          f" {BULK_ITEMS} single order creates", bench.bulk),
+        ("analytics", "analytics: a year of a store's orders read back; a tracking page view's cost next to a ping's",
+         lambda: analytics(bench)),
     ]  # fmt: skip
     for key, what, step in steps:
         if options.only and key not in options.only:

@@ -94,6 +94,11 @@ class Bench:
         n = max(1, min(self.options.loadgens, len(fleet.drivers)))
         return [fleet.drivers[p::n] for p in range(n)]
 
+    @property
+    def prefix(self) -> str:
+        """The current measurement's key prefix (its servers' data)."""
+        return self._prefix
+
     async def reset(self) -> None:
         """Forget the previous measurement's data (also after the last one, on a given Redis)."""
         await self.redis.reset(self._prefix)

@@ -15,7 +15,7 @@ DRIVER_MSGS_PER_S = 1_000_000
 
 
 #: The bench's measurements, in the order a run takes them (`--only` picks some).
-STEPS = ("bare_ingest", "livemap_ingest", "fanout", "fanout_large", "idle", "scaleout", "bulk", "peers")
+STEPS = ("bare_ingest", "livemap_ingest", "fanout", "fanout_large", "idle", "scaleout", "bulk", "analytics", "peers")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from .analytics import COSTED
 from .plan import DRIVER_MSGS_PER_S, BenchOptions, Plan
 
 #: The issue's target: livemap's ingest at least this many times Node socket.io's.
@@ -63,6 +64,7 @@ def summarize(
             **{k: v for k, v in scale.items() if k != "pps"},
         },
         "bulk": results.get("bulk"),
+        "analytics": results.get("analytics"),
         "details": {k: results.get(k) for k in ("bare_ingest", "livemap_ingest", "idle")},
     }
     if "peers" in results:
@@ -189,10 +191,23 @@ def _rows(doc: Doc) -> list[Row]:
          "bytes", _x(ratios.get("idle_bytes_vs_node"), "Node"), "", _trouble(idle)),
         ("bulk set-up: drivers / orders", f"{bulk.get('items', '-')} each, one call each", _bulk_value(bulk), "s",
          _x(bulk.get("speedup"), "single calls"), "", str(bulk.get("error", ""))[:100]),
+        *_analytics_rows(doc.get("analytics") or {}),
     ]  # fmt: skip
     if peers:
         rows += _peer_rows(peers, ratios)
     return rows
+
+
+def _analytics_rows(a: Doc) -> list[Row]:
+    if "read_p50_ms" not in a:
+        return [("analytics", "", "-", "", "", "", str(a.get("error", ""))[:100])]
+    year = f"{a['orders']:,} orders over {a['days']} days"
+    return [
+        ("analytics: a year read, p50 / p90", year, f"{a['read_p50_ms']:g} / {a['read_p90_ms']:g}", "ms",
+         _x(a["read_vs_baseline"], "GET /api/store"), "", ""),
+        ("tracking page view (beacon), server CPU", f"{COSTED:,} views, {COSTED:,} pings", _n(a["view_cpu_us"]), "µs",
+         _x(a["view_vs_ping"], "a ping"), "", f"ping {a['ping_cpu_us']} µs"),
+    ]  # fmt: skip
 
 
 def _peer_rows(peers: Doc, ratios: Doc) -> list[Row]:
@@ -260,6 +275,11 @@ def headline(key: str, r: dict[str, Any]) -> str:
         return f"{key}: p50/p99/max {_fan_value(r)} ms; {_fan_notes(r, True)}"
     if "orders_bulk_s" in r:
         return f"{key}: {_bulk_value(r)} s ({r['speedup']}x the single calls)"
+    if "read_p50_ms" in r:
+        return (
+            f"{key}: a year of {r['orders']:,} orders read in {r['read_p50_ms']} ms p50 ({r['read_vs_baseline']}x"
+            f" GET /api/store); a page view {r['view_cpu_us']} µs of server CPU, a ping {r['ping_cpu_us']} µs"
+        )
     return f"{key}: {r.get('bytes_per_conn'):,} bytes per idle socket ({r.get('connections')} sockets)"
 
 
