@@ -165,6 +165,7 @@
       drawCharts(body);
       fillComments(body);
       $("an-status").textContent = body.orders ? "" : S.empty;
+      $("an-export").href = `/api/orders.csv?from=${from}&to=${to}`;
       history.replaceState(null, "", `?from=${from}&to=${to}` + (new URLSearchParams(location.search).has("lang")
         ? `&lang=${encodeURIComponent(cfg.lang)}` : ""));
     } catch (err) {

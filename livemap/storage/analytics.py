@@ -61,23 +61,26 @@ class AnalyticsRecords(StoreRecords):
 
     async def count_stage(self, order: Order, tz: str, stage: str, at: int, entered: int) -> None:
         """A committed stage change of `order` (as it was before it) at `at`; it had entered its stage at `entered`."""
-        sid = order["store"]
+        sid, errors = order["store"], dict[int, float]()
         counts = {f"{an.STAGE}{order.stage}:{an.bucket((at - entered) / 1000)}": 1}
         if stage == Stage.DELIVERED:
             counts |= {"delivered": 1, "first_attempt": int(not int(order["fails"] or 0))}
             if promised := int(order["promised_by"] or 0):
                 counts |= {"promised": 1, "on_time": int(at <= promised)}
-            counts |= await self._eta_errors(order.tracking_id, at)
+            errors = await self._eta_errors(order.tracking_id, at)
+            counts |= {f"eta{m}:{an.bucket(abs(e))}": 1 for m, e in errors.items()}
         elif stage in (Stage.FAILED_ATTEMPT, Stage.RETURNED, Stage.CANCELLED):
             counts[stage] = 1
         async with self.redis.pipeline(transaction=False) as pipe:
             self._count(pipe, sid, an.day_of(at, tz), counts)
             if stage == Stage.FAILED_ATTEMPT:  # first-attempt success is read from it at delivery
                 pipe.hincrby(self.keys.order(order.tracking_id), "fails", 1)
+            if stage == Stage.DELIVERED and errors:  # the order's own, for the store's export
+                pipe.hset(self.keys.order(order.tracking_id), mapping={f"eta_err{m}": e for m, e in errors.items()})
             await pipe.execute()
 
-    async def _eta_errors(self, tid: str, arrived: int) -> dict[str, int]:
-        """How far off the ETA the customer saw 30, 10 and 3 minutes before `arrived` was, as histogram counts.
+    async def _eta_errors(self, tid: str, arrived: int) -> dict[int, float]:
+        """How far off (seconds, late positive) the ETA the customer saw 30, 10 and 3 minutes before `arrived` was.
 
         Read from the order's events by their fix time (a driver's late batch counts when its fixes were
         taken); a horizon without an ETA in the two minutes before it (a short trip) is not scored.
@@ -87,13 +90,13 @@ class AnalyticsRecords(StoreRecords):
         entries = await self.redis.xrange(self.keys.order_events(tid), min=str(oldest), count=6000)
         marks = [msgspec.json.decode(f[b"data"], type=_EtaMark) for _, f in cast(StreamEntries, entries)]
         seen = sorted((m.ts, m.eta_at) for m in marks if m.ts is not None and m.eta_at is not None)
-        counts: dict[str, int] = {}
+        errors: dict[int, float] = {}
         for minutes in an.ETA_HORIZONS:
             mark = arrived - minutes * 60_000
             shown = [eta for ts, eta in seen if mark - an.ETA_SCORE_WINDOW_MS <= ts <= mark]
-            if shown:
-                counts[f"eta{minutes}:{an.bucket(abs(shown[-1] - arrived) / 1000)}"] = 1
-        return counts
+            if shown:  # positive: the delivery came later than the customer was told
+                errors[minutes] = round((arrived - shown[-1]) / 1000, 1)
+        return errors
 
     async def count_rating(self, sid: str, tz: str, old: Feedback | None, new: Feedback, order_id: str) -> None:
         """A rating, on the day of the order's first one (a new rating replaces the old one there)."""

@@ -4,13 +4,14 @@ One class per aggregate, each in its own module, stacked so that each may use th
 `RepositoryBase` (base.py: credentials, events, notices) < `StoreRecords` (stores.py) <
 `AnalyticsRecords` (analytics.py: an order's moments counted into its store's days) < `OrderRecords`
 (orders.py: orders follow their store's settings) < `DriverRecords` (drivers.py: a driver's run is a
-list of orders) < `RetentionRecords` (retention.py: what a store keeps, and for how long).
+list of orders) < `RetentionRecords` (retention.py: what a store keeps, and for how long) <
+`ExportRecords` (export.py: a store's orders page by page).
 """
 
 from __future__ import annotations
 
-from livemap.storage.retention import RetentionRecords
+from livemap.storage.export import ExportRecords
 
 
-class Repository(RetentionRecords):
+class Repository(ExportRecords):
     """All reads and writes of stores, drivers and orders."""

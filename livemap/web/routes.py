@@ -7,7 +7,19 @@ from starlette.staticfiles import StaticFiles
 
 from livemap import integrations
 from livemap.trackers import endpoints as trackers
-from livemap.web.api import analytics, bulk, customers, dispatchers, drivers, fleet, health, monitoring, orders, stores
+from livemap.web.api import (
+    analytics,
+    bulk,
+    customers,
+    dispatchers,
+    drivers,
+    export,
+    fleet,
+    health,
+    monitoring,
+    orders,
+    stores,
+)
 from livemap.web.openapi.document import openapi
 from livemap.web.pages.analytics import analytics_page
 from livemap.web.pages.dispatch import dispatch_page, sign_out
@@ -27,6 +39,7 @@ def all_routes() -> list[BaseRoute]:
         *orders.routes,
         *customers.routes,
         *analytics.routes,
+        *export.routes,
         *bulk.routes,
         *health.routes,
         *monitoring.routes,

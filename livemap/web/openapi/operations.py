@@ -183,6 +183,20 @@ OPERATIONS: list[Op] = [
         ),
     ),
     Op(
+        "get",
+        "/api/orders.csv",
+        "The orders placed in a period as CSV, streamed: ids, source, times of each stage, failed attempts, on time,"
+        " ETA error 30/10/3 min before arrival (seconds, late positive), rating and comment (422 `invalid_query`)",
+        "store",
+        None,
+        {200: str},
+        (
+            ("from", "query", "first day, YYYY-MM-DD (default: 29 days before `to`)"),
+            ("to", "query", "last day, YYYY-MM-DD (default: the store's today); at most 366 days"),
+        ),
+        media="text/csv",
+    ),
+    Op(
         "post",
         "/api/track/{tracking_id}/subscriptions",
         "The customer opts in to / out of updates by email and SMS (409 `no_email` / `no_phone` without that contact)",
