@@ -38,7 +38,7 @@ def test_the_policy_names_the_nonce_and_the_image_origins() -> None:
     directives = dict(d.split(" ", 1) for d in policy.split("; "))
     assert directives["script-src"] == "'nonce-abc'"
     assert directives["img-src"] == "'self' data: https://cdn.example https://tiles.example"
-    assert directives["frame-ancestors"] == csp.FRAME_ANCESTORS == "'none'"
+    assert directives["frame-ancestors"] == "'none'" and csp.FRAME_ANCESTORS == ("'none'",)
     assert directives["object-src"] == directives["base-uri"] == "'none'"
 
 

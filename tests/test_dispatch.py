@@ -225,6 +225,8 @@ def test_a_session_may_call_exactly_the_dashboards_routes() -> None:
         ("/api/drivers/{driver_id}", "GET"),
         ("/api/drivers/{driver_id}/stops", "GET"),
         ("/api/drivers/{driver_id}/stops", "PUT"),
+        ("/api/analytics", "GET"),  # the analytics page
+        ("/api/orders.csv", "GET"),  # its download
     }
 
 

@@ -29,6 +29,18 @@ def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules", "Factory"}
 
 
+#: A web origin a store's site is served from: scheme, host and port, nothing after.
+Origin = Annotated[
+    str, msgspec.Meta(max_length=253, pattern=r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?\Z")
+]
+
+
+class Embed(msgspec.Struct):
+    """The store's own sites that may show its tracking widget (`/embed.js`): each framing origin, exactly."""
+
+    origins: Annotated[list[Origin], msgspec.Meta(max_length=20)] = []
+
+
 class Branding(msgspec.Struct):
     logo_url: Url | None = None
     primary_color: Color = "#0a7d5a"
@@ -117,6 +129,7 @@ class StoreSettings(msgspec.Struct):
     #: Days a final order (and its history, events, proof) is kept; then it and its tracking link go.
     retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
     branding: Branding = msgspec.field(default_factory=Branding)
+    embed: Embed = msgspec.field(default_factory=Embed)
     stages: StageSettings = msgspec.field(default_factory=StageSettings)
     notifications: Notifications = msgspec.field(default_factory=Notifications)
     integrations: Integrations = msgspec.field(default_factory=Integrations)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from starlette.responses import HTMLResponse
 
-#: Who may frame our pages. One place: the embeddable widget (a later issue) will list store
-#: origins here for the tracking page only.
-FRAME_ANCESTORS = "'none'"
+#: Who may frame our pages: nobody, but a store's own sites (its `embed.origins`) its widget's pages.
+FRAME_ANCESTORS: tuple[str, ...] = ("'none'",)
 
 # A host a CSP source may name as-is; anything else (a `{s}` subdomain placeholder in the middle,
 # stray characters) must never reach the header, where `;` or `,` would start a directive of its own.
@@ -46,8 +45,9 @@ def source(url: str) -> str:
     return f"{scheme}://{host}" if _HOST.fullmatch(host) else f"{scheme}:"
 
 
-def policy(nonce: str, images: Iterable[str] = ()) -> str:
-    """The policy for a page whose scripts carry `nonce` and which shows images from `images` (sources)."""
+def policy(nonce: str, images: Iterable[str] = (), frame_ancestors: Sequence[str] = FRAME_ANCESTORS) -> str:
+    """The policy for a page whose scripts carry `nonce`, which shows images from `images` (sources) and
+    may be framed by `frame_ancestors` (origins, already checked as such; none: 'none')."""
     return "; ".join(
         (
             "default-src 'self'",
@@ -64,13 +64,17 @@ def policy(nonce: str, images: Iterable[str] = ()) -> str:
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
-            f"frame-ancestors {FRAME_ANCESTORS}",
+            "frame-ancestors " + (" ".join(frame_ancestors) or "'none'"),
         )
     )
 
 
 def html_response(
-    build: Callable[[str], str], status: int = 200, images: Iterable[str] = (), referrer: str = "no-referrer"
+    build: Callable[[str], str],
+    status: int = 200,
+    images: Iterable[str] = (),
+    referrer: str = "no-referrer",
+    frame_ancestors: Sequence[str] = FRAME_ANCESTORS,
 ) -> HTMLResponse:
     """A page built by `build(nonce)`, with its policy and the headers every page carries.
 
@@ -85,7 +89,7 @@ def html_response(
         status_code=status,
         headers={
             "Cache-Control": "no-store",  # personal (tracking token, session), and the nonce must not be reused
-            "Content-Security-Policy": policy(nonce, images),
+            "Content-Security-Policy": policy(nonce, images, frame_ancestors),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": referrer,
         },

@@ -24,8 +24,10 @@ from livemap.web.openapi.document import openapi
 from livemap.web.pages.analytics import analytics_page
 from livemap.web.pages.dispatch import dispatch_page, sign_out
 from livemap.web.pages.driver import driver_page
+from livemap.web.pages.embed import embed_js
+from livemap.web.pages.layout import STATIC_DIR
 from livemap.web.pages.lookup import lookup_form
-from livemap.web.pages.tracking import STATIC_DIR, tracking_page
+from livemap.web.pages.tracking import tracking_page
 from livemap.web.pages.unsubscribe import unsubscribe_page
 from livemap.web.sockets.customer import track_socket
 from livemap.web.sockets.dispatcher import dispatch_socket
@@ -48,6 +50,7 @@ def all_routes() -> list[BaseRoute]:
         *drivers.routes,
         *integrations.routes,
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/embed.js", embed_js, methods=["GET"]),
         Route("/track", lookup_form, methods=["GET", "POST"]),
         Route("/track/{tracking_id}", tracking_page, methods=["GET"]),
         Route("/dispatch", dispatch_page, methods=["GET", "POST"]),

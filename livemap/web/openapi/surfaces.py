@@ -166,6 +166,16 @@ SURFACES: list[Op] = [
     ),
     Op(
         "get",
+        "/embed.js",
+        "The tracking widget for a store's own site: `<script src=.../embed.js data-store=ID>` frames the lookup"
+        " form and tracking page (`?embed=1`), which only the store's `embed.origins` may frame",
+        None,
+        None,
+        {200: str},
+        media="text/javascript",
+    ),
+    Op(
+        "get",
         "/dispatch/analytics",
         "The store's analytics as charts (HTML; signed in, else 303 to /dispatch); draws GET /api/analytics",
         None,

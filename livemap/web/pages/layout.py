@@ -7,7 +7,8 @@ children, JSON made safe by `script_json`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -18,6 +19,9 @@ from starlette.responses import HTMLResponse
 from livemap.domain.i18n import Lang
 from livemap.web import csp
 
+# The repository's top-level static/, through the `static` link beside this module in a checkout; a
+# wheel carries the files themselves there (package data), so an installed livemap serves them too.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 templates = Environment(loader=PackageLoader("livemap.web.pages", "templates"), autoescape=select_autoescape(["html"]))
 _encode = msgspec.json.Encoder().encode
 # Characters that end or confuse a <script> element, or end a line in older JavaScript: only ever
@@ -84,13 +88,19 @@ def figure(lang: Lang, title: str, stylesheet: str = "/static/tracking.css") -> 
 
 
 def render(
-    page: Page, status: int = 200, body_class: str = "", images: Iterable[str] = (), referrer: str = "no-referrer"
+    page: Page,
+    status: int = 200,
+    body_class: str = "",
+    images: Iterable[str] = (),
+    referrer: str = "no-referrer",
+    frame_ancestors: Sequence[str] = csp.FRAME_ANCESTORS,
 ) -> HTMLResponse:
-    """The finished page as a response with its security headers (`images`, `referrer`: see `csp.html_response`)."""
+    """The finished page as a response with its security headers (`images`, `referrer`, `frame_ancestors`:
+    see `csp.html_response`)."""
     page.body_class = body_class
 
     def build(nonce: str) -> str:
         page.nonce = nonce
         return page.render()
 
-    return csp.html_response(build, status, images, referrer)
+    return csp.html_response(build, status, images, referrer, frame_ancestors)

@@ -8,7 +8,6 @@ configured tile server.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import folium
@@ -24,14 +23,11 @@ from livemap.services import services
 from livemap.web import csp
 from livemap.web.auth import authorize_tracking
 from livemap.web.errors import ApiError
+from livemap.web.pages import embed
 from livemap.web.pages.layout import Fragment, Script, figure, render, script_json, templates
 from livemap.web.pages.maps import TrackingMap, tile_layer
 from livemap.web.pages.theme import ink_on_white, theme_style
 from livemap.web.presenters import customer_snapshot
-
-# The repository's top-level static/, through the `static` link beside this module in a checkout; a
-# wheel carries the files themselves there (package data), so an installed livemap serves them too.
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 _PANEL = templates.get_template("tracking_panel.html")
 _ERROR = templates.get_template("tracking_error.html")
@@ -103,6 +99,7 @@ async def tracking_page(request: Request) -> Response:
     # Deferred: runs after the page (and folium's inline map script) has been parsed.
     page.header.add_child(Script("/static/reconnect.js", defer=True), name="reconnect")
     page.header.add_child(Script("/static/tracking.js", defer=True), name="js")
+    embed.add_frame_script(page, request)
     # The route in the brand colour, darkened if need be to stand out on light map tiles.
     route_color = ink_on_white(settings.branding.primary_color)
     m, route_layer = _build_map(snapshot, strings, route_color, tiles)
@@ -124,8 +121,10 @@ async def tracking_page(request: Request) -> Response:
         channels=snapshot.order.channels,
         number=strings["order"].format(number=snapshot.order.number),
         config=script_json(config),
+        embed=embed.in_widget(request),
     )
     page.html.add_child(Fragment(panel), name="panel")
     logo = settings.branding.logo_url
     images = [csp.source(tiles.tiles), *([csp.source(logo)] if logo else [])]
-    return render(page, body_class=f"tpl-{settings.branding.template}", images=images)
+    ancestors = embed.frame_ancestors(request, settings)
+    return render(page, body_class=f"tpl-{settings.branding.template}", images=images, frame_ancestors=ancestors)
