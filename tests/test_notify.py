@@ -346,6 +346,33 @@ async def test_webhook_email_and_sms_reach_real_servers_in_the_customers_languag
     assert br["tracking_token"] not in worker.log and SMTP_PASSWORD not in worker.log
 
 
+async def test_each_step_of_a_return_emails_the_customer_in_their_language(
+    nshop: Shop, smtp: SmtpReceiver, start_worker: Start
+) -> None:
+    """A return walked from requested to refunded (drop-off): one email per step, over real SMTP, in Portuguese,
+    each with its own sentence and the store's note."""
+    await configure(nshop, {"events": {"return": ["email"]}, "email": email_via(smtp)}, locale="pt-BR")
+    start_worker()
+    mail = f"rita-{uuid.uuid4().hex[:6]}@example.com"
+    order = await nshop.order("RT1", customer={"name": "Rita", "email": mail})
+    for to in ("processing", "shipped", "delivered"):
+        await stage(nshop, "RT1", to)
+    url = f"{nshop.server.url}/api/track/{order['tracking_id']}/return"
+    r = await nshop.http.post(url, params={"t": order["tracking_token"]}, json={"reason": "Damaged"})
+    assert r.status_code == 201, r.text
+    steps = [("approved", None), ("dropoff", "Loja da Rua Augusta, 10h-18h"), ("received", None), ("refunded", None)]
+    for status, note in steps:
+        r = await nshop.post("/api/orders/RT1/return", {"status": status, "note": note})
+        assert r.status_code == 200, r.text
+    mails = await smtp.wait_for(mail, 5)
+    name = (await nshop.get("/api/store")).json()["name"]
+    for got, status in zip(mails, ["requested", *(s for s, _ in steps)], strict=True):
+        said = TEXTS["pt-BR"][f"return_{status}"].format(store=name, number="RT1")
+        assert said in got.text(), (status, got.text())
+        assert "devolução do pedido RT1" in got.message["Subject"]
+    assert "Loja da Rua Augusta" in mails[2].text(), "the store's note reaches the customer"
+
+
 async def test_shipping_email_reaches_a_customer_who_never_opted_in_and_one_click_unsubscribes(
     nshop: Shop, smtp: SmtpReceiver, start_worker: Start, rdb: Client, prefix: str
 ) -> None:

@@ -8,6 +8,7 @@ import msgspec
 
 from livemap.domain.events import FixView, RouteSource
 from livemap.domain.messages import Customer, Eta
+from livemap.domain.returns import ReturnStep
 
 UpdateChannel = Literal["email", "sms"]
 
@@ -265,3 +266,21 @@ class Dispatcher(msgspec.Struct):
 
 class Dispatchers(msgspec.Struct):
     dispatchers: list[Dispatcher]
+
+
+class ReturnView(msgspec.Struct):
+    """An order's return as the store and its customer read it; `allowed`: the steps it may take next."""
+
+    order_id: str
+    tracking_id: str
+    status: str
+    reason: str
+    note: str | None
+    requested_at: int
+    steps: list[ReturnStep]
+    driver_id: str | None
+    allowed: list[str]
+
+
+class ReturnList(msgspec.Struct):
+    returns: list[ReturnView]

@@ -41,6 +41,15 @@ class Embed(msgspec.Struct):
     origins: Annotated[list[Origin], msgspec.Meta(max_length=20)] = []
 
 
+class Returns(msgspec.Struct):
+    """Returns the customer starts on the tracking page: how long after delivery, and the reasons offered."""
+
+    window_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
+    reasons: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(min_length=1, max_length=20)
+    ] = msgspec.field(default_factory=lambda: ["Damaged", "Wrong item", "Not as described", "No longer needed"])
+
+
 class Branding(msgspec.Struct):
     logo_url: Url | None = None
     primary_color: Color = "#0a7d5a"
@@ -130,6 +139,7 @@ class StoreSettings(msgspec.Struct):
     retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
     branding: Branding = msgspec.field(default_factory=Branding)
     embed: Embed = msgspec.field(default_factory=Embed)
+    returns: Returns = msgspec.field(default_factory=Returns)
     stages: StageSettings = msgspec.field(default_factory=StageSettings)
     notifications: Notifications = msgspec.field(default_factory=Notifications)
     integrations: Integrations = msgspec.field(default_factory=Integrations)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from livemap.notify.base import Notice
 
-# {store} {number} {name} {label} {eta} {note} {url} {unsubscribe} are filled in; a line whose value is missing
-# is left out.
+# A return's step (`return` events) is `return_<status>`. {store} {number} {name} {label} {eta} {note} {url}
+# {unsubscribe} are filled in; a line whose value is missing is left out.
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "greeting": "Hi {name},",
@@ -28,6 +28,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "arriving": "Your driver is close: order {number} from {store} arrives around {eta}.",
         "delayed_subject": "{store}: order {number} is running late",
         "delayed": "Your order {number} from {store} is running late. New estimate: {eta}.",
+        "return_subject": "{store}: your return of order {number}",
+        "return_requested": "We got your request to return order {number} from {store}. We will reply soon.",
+        "return_approved": "Your return of order {number} from {store} is approved. We will tell you how to send it.",
+        "return_rejected": "Your return of order {number} from {store} was not accepted.",
+        "return_pickup": "A driver will collect your return of order {number} from {store}.",
+        "return_dropoff": "Please bring your return of order {number} to {store}.",
+        "return_received": "{store} received your return of order {number}.",
+        "return_refunded": "Your return of order {number} from {store} is refunded.",
         "note": "Note: {note}",
         "track": "Follow it live: {url}",
         "footer": "You get these messages about your order from {store}. To stop them: {unsubscribe}",
@@ -45,6 +53,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "arriving": "Tu repartidor está cerca: el pedido {number} de {store} llega alrededor de las {eta}.",
         "delayed_subject": "{store}: el pedido {number} viene con retraso",
         "delayed": "Tu pedido {number} de {store} viene con retraso. Nueva estimación: {eta}.",
+        "return_subject": "{store}: tu devolución del pedido {number}",
+        "return_requested": "Recibimos tu pedido de devolución del pedido {number} de {store}. Te responderemos.",
+        "return_approved": "Tu devolución del pedido {number} de {store} fue aprobada. Te diremos cómo enviarla.",
+        "return_rejected": "Tu devolución del pedido {number} de {store} no fue aceptada.",
+        "return_pickup": "Un repartidor pasará a retirar tu devolución del pedido {number} de {store}.",
+        "return_dropoff": "Por favor, lleva tu devolución del pedido {number} a {store}.",
+        "return_received": "{store} recibió tu devolución del pedido {number}.",
+        "return_refunded": "Tu devolución del pedido {number} de {store} fue reembolsada.",
         "note": "Nota: {note}",
         "track": "Síguelo en vivo: {url}",
         "footer": "Recibes estos mensajes sobre tu pedido de {store}. Para dejar de recibirlos: {unsubscribe}",
@@ -62,6 +78,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "arriving": "O entregador está perto: o pedido {number} da {store} chega por volta das {eta}.",
         "delayed_subject": "{store}: o pedido {number} está atrasado",
         "delayed": "Seu pedido {number} da {store} está atrasado. Nova previsão: {eta}.",
+        "return_subject": "{store}: sua devolução do pedido {number}",
+        "return_requested": "Recebemos seu pedido de devolução do pedido {number} da {store}. Responderemos em breve.",
+        "return_approved": "Sua devolução do pedido {number} da {store} foi aprovada. Diremos como enviá-la.",
+        "return_rejected": "Sua devolução do pedido {number} da {store} não foi aceita.",
+        "return_pickup": "Um entregador vai buscar sua devolução do pedido {number} da {store}.",
+        "return_dropoff": "Por favor, leve sua devolução do pedido {number} até a {store}.",
+        "return_received": "A {store} recebeu sua devolução do pedido {number}.",
+        "return_refunded": "Sua devolução do pedido {number} da {store} foi reembolsada.",
         "note": "Observação: {note}",
         "track": "Acompanhe ao vivo: {url}",
         "footer": "Você recebe estas mensagens sobre seu pedido da {store}. Para não recebê-las mais: {unsubscribe}",
@@ -101,10 +125,12 @@ def render(notice: Notice) -> Message:
         "unsubscribe": notice.unsubscribe_email,
         "label": notice.store.machine().label(notice.key, notice.lang),
         "eta": clock(int(eta_at), notice.store.timezone) if isinstance(eta_at, int | float) else "",
-        "note": (data.get("note") or "").strip() if notice.kind == "stage" else "",
+        "note": (data.get("note") or "").strip() if notice.kind in ("stage", "return") else "",
     }
     if notice.kind in ("arriving", "delayed"):
         subject, line = t[f"{notice.kind}_subject"], t[notice.kind]
+    elif notice.kind == "return":
+        subject, line = t["return_subject"], t[f"return_{data.get('status')}"]
     else:
         subject, line = t["subject"], t[notice.key if notice.key in _WORDED else "stage"]
     headline = line.format(**values)

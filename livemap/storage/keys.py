@@ -127,6 +127,10 @@ class Keys:
         """Counter of order-lookup attempts by one client address for one store (expires)."""
         return f"{self.prefix}:lookup:{sid}:{client}"
 
+    def store_returns(self, sid: str) -> str:
+        """Sorted set of the tracking ids of the store's orders with a return, by the time it was asked for."""
+        return f"{self.prefix}:{{s:{sid}}}:returns"
+
     # analytics: the store's own days, kept ANALYTICS_KEEP_DAYS (they outlive the orders they count)
     def store_day(self, sid: str, day: str) -> str:
         """Hash: the store's counters and histograms of one day (see domain/analytics.py)."""

@@ -4,8 +4,9 @@ One class per aggregate, each in its own module, stacked so that each may use th
 `RepositoryBase` (base.py: credentials, events, notices) < `StoreRecords` (stores.py) <
 `AnalyticsRecords` (analytics.py: an order's moments counted into its store's days) < `OrderRecords`
 (orders.py: orders follow their store's settings) < `DriverRecords` (drivers.py: a driver's run is a
-list of orders) < `RetentionRecords` (retention.py: what a store keeps, and for how long) <
-`ExportRecords` (export.py: a store's orders page by page).
+list of orders) < `ReturnRecords` (returns.py: a delivered order's return, step by step) <
+`RetentionRecords` (retention.py: what a store keeps, and for how long) < `ExportRecords` (export.py:
+a store's orders page by page).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 When an order becomes final (completed, cancelled, returned) it joins its store's `retired` sorted
 set, scored by that moment. The sweep takes those older than the store's `retention_days` and
 deletes the order's keys (hash, event stream, history, notices, proof of delivery) and its entries in
-the store's indexes (order number, shop link, active set, the driver's run). Its tracking link then
+the store's indexes (order number, shop link, active set, returns, the driver's run). Its tracking link then
 answers "no longer tracked". Several processes may sweep at once: whoever removes an order from the
 set deletes it, so each is deleted once.
 """
@@ -15,14 +15,14 @@ from typing import cast
 from livemap.domain.records import text
 from livemap.domain.stages import FINAL
 from livemap.storage.db import Pipe
-from livemap.storage.drivers import DriverRecords
+from livemap.storage.returns import ReturnRecords
 
 #: Orders deleted per store per sweep, at most: a sweep stays short however much is due.
 SWEEP_BATCH = 500
 DAY_MS = 86_400_000
 
 
-class RetentionRecords(DriverRecords):
+class RetentionRecords(ReturnRecords):
     """Deleting what a store no longer needs to keep."""
 
     async def expire_orders(self, sid: str, now_ms: int, limit: int = SWEEP_BATCH) -> int:
@@ -63,5 +63,6 @@ class RetentionRecords(DriverRecords):
         if source and ext_id:
             pipe.hdel(k.store_external_orders(sid, source), ext_id)
         pipe.srem(k.store_active(sid), tid)
+        pipe.zrem(k.store_returns(sid), tid)
         if driver:
             pipe.zrem(k.driver_orders(sid, driver), tid)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from livemap.domain.records import Conflict, NoContact, NotDelivered, NotFound, OutOfOrder
+from livemap.domain.returns import ReturnRefused
 from livemap.domain.stages import IllegalTransition, UnknownStage
 
 _encode = msgspec.json.Encoder().encode
@@ -52,7 +53,16 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
 
 
 #: The domain's refusals, each answered by `domain_error` wherever it rises in an HTTP endpoint.
-DOMAIN_ERRORS = (NotFound, Conflict, UnknownStage, IllegalTransition, NotDelivered, NoContact, OutOfOrder)
+DOMAIN_ERRORS = (
+    NotFound,
+    Conflict,
+    UnknownStage,
+    IllegalTransition,
+    NotDelivered,
+    NoContact,
+    OutOfOrder,
+    ReturnRefused,
+)
 
 
 def domain_error(exc: Exception) -> ApiError:
@@ -71,6 +81,8 @@ def domain_error(exc: Exception) -> ApiError:
             return ApiError(409, "illegal_transition", str(exc), current=exc.current, allowed=exc.allowed)
         case NotDelivered():
             return ApiError(409, "not_delivered", str(exc), stage=exc.stage)
+        case ReturnRefused():
+            return ApiError(422 if exc.code == "unknown_reason" else 409, exc.code, str(exc), **exc.details)
         case OutOfOrder():
             return ApiError(422, "out_of_order", str(exc), previous=exc.previous)
         case NoContact():

@@ -18,6 +18,7 @@ from livemap.web.api import (
     health,
     monitoring,
     orders,
+    returns,
     stores,
 )
 from livemap.web.openapi.document import openapi
@@ -42,6 +43,7 @@ def all_routes() -> list[BaseRoute]:
         *customers.routes,
         *analytics.routes,
         *export.routes,
+        *returns.routes,
         *bulk.routes,
         *health.routes,
         *monitoring.routes,

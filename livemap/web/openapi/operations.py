@@ -12,6 +12,7 @@ from typing import Any
 from livemap.domain import analytics as an
 from livemap.domain import messages as m
 from livemap.domain import responses as r
+from livemap.domain import returns as rt
 from livemap.domain.storesettings import StoreSettings
 from livemap.integrations import shopify, woocommerce
 from livemap.integrations.common import IntegrationResult
@@ -180,6 +181,38 @@ OPERATIONS: list[Op] = [
             ("from", "query", "first day, YYYY-MM-DD (default: 29 days before `to`)"),
             ("to", "query", "last day, YYYY-MM-DD (default: the store's today); at most 366 days"),
             ("tz", "query", "the store's time zone (its days are what is kept); another zone is refused"),
+        ),
+    ),
+    Op(
+        "post",
+        "/api/track/{tracking_id}/return",
+        "The customer asks to return the delivered order, with one of the store's reasons: 201; 409 `not_delivered`,"
+        " `return_window_closed` (with `closed_at`) or `return_exists`; 422 `unknown_reason` (with `known`)",
+        None,
+        rt.StartReturn,
+        {201: r.ReturnView},
+        TRACKING,
+    ),
+    Op(
+        "post",
+        "/api/orders/{order_id}/return",
+        "Move the order's return on: approved / rejected, pickup (with `driver_id`) / dropoff, received, refunded;"
+        " the customer is told (outbox); 409 `illegal_return_step` (with `allowed`) or `driver_required`",
+        "store",
+        rt.ReturnChange,
+        {200: r.ReturnView},
+        ORDER_ID,
+    ),
+    Op(
+        "get",
+        "/api/returns",
+        "The store's returns, newest first (at most 500), each with the steps it may take next",
+        "store",
+        None,
+        {200: r.ReturnList},
+        (
+            ("status", "query", "one status, `open` (not rejected or refunded) or `closed`"),
+            ("limit", "query", "at most this many, 1-500 (default 100)"),
         ),
     ),
     Op(

@@ -1,0 +1,122 @@
+"""Returns: the customer's request after delivery, the store's steps, the store's list (see domain/returns.py).
+
+A return lives in its order's hash (`return`, JSON), each step also in the order's history; the
+store's `returns` index lists the orders that have one. A step is written with a compare-and-set on
+the order (WATCH, all in the order's slot); its outbox entry goes first, in the outbox's slot, and is
+dropped again when the step loses its race, as stage changes do.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import msgspec
+from redis.exceptions import WatchError
+
+from livemap.domain import returns as rt
+from livemap.domain.clock import now_ms
+from livemap.domain.records import NotDelivered, NotFound, Order, decode_history, text
+from livemap.domain.responses import HistoryEntry
+from livemap.storage.base import json_encoder
+from livemap.storage.drivers import DriverRecords
+
+DAY_MS = 86_400_000
+#: Returns one listing reads at most.
+LIST_LIMIT = 500
+
+
+class ReturnRecords(DriverRecords):
+    """Starting, moving on and listing returns."""
+
+    async def start_return(self, tid: str, body: rt.StartReturn) -> rt.ReturnRecord:
+        """The customer asks to return order `tid`; ReturnRefused / NotDelivered say why not."""
+        order = await self.order(tid)
+        settings = await self.settings(order["store"])
+        if order.stage not in settings.machine().delivered:
+            raise NotDelivered(order.stage)
+        if body.reason not in settings.returns.reasons:
+            known = settings.returns.reasons
+            raise rt.ReturnRefused("unknown_reason", f"reason must be one of: {', '.join(known)}", known=known)
+        history = decode_history(await self.redis.lrange(self.keys.order_history(tid), 0, -1))
+        delivered = next((h.at for h in history if h.stage == "delivered"), None)
+        closes, now = (delivered or 0) + settings.returns.window_days * DAY_MS, now_ms()
+        if delivered is None or now > closes:
+            raise rt.ReturnRefused(
+                "return_window_closed",
+                f"returns are accepted for {settings.returns.window_days} days after delivery",
+                closed_at=closes,
+            )
+        note = (body.note or "").strip() or None
+        record = rt.ReturnRecord(
+            rt.ReturnStatus.REQUESTED, body.reason, note, now, [rt.ReturnStep("requested", now, note)]
+        )
+        if not await self._write(order, None, record):
+            raise rt.ReturnRefused("return_exists", "this order has a return already: its status is on the page")
+        return record
+
+    async def change_return(self, sid: str, oid: str, body: rt.ReturnChange) -> rt.ReturnRecord:
+        """The store moves order `oid`'s return on; ReturnRefused for an illegal step, NotFound without one."""
+        if body.status == rt.ReturnStatus.PICKUP and not (
+            body.driver_id and await self.driver_exists(sid, body.driver_id)
+        ):
+            raise rt.ReturnRefused("driver_required", "a pickup needs the driver_id of one of the store's drivers")
+        for _ in range(5):
+            order = await self.store_order(sid, oid)
+            current = self.return_of(order)
+            if current is None:
+                raise NotFound(f"order {oid} has no return")
+            rt.check_step(current.status, body.status)
+            note, at = (body.note or "").strip() or None, now_ms()
+            record = msgspec.structs.replace(
+                current,
+                status=body.status,
+                steps=[*current.steps, rt.ReturnStep(body.status, at, note)],
+                driver_id=body.driver_id if body.status == rt.ReturnStatus.PICKUP else current.driver_id,
+            )
+            if await self._write(order, current, record):
+                return record
+        raise RuntimeError(f"the return of order {oid} kept changing; try again")
+
+    @staticmethod
+    def return_of(order: Order) -> rt.ReturnRecord | None:
+        return msgspec.json.decode(order["return"], type=rt.ReturnRecord) if order["return"] else None
+
+    async def _write(self, order: Order, expected: rt.ReturnRecord | None, record: rt.ReturnRecord) -> bool:
+        """Store `record` if the order's return is still `expected`: its history entry, the store's index and the
+        customer's notice with it. False when it changed meanwhile."""
+        k, sid, tid, step = self.keys, order["store"], order.tracking_id, record.steps[-1]
+        token = self.new_notice()
+        event = {"type": "return", "status": step.status, "order_id": order["id"], "tracking_id": tid,
+                 "note": step.note, "at": step.at, "reason": record.reason}  # fmt: skip
+        (entry,) = await self.db.run(lambda b: self.announce(b, sid, tid, json_encoder.encode(event), token))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(k.order(tid))
+                raw = await pipe.hget(k.order(tid), "return")
+                if (text(raw) if raw else None) != (json_encoder.encode(expected).decode() if expected else None):
+                    raise WatchError
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves multi() unannotated
+                pipe.hset(k.order(tid), "return", json_encoder.encode(record))
+                history = HistoryEntry(rt.HISTORY_PREFIX + step.status, step.at, step.note)
+                pipe.rpush(k.order_history(tid), json_encoder.encode(history))
+                pipe.sadd(k.order_notices(tid), token)
+                await pipe.execute()
+            except WatchError:
+                await self.redis.xdel(k.outbox(), entry)
+                return False
+        if expected is None:
+            await self.redis.zadd(k.store_returns(sid), {tid: record.requested_at})
+        return True
+
+    async def list_returns(self, sid: str, status: str | None, limit: int) -> list[tuple[Order, rt.ReturnRecord]]:
+        """The store's returns, newest request first; `status`: one status, `open` or `closed`."""
+        tids = cast(list[bytes], await self.redis.zrevrange(self.keys.store_returns(sid), 0, LIST_LIMIT - 1))
+        orders = await self.orders([text(t) for t in tids])
+        out = [(o, r) for o in orders if (r := self.return_of(o)) is not None]
+        if status == "open":
+            out = [(o, r) for o, r in out if r.status not in rt.CLOSED]
+        elif status == "closed":
+            out = [(o, r) for o, r in out if r.status in rt.CLOSED]
+        elif status:
+            out = [(o, r) for o, r in out if r.status == status]
+        return out[:limit]
