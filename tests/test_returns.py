@@ -52,12 +52,14 @@ async def test_a_return_walks_every_step_to_refunded(shop: Shop) -> None:
     r = await _step(shop, "R1", "pickup", driver_id="collector")
     assert r.status_code == 200 and r.json()["driver_id"] == "collector" and r.json()["allowed"] == ["received"]
     assert (await _step(shop, "R1", "received")).status_code == 200
+    assert (await shop.get("/api/orders/R1")).json()["stage"] == "returned", "the parcel is back: returned"
+    assert (await shop.get("/api/analytics")).json()["returns"]["returned"] == 1
     r = await _step(shop, "R1", "refunded", note="Refunded in full")
     assert r.status_code == 200 and r.json()["allowed"] == []
     assert [s["status"] for s in r.json()["steps"]] == ["requested", "approved", "pickup", "received", "refunded"]
     history = (await shop.get("/api/orders/R1")).json()["history"]
-    assert [h["stage"] for h in history][-5:] == [
-        "return_requested", "return_approved", "return_pickup", "return_received", "return_refunded"]  # fmt: skip
+    assert [h["stage"] for h in history][-6:] == [
+        "return_requested", "return_approved", "return_pickup", "return_received", "returned", "return_refunded"]  # fmt: skip
     assert history[-1]["note"] == "Refunded in full"
     assert (await shop.get("/api/returns?status=open")).json()["returns"] == []
     assert [x["status"] for x in (await shop.get("/api/returns?status=closed")).json()["returns"]] == ["refunded"]

@@ -33,6 +33,7 @@ from livemap.domain.records import (
     text,
 )
 from livemap.domain.responses import Feedback, HistoryEntry, Subscriptions
+from livemap.domain.returns import HISTORY_PREFIX as RETURN_STEP
 from livemap.domain.stages import FINAL, Stage, StageMachine
 from livemap.domain.storesettings import StoreSettings
 from livemap.domain.streetpace import RoadPieces
@@ -177,7 +178,7 @@ class OrderRecords(AnalyticsRecords):
         for _ in range(CAS_RETRIES):
             order = await self.order(tid)
             machine.check(order.stage, stage)
-            entered = decode_history(await self.redis.lrange(self.keys.order_history(tid), -1, -1))[0].at
+            entered = await self._entered(tid)
             moment, now = now_ms() if at is None else at, now_ms()
             if not entered <= moment <= now + MAX_FUTURE_MS:
                 raise OutOfOrder(moment, entered, now)
@@ -185,6 +186,11 @@ class OrderRecords(AnalyticsRecords):
                 await self.count_stage(order, settings.timezone, stage, moment, entered)
                 return await self.order(tid)
         raise RuntimeError(f"order {oid} kept changing; try again")
+
+    async def _entered(self, tid: str) -> int:
+        """When order `tid` entered its stage: its newest stage change (a return's steps are not stages)."""
+        recent = decode_history(await self.redis.lrange(self.keys.order_history(tid), -50, -1))
+        return next(h.at for h in reversed(recent) if not h.stage.startswith(RETURN_STEP))
 
     async def assign(self, sid: str, oid: str, did: str) -> Order:
         """Give order `oid` to driver `did` (a reassignment moves it off the previous driver)."""

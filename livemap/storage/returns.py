@@ -17,6 +17,7 @@ from livemap.domain import returns as rt
 from livemap.domain.clock import now_ms
 from livemap.domain.records import NotDelivered, NotFound, Order, decode_history, text
 from livemap.domain.responses import HistoryEntry
+from livemap.domain.stages import Stage
 from livemap.storage.base import json_encoder
 from livemap.storage.drivers import DriverRecords
 
@@ -74,6 +75,9 @@ class ReturnRecords(DriverRecords):
                 driver_id=body.driver_id if body.status == rt.ReturnStatus.PICKUP else current.driver_id,
             )
             if await self._write(order, current, record):
+                if body.status == rt.ReturnStatus.RECEIVED and order.stage != Stage.RETURNED:
+                    # The parcel is back: the order is returned (final), as the store would mark it.
+                    await self.change_stage(sid, oid, Stage.RETURNED, note)
                 return record
         raise RuntimeError(f"the return of order {oid} kept changing; try again")
 
