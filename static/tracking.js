@@ -180,11 +180,48 @@
     if (done) loadProof();
     $("lm-feedback").hidden = !done;
     if ($("lm-return")) $("lm-return").hidden = !done;
+    if ($("lm-returns")) renderReturn(done);
     if ($("lm-updates")) $("lm-updates").hidden = done || ENDED.has(order.stage);
     const rated = Boolean(order.feedback) && !rerating;
     $("lm-rate").hidden = rated;
     $("lm-rated").hidden = !rated;
     if (rated) $("lm-thanks").textContent = fmt(S.thanks, { n: order.feedback.rating });
+  }
+
+  // Built-in returns: the form within the store's window after delivery; then where the return stands.
+  let currentReturn = cfg.returns.current;
+  const day = new Intl.DateTimeFormat(cfg.lang, { timeZone: cfg.timezone, day: "numeric", month: "long" });
+
+  function renderReturn(done) {
+    const open = done && cfg.returns.closes_at && Date.now() < cfg.returns.closes_at;
+    $("lm-returns").hidden = !(currentReturn || open);
+    $("lm-return-form").hidden = Boolean(currentReturn) || !open;
+    $("lm-return-is").hidden = !currentReturn;
+    $("lm-returns-h").textContent = currentReturn ? S.return_title : S.start_return;
+    if (currentReturn) {
+      $("lm-return-is").textContent = fmt(S.return_is, { status: S["ret_" + currentReturn.status] || currentReturn.status });
+    } else if (open) {
+      $("lm-return-until").textContent = fmt(S.return_until, { date: day.format(new Date(cfg.returns.closes_at)) });
+    }
+  }
+
+  if ($("lm-return-form")) {
+    $("lm-return-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const form = ev.currentTarget;
+      const data = new FormData(form);
+      const button = form.querySelector("button");
+      $("lm-return-failed").hidden = true;
+      button.disabled = true;
+      try {
+        currentReturn = await post("return", { reason: data.get("reason"), note: data.get("note") || null });
+        renderAfter();
+      } catch {
+        $("lm-return-failed").hidden = false;
+      } finally {
+        button.disabled = false;
+      }
+    });
   }
 
   // The boxes show what the server holds: on load, with each new snapshot, after each save (or failed save).

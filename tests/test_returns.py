@@ -58,8 +58,8 @@ async def test_a_return_walks_every_step_to_refunded(shop: Shop) -> None:
     assert r.status_code == 200 and r.json()["allowed"] == []
     assert [s["status"] for s in r.json()["steps"]] == ["requested", "approved", "pickup", "received", "refunded"]
     history = (await shop.get("/api/orders/R1")).json()["history"]
-    assert [h["stage"] for h in history][-6:] == [
-        "return_requested", "return_approved", "return_pickup", "return_received", "returned", "return_refunded"]  # fmt: skip
+    steps = ["requested", "approved", "pickup", "received"]
+    assert [h["stage"] for h in history][-6:] == [*(f"return_{s}" for s in steps), "returned", "return_refunded"]
     assert history[-1]["note"] == "Refunded in full"
     assert (await shop.get("/api/returns?status=open")).json()["returns"] == []
     assert [x["status"] for x in (await shop.get("/api/returns?status=closed")).json()["returns"]] == ["refunded"]

@@ -114,10 +114,11 @@ async def test_rating_form_speaks_the_customers_language(browser: Browser, serve
 async def test_returns_link_only_with_a_returns_url_and_only_after_delivery(
     browser: Browser, server: Server, shop: Shop
 ) -> None:
-    """No returns_url: no link. With one: hidden while shipping, shown (with the rating) the moment it is delivered."""
+    """No returns_url: no link (livemap's own returns form instead, after delivery). With one: the link, hidden
+    while shipping, shown (with the rating) the moment it is delivered, and no form."""
     order = await shop.live_order("R3", "r3")
     page = await live_page(browser, order["tracking_url"], PHONE, locale="en-US")
-    assert await page.query_selector("#lm-return") is None and await page.query_selector("text=Start a return") is None
+    assert await page.query_selector("#lm-return") is None and await page.is_hidden("#lm-returns")
     await page.close()
     await set_store(shop, server, {"returns_url": RETURNS})
     page = await live_page(browser, order["tracking_url"], PHONE, locale="en-US")
@@ -127,6 +128,7 @@ async def test_returns_link_only_with_a_returns_url_and_only_after_delivery(
     await page.wait_for_selector("#lm-return a", state="visible", timeout=wait(5) * 1000)
     assert await page.get_attribute("#lm-return a", "href") == RETURNS
     assert await page.inner_text("#lm-return a") == "Start a return"
+    assert await page.query_selector("#lm-returns") is None, "the store's own returns page instead of the form"
     assert await page.is_visible("#lm-feedback") and not await page.is_visible("#lm-updates")
     await shop.stage("R3", "returned")  # returned: nothing left to rate or return
     await page.wait_for_selector("#lm-return", state="hidden", timeout=wait(5) * 1000)
@@ -136,6 +138,7 @@ async def test_returns_link_only_with_a_returns_url_and_only_after_delivery(
     delivered = await delivered_order(shop, "R4")
     page = await live_page(browser, delivered["tracking_url"], PHONE, locale="en-US")
     assert await page.is_visible("#lm-feedback") and await page.query_selector("#lm-return") is None
+    assert await page.is_visible("#lm-return-form")
     await page.close()
 
 

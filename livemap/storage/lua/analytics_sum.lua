@@ -1,5 +1,5 @@
 -- Sum a store's day hashes over a period (analytics), in the store's slot.
--- KEYS: the period's day hashes, in day order (a day without any is simply absent).
+-- KEYS[1]..KEYS[n]: the period's day hashes, in day order (a day without any is simply absent).
 -- ARGV: the fields also returned day by day (the charts' series).
 -- Returns {sums, series}: sums = [field, total, field, total...] over every field of every day;
 -- series = each day's values of ARGV's fields, day after day ('0' where a day has none).

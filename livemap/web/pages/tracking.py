@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 
 from livemap.domain.i18n import STRINGS, Lang, negotiate
 from livemap.domain.responses import Snapshot
+from livemap.domain.returns import ReturnRecord
 from livemap.domain.stages import EXCEPTIONS, StageMachine
 from livemap.domain.storesettings import StoreSettings
 from livemap.services import services
@@ -56,6 +57,13 @@ def _build_map(
         folium.CircleMarker([dest.lat, dest.lon], radius=9, color="#ffffff", weight=3, fill=True,
                             fill_color="#c0392b", fill_opacity=1, tooltip=strings["destination"]).add_to(m)  # fmt: skip
     return m, route_layer
+
+
+def _returns_config(settings: StoreSettings, snapshot: Snapshot, current: ReturnRecord | None) -> dict[str, Any]:
+    """The built-in returns (no `returns_url`): until when one may be asked for, and the order's own."""
+    delivered = next((h.at for h in snapshot.order.history if h.stage == "delivered"), None)
+    closes = delivered + settings.returns.window_days * 86_400_000 if delivered else None
+    return {"closes_at": closes, "current": msgspec.to_builtins(current) if current else None}
 
 
 def _page_config(settings: StoreSettings, snapshot: Snapshot, lang: Lang) -> dict[str, Any]:
@@ -109,6 +117,7 @@ async def tracking_page(request: Request) -> Response:
         "map": m.get_name(),
         "route_layer": route_layer,
         "route_color": route_color,
+        "returns": _returns_config(settings, snapshot, svc.repo.return_of(order)),
         "tracking_id": tid,
         "token": request.query_params.get("t", ""),
     }
@@ -118,6 +127,7 @@ async def tracking_page(request: Request) -> Response:
         store_id=order["store"],
         logo=settings.branding.logo_url,
         returns_url=settings.returns_url,
+        reasons=settings.returns.reasons,
         channels=snapshot.order.channels,
         number=strings["order"].format(number=snapshot.order.number),
         config=script_json(config),
