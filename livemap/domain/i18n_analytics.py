@@ -11,6 +11,7 @@ ANALYTICS: dict[Lang, dict[str, str]] = {
     "en": {
         "title": "Analytics",
         "live_map": "Live map",
+        "returns_tab": "Returns",
         "from": "From",
         "to": "To",
         "show": "Show",
@@ -58,6 +59,7 @@ ANALYTICS: dict[Lang, dict[str, str]] = {
     "es": {
         "title": "Estadísticas",
         "live_map": "Mapa en vivo",
+        "returns_tab": "Devoluciones",
         "from": "Desde",
         "to": "Hasta",
         "show": "Ver",
@@ -105,6 +107,7 @@ ANALYTICS: dict[Lang, dict[str, str]] = {
     "pt-BR": {
         "title": "Estatísticas",
         "live_map": "Mapa ao vivo",
+        "returns_tab": "Devoluções",
         "from": "De",
         "to": "Até",
         "show": "Ver",

@@ -28,6 +28,7 @@ from livemap.web.pages.driver import driver_page
 from livemap.web.pages.embed import embed_js
 from livemap.web.pages.layout import STATIC_DIR
 from livemap.web.pages.lookup import lookup_form
+from livemap.web.pages.returns import returns_page
 from livemap.web.pages.tracking import tracking_page
 from livemap.web.pages.unsubscribe import unsubscribe_page
 from livemap.web.sockets.customer import track_socket
@@ -58,6 +59,7 @@ def all_routes() -> list[BaseRoute]:
         Route("/dispatch", dispatch_page, methods=["GET", "POST"]),
         Route("/dispatch/signout", sign_out, methods=["POST"]),
         Route("/dispatch/analytics", analytics_page, methods=["GET"]),
+        Route("/dispatch/returns", returns_page, methods=["GET"]),
         Route("/driver", driver_page, methods=["GET"]),
         Route("/unsubscribe/{tracking_id}/{channel}", unsubscribe_page, methods=["GET", "POST"]),
         # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.

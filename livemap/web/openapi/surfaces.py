@@ -185,6 +185,15 @@ SURFACES: list[Op] = [
         media="text/html",
     ),
     Op(
+        "get",
+        "/dispatch/returns",
+        "The store's returns (HTML; signed in, else 303 to /dispatch): filter by status, move each on",
+        None,
+        None,
+        {200: str, 303: str},
+        media="text/html",
+    ),
+    Op(
         "post",
         "/dispatch/signout",
         "Sign out (form body `csrf`: the page's CSRF token): the session ends, 303 to /dispatch",

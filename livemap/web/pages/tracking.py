@@ -66,7 +66,9 @@ def _returns_config(settings: StoreSettings, snapshot: Snapshot, current: Return
     return {"closes_at": closes, "current": msgspec.to_builtins(current) if current else None}
 
 
-def _page_config(settings: StoreSettings, snapshot: Snapshot, lang: Lang) -> dict[str, Any]:
+def _page_config(
+    settings: StoreSettings, snapshot: Snapshot, lang: Lang, current: ReturnRecord | None
+) -> dict[str, Any]:
     """What tracking.js is told about the store and the order (see its `cfg`), map and link aside."""
     machine = settings.machine()
     return {
@@ -77,6 +79,7 @@ def _page_config(settings: StoreSettings, snapshot: Snapshot, lang: Lang) -> dic
         "delivered": machine.delivered,
         "snapshot": msgspec.to_builtins(snapshot),
         "returns_url": settings.returns_url,
+        "returns": _returns_config(settings, snapshot, current),
     }
 
 
@@ -113,11 +116,10 @@ async def tracking_page(request: Request) -> Response:
     m, route_layer = _build_map(snapshot, strings, route_color, tiles)
     page.add_child(m)
     config = {
-        **_page_config(settings, snapshot, lang),
+        **_page_config(settings, snapshot, lang, svc.repo.return_of(order)),
         "map": m.get_name(),
         "route_layer": route_layer,
         "route_color": route_color,
-        "returns": _returns_config(settings, snapshot, svc.repo.return_of(order)),
         "tracking_id": tid,
         "token": request.query_params.get("t", ""),
     }
