@@ -205,22 +205,27 @@
     }
   }
 
-  if ($("lm-return-form")) {
-    $("lm-return-form").addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      const form = ev.currentTarget;
-      const data = new FormData(form);
-      const button = form.querySelector("button");
-      $("lm-return-failed").hidden = true;
+  // A form that posts to the server: its button off while it goes, its error line shown if it fails.
+  function onSubmit(formId, failedId, send) {
+    $(formId).addEventListener("submit", async (ev) => {
+      ev.preventDefault(); // the browser has checked the required fields
+      const button = ev.currentTarget.querySelector("button");
+      $(failedId).hidden = true;
       button.disabled = true;
       try {
-        currentReturn = await post("return", { reason: data.get("reason"), note: data.get("note") || null });
-        renderAfter();
+        await send(new FormData(ev.currentTarget));
       } catch {
-        $("lm-return-failed").hidden = false;
+        $(failedId).hidden = false;
       } finally {
         button.disabled = false;
       }
+    });
+  }
+
+  if ($("lm-return-form")) {
+    onSubmit("lm-return-form", "lm-return-failed", async (data) => {
+      currentReturn = await post("return", { reason: data.get("reason"), note: data.get("note") || null });
+      renderAfter();
     });
   }
 
@@ -229,23 +234,11 @@
     for (const box of document.querySelectorAll("#lm-updates input")) box.checked = order.subscriptions[box.name];
   }
 
-  $("lm-rate").addEventListener("submit", async (ev) => {
-    ev.preventDefault(); // the browser has checked that a star is chosen
-    const form = ev.currentTarget;
-    const data = new FormData(form);
-    const button = form.querySelector("button");
-    $("lm-rate-failed").hidden = true;
-    button.disabled = true;
-    try {
-      order.feedback = await post("feedback", { rating: Number(data.get("rating")), comment: data.get("comment") || null });
-      rerating = false;
-      renderAfter();
-      $("lm-rerate").focus(); // the submit button just disappeared: keep focus (and the reader) in place
-    } catch {
-      $("lm-rate-failed").hidden = false;
-    } finally {
-      button.disabled = false;
-    }
+  onSubmit("lm-rate", "lm-rate-failed", async (data) => { // a star is required: the browser checked it
+    order.feedback = await post("feedback", { rating: Number(data.get("rating")), comment: data.get("comment") || null });
+    rerating = false;
+    renderAfter();
+    $("lm-rerate").focus(); // the submit button just disappeared: keep focus (and the reader) in place
   });
 
   $("lm-rerate").addEventListener("click", () => {

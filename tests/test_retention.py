@@ -15,12 +15,12 @@ import redis.asyncio as aioredis
 
 from conftest import DEST, ORIGIN, SECRET_KEY, RedisTarget, Server, Shop, wait
 from livemap.domain.analytics import Period
+from livemap.domain.clock import DAY_MS
 from livemap.domain.messages import Customer, NewOrder, Point
 from livemap.domain.records import NotFound
 from livemap.storage.connection import open_db
 from livemap.storage.keys import Keys
 from livemap.storage.repository import Repository
-from livemap.storage.retention import DAY_MS
 from livemap.storage.secretbox import SecretBox
 from livemap.tracking.sweeper import RetentionSweep
 
@@ -97,7 +97,7 @@ async def test_twenty_thousand_final_orders_past_retention_give_their_memory_bac
     k = repo.keys
     # The store's analytics outlive its orders: the daily figures still count every one.
     today = dt.datetime.now(dt.UTC).date()
-    figures = await repo.day_totals(sid, Period(today - dt.timedelta(days=1), today))
+    figures = await repo.day_totals(sid, Period(today - dt.timedelta(days=1), today), "UTC")
     assert figures.sums["orders"] == orders + 1 and figures.sums["cancelled"] == orders - orders // 100
     assert figures.sums["delivered"] == orders // 100 and figures.customers >= 1
     assert await repo.redis.hlen(k.store_orders(sid)) == 1

@@ -86,6 +86,13 @@ class Period(msgspec.Struct):
     def days(self) -> list[str]:
         return days_between(self.first, self.last)
 
+    def bounds_ms(self, tz: str) -> tuple[int, int]:
+        """The period in epoch ms, in the store's time zone: from its first day's start to the next day after it."""
+        zone = zoneinfo.ZoneInfo(tz)
+        start = dt.datetime.combine(self.first, dt.time(), zone)
+        end = dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), zone)
+        return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
 
 def customer_identity(email: str | None, phone: str | None, name: str) -> str:
     """Who bought, for counting distinct customers: the email, else the phone's digits, else the name."""

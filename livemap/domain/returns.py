@@ -11,10 +11,16 @@ the customer through the outbox like a stage change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
+
+from livemap.domain.clock import DAY_MS
+
+if TYPE_CHECKING:  # responses imports this module (ReturnStep)
+    from livemap.domain.responses import HistoryEntry
 
 
 class ReturnStatus(StrEnum):
@@ -84,6 +90,12 @@ class ReturnRefused(Exception):
     def __init__(self, code: str, message: str, **details: object) -> None:
         super().__init__(message)
         self.code, self.details = code, details
+
+
+def window_closes(history: Iterable[HistoryEntry], window_days: int) -> int | None:
+    """When the order's return window closes: `window_days` after its delivery; None if it was never delivered."""
+    delivered = next((h.at for h in history if h.stage == "delivered"), None)
+    return None if delivered is None else delivered + window_days * DAY_MS
 
 
 def check_step(current: str, target: str) -> None:

@@ -7,8 +7,6 @@ ANALYTICS_KEEP_DAYS, not with the orders. A period is summed by one script in th
 
 from __future__ import annotations
 
-import datetime as dt
-import zoneinfo
 from typing import Literal, cast
 
 import msgspec
@@ -122,8 +120,9 @@ class AnalyticsRecords(StoreRecords):
             pipe.expire(k.store_day_viewed(sid, day), _KEEP_S)
             await pipe.execute()
 
-    async def day_totals(self, sid: str, period: an.Period) -> an.DayTotals:
-        """The period's sums, distinct counts, series and its rated comments (newest first, at most 20)."""
+    async def day_totals(self, sid: str, period: an.Period, tz: str) -> an.DayTotals:
+        """The period's sums, distinct counts, series and its rated comments (newest first, at most 20);
+        `tz`: the store's time zone, whose days the period names."""
         k, days = self.keys, period.days()
         reply = await _SUM.call(self.redis, [k.store_day(sid, d) for d in days], list(SERIES))
         flat, per_day = cast(list[bytes], reply[0]), cast(list[bytes], reply[1])
@@ -131,9 +130,7 @@ class AnalyticsRecords(StoreRecords):
         series = {f: [int(per_day[i * len(SERIES) + j]) for i in range(len(days))] for j, f in enumerate(SERIES)}
         customers = await self.redis.pfcount(*[k.store_day_customers(sid, d) for d in days])
         viewed = await self.redis.pfcount(*[k.store_day_viewed(sid, d) for d in days])
-        tz = zoneinfo.ZoneInfo((await self.settings(sid)).timezone)
-        start = dt.datetime.combine(period.first, dt.time(), tz).timestamp() * 1000
-        end = dt.datetime.combine(period.last + dt.timedelta(days=1), dt.time(), tz).timestamp() * 1000
-        comments = await self.redis.zrevrangebyscore(k.store_comments(sid), f"({int(end)}", int(start), 0, 20)
+        start, end = period.bounds_ms(tz)
+        comments = await self.redis.zrevrangebyscore(k.store_comments(sid), f"({end}", start, 0, 20)
         notes = [msgspec.json.decode(c, type=an.Comment) for c in cast(list[bytes], comments)]
         return an.DayTotals(sums, customers, viewed, series, notes)

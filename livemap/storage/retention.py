@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from livemap.domain.clock import DAY_MS
 from livemap.domain.records import text
 from livemap.domain.stages import FINAL
 from livemap.storage.db import Pipe
@@ -19,7 +20,6 @@ from livemap.storage.returns import ReturnRecords
 
 #: Orders deleted per store per sweep, at most: a sweep stays short however much is due.
 SWEEP_BATCH = 500
-DAY_MS = 86_400_000
 
 
 class RetentionRecords(ReturnRecords):

@@ -21,7 +21,6 @@ from livemap.domain.stages import Stage
 from livemap.storage.base import json_encoder
 from livemap.storage.drivers import DriverRecords
 
-DAY_MS = 86_400_000
 #: Returns one listing reads at most.
 LIST_LIMIT = 500
 
@@ -39,9 +38,8 @@ class ReturnRecords(DriverRecords):
             known = settings.returns.reasons
             raise rt.ReturnRefused("unknown_reason", f"reason must be one of: {', '.join(known)}", known=known)
         history = decode_history(await self.redis.lrange(self.keys.order_history(tid), 0, -1))
-        delivered = next((h.at for h in history if h.stage == "delivered"), None)
-        closes, now = (delivered or 0) + settings.returns.window_days * DAY_MS, now_ms()
-        if delivered is None or now > closes:
+        closes, now = rt.window_closes(history, settings.returns.window_days), now_ms()
+        if closes is None or now > closes:
             raise rt.ReturnRefused(
                 "return_window_closed",
                 f"returns are accepted for {settings.returns.window_days} days after delivery",

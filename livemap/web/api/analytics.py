@@ -27,7 +27,7 @@ async def get_analytics(request: Request) -> Response:
         period = an.Period.parse(query.get("from"), query.get("to"), dt.datetime.now(zoneinfo.ZoneInfo(tz)).date())
     except ValueError as exc:
         raise ApiError(422, "invalid_query", str(exc)) from None
-    totals = await repo.day_totals(principal.store_id, period)
+    totals = await repo.day_totals(principal.store_id, period, tz)
     machine = settings.machine()
     return json_response(an.summarize(totals, period, tz, machine.known))
 

@@ -88,8 +88,7 @@ async def orders_csv(request: Request) -> Response:
                                  dt.datetime.now(tz).date())  # fmt: skip
     except ValueError as exc:
         raise ApiError(422, "invalid_query", str(exc)) from None
-    start = int(dt.datetime.combine(period.first, dt.time(), tz).timestamp() * 1000)
-    end = int(dt.datetime.combine(period.last + dt.timedelta(days=1), dt.time(), tz).timestamp() * 1000)
+    start, end = period.bounds_ms(settings.timezone)
     columns = _Columns(settings.machine().known, tz)
     name = f"orders-{period.first}-{period.last}.csv"
     return StreamingResponse(

@@ -20,4 +20,9 @@ class Op:
 
 
 ORDER_ID = (("order_id", "path", "the store's own order id"),)
+#: A period of a store's days (analytics, exports).
+PERIOD = (
+    ("from", "query", "first day, YYYY-MM-DD (default: 29 days before `to`)"),
+    ("to", "query", "last day, YYYY-MM-DD (default: the store's today); at most 366 days"),
+)
 TRACKING = (("tracking_id", "path", "the order's public tracking id"), ("t", "query", "the tracking token"))

@@ -16,7 +16,7 @@ from livemap.domain import returns as rt
 from livemap.domain.storesettings import StoreSettings
 from livemap.integrations import shopify, woocommerce
 from livemap.integrations.common import IntegrationResult
-from livemap.web.openapi.op import ORDER_ID, TRACKING, Op
+from livemap.web.openapi.op import ORDER_ID, PERIOD, TRACKING, Op
 from livemap.web.openapi.surfaces import SURFACES
 
 OPERATIONS: list[Op] = [
@@ -177,11 +177,7 @@ OPERATIONS: list[Op] = [
         "store",
         None,
         {200: an.Analytics},
-        (
-            ("from", "query", "first day, YYYY-MM-DD (default: 29 days before `to`)"),
-            ("to", "query", "last day, YYYY-MM-DD (default: the store's today); at most 366 days"),
-            ("tz", "query", "the store's time zone (its days are what is kept); another zone is refused"),
-        ),
+        (*PERIOD, ("tz", "query", "the store's time zone (its days are what is kept); another zone is refused")),
     ),
     Op(
         "post",
@@ -223,10 +219,7 @@ OPERATIONS: list[Op] = [
         "store",
         None,
         {200: str},
-        (
-            ("from", "query", "first day, YYYY-MM-DD (default: 29 days before `to`)"),
-            ("to", "query", "last day, YYYY-MM-DD (default: the store's today); at most 366 days"),
-        ),
+        PERIOD,
         media="text/csv",
     ),
     Op(

@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, Response
 
 from livemap.domain.i18n import STRINGS, Lang, negotiate
 from livemap.domain.responses import Snapshot
-from livemap.domain.returns import ReturnRecord
+from livemap.domain.returns import ReturnRecord, window_closes
 from livemap.domain.stages import EXCEPTIONS, StageMachine
 from livemap.domain.storesettings import StoreSettings
 from livemap.services import services
@@ -61,8 +61,7 @@ def _build_map(
 
 def _returns_config(settings: StoreSettings, snapshot: Snapshot, current: ReturnRecord | None) -> dict[str, Any]:
     """The built-in returns (no `returns_url`): until when one may be asked for, and the order's own."""
-    delivered = next((h.at for h in snapshot.order.history if h.stage == "delivered"), None)
-    closes = delivered + settings.returns.window_days * 86_400_000 if delivered else None
+    closes = window_closes(snapshot.order.history, settings.returns.window_days)
     return {"closes_at": closes, "current": msgspec.to_builtins(current) if current else None}
 
 
