@@ -9,6 +9,8 @@
   const LABEL = new Map(cfg.stages.map((s) => [s.id, s.label]));
   const FINAL = new Set(cfg.final); // the order leaves the dashboard
   const DONE = new Set([...cfg.delivered, ...cfg.final]); // nothing left to deliver
+  // Nothing left to do: delivered or final, and no driver on the way to collect a return.
+  const done = (o) => DONE.has(o.stage) && !o.return_leg;
   const AT_RISK_MS = 5 * 60 * 1000; // an ETA this close to the promised time is at risk
   const MAX_ROWS = 300; // rows drawn per table: enough to scan, cheap to redraw every second
   const RANK = { idle: 0, ontime: 1, risk: 2, stale: 3, late: 4 };
@@ -57,8 +59,8 @@
 
   // A broken promise shows whatever else is true; a silent driver's ETA is not worth showing as on time.
   function orderState(o, now) {
-    if (DONE.has(o.stage)) return "idle";
-    const promised = o.promised_by;
+    if (done(o)) return "idle";
+    const promised = o.return_leg ? null : o.promised_by; // the delivery's promise is not the pickup's
     if (promised != null && (now > promised || (o.eta_at != null && o.eta_at > promised + cfg.delay_grace_ms))) return "late";
     const d = o.live && o.driver_id ? drivers.get(o.driver_id) : null;
     if (d && silent(driverStatus(d, now))) return "stale";
@@ -67,7 +69,7 @@
   }
 
   function stopsOf(d) {
-    return d.stops.map((id) => orders.get(id)).filter((o) => o && !DONE.has(o.stage));
+    return d.stops.map((id) => orders.get(id)).filter((o) => o && !done(o));
   }
 
   function driverState(d, now) {
@@ -140,7 +142,7 @@
   function showDest(o, now) {
     const dest = o.destination;
     const state = orderState(o, now);
-    if (!dest || DONE.has(o.stage)) {
+    if (!dest || done(o)) {
       if (o.marker) { destLayer.removeLayer(o.marker); o.marker = null; }
       return;
     }
@@ -232,11 +234,11 @@
   function onStage(m) {
     let o = orders.get(m.order_id);
     if (!o) {
-      if (m.driver_id && !DONE.has(m.stage) && !areaMode) fetchOrder(m.order_id); // newly assigned
+      if (m.driver_id && !done(m) && !areaMode) fetchOrder(m.order_id); // newly assigned (or collecting a return)
       return;
     }
     if (o.driver_id !== (m.driver_id || null)) moveStop(o, m.driver_id);
-    Object.assign(o, { stage: m.stage, live: m.live, driver_id: m.driver_id || null });
+    Object.assign(o, { stage: m.stage, live: m.live, driver_id: m.driver_id || null, return_leg: Boolean(m.return_leg) });
     if (!active(o)) forget(o);
     changed(true);
   }
@@ -248,7 +250,7 @@
   }
 
   // Active (on the dashboard): not final, and a driver assigned (DESIGN.md).
-  const active = (o) => !FINAL.has(o.stage) && !!o.driver_id;
+  const active = (o) => (!FINAL.has(o.stage) || o.return_leg) && !!o.driver_id;
 
   function forget(o) {
     if (o.marker) destLayer.removeLayer(o.marker);
@@ -281,7 +283,7 @@
     addOrder({
       order_id: v.id, tracking_id: v.tracking_id, stage: v.stage, live: v.live, driver_id: v.driver_id,
       customer: v.customer.name, address: v.address, destination: v.destination, promised_by: v.promised_by,
-      eta_at: v.eta ? v.eta.eta_at : null, remaining_m: v.eta ? v.eta.remaining_m : null,
+      eta_at: v.eta ? v.eta.eta_at : null, remaining_m: v.eta ? v.eta.remaining_m : null, return_leg: v.return_leg,
     });
     changed(true);
   }

@@ -316,7 +316,9 @@
     return fmt(S.drv_action_failed, { reason: err.message });
   }
 
-  const ACTION_LABEL = { shipped: "drv_picked_up", delivered: "drv_delivered", failed_attempt: "drv_failed_attempt" };
+  const ACTION_LABEL = {
+    shipped: "drv_picked_up", delivered: "drv_delivered", failed_attempt: "drv_failed_attempt", returned: "drv_collected",
+  };
 
   function renderStops() {
     const list = $("dr-stops");
@@ -326,7 +328,7 @@
       const li = document.createElement("li");
       li.className = "dr-stop";
       li.dataset.trackingId = stop.tracking_id;
-      li.dataset.stage = stop.stage;
+      li.dataset.stage = stop.return_leg ? "return_pickup" : stop.stage;
       const head = document.createElement("div");
       head.className = "dr-stop-head";
       const n = document.createElement("span");
@@ -346,8 +348,8 @@
       who.append(name, addr, number);
       const badge = document.createElement("span");
       badge.className = "dr-badge";
-      badge.dataset.stage = stop.stage;
-      badge.textContent = stageLabel(stop.stage);
+      badge.dataset.stage = stop.return_leg ? "return_pickup" : stop.stage;
+      badge.textContent = stop.return_leg ? S.drv_return_pickup : stageLabel(stop.stage);
       head.append(n, who, badge);
       li.append(head);
       const actions = document.createElement("div");
@@ -418,23 +420,6 @@
     }
   }
 
-  // Phone cameras take 3-12 MB photos: a 1600 px JPEG is plenty as proof and stays well under the 2 MB limit.
-  async function shrink(file) {
-    try {
-      const bitmap = await createImageBitmap(file);
-      const k = Math.min(1, 1600 / Math.max(bitmap.width, bitmap.height));
-      const canvas = document.createElement("canvas");
-      canvas.width = Math.max(1, Math.round(bitmap.width * k));
-      canvas.height = Math.max(1, Math.round(bitmap.height * k));
-      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.82));
-      if (blob) return blob;
-    } catch {
-      /* not decodable here: send it as it is and let the server judge */
-    }
-    return file;
-  }
-
   async function submitDialog(ev, id, run) {
     ev.preventDefault();
     const form = ev.currentTarget;
@@ -460,7 +445,7 @@
     const file = $("dr-photo").files[0];
     if (file) {
       // The photo first: the customer's page reads the proof as soon as it sees "delivered".
-      const photo = await shrink(file);
+      const photo = await window.livemapPhoto.shrink(file);
       await api(`/api/driver/stops/${encodeURIComponent(stop.tracking_id)}/proof`, {
         method: "POST", headers: { "Content-Type": photo.type || "application/octet-stream" }, body: photo,
       });

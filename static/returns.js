@@ -1,24 +1,37 @@
 // livemap returns page: lists the store's returns (GET /api/returns) and moves each on
-// (POST /api/orders/{id}/return) through the dispatcher's session.
+// (POST /api/orders/{id}/return) through the dispatcher's session. The words come in the page config.
 (function () {
   "use strict";
   const cfg = JSON.parse(document.getElementById("rt-config").textContent);
+  const S = cfg.strings;
   const $ = (id) => document.getElementById(id);
-  const stamp = new Intl.DateTimeFormat("en", {
+  const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? vars[k] : ""));
+  const stamp = new Intl.DateTimeFormat(cfg.lang, {
     timeZone: cfg.timezone, day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
   });
-  const ACTIONS = { approved: "Approve", rejected: "Reject", pickup: "Send a driver", dropoff: "Customer drops it off",
-    received: "Mark received", refunded: "Mark refunded" };
+  // A status the page has no words for (one added to the API later) still shows, as the API names it.
+  const statusName = (status) => S[`st_${status}`] || status;
 
   async function api(method, path, body) {
     const headers = { "X-CSRF-Token": cfg.csrf };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "same-origin" });
+      credentials: "same-origin" }).catch(() => {
+      throw Object.assign(new Error(S.offline), { offline: true });
+    });
     if (r.status === 401) location.reload();
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.error ? data.error.message : `HTTP ${r.status}`);
+    if (!r.ok) throw Object.assign(new Error(data.error ? data.error.message : `HTTP ${r.status}`),
+      { code: data.error && data.error.code });
     return data;
+  }
+
+  // The server's own message is English: the ones a dispatcher can act on are said in the page's language.
+  function explain(err) {
+    if (err.offline) return S.offline;
+    if (err.code === "illegal_return_step") return S.moved_on;
+    if (err.code === "driver_required") return S.driver_required;
+    return fill(S.act_failed, { error: err.message });
   }
 
   function el(tag, cls, text) {
@@ -28,34 +41,36 @@
     return e;
   }
 
-  function card(ret) {
-    const box = el("article", "an-card rt-card");
-    box.dataset.order = ret.order_id;
-    box.append(el("h3", "", `Order ${ret.order_id} · ${ret.reason}`), el("p", "an-value rt-state", ret.status));
-    if (ret.note) box.append(el("p", "an-sub", `“${ret.note}”`));
+  function stepList(ret) {
     const steps = el("ol", "rt-steps");
+    steps.setAttribute("aria-label", S.steps);
     for (const s of ret.steps) {
-      steps.append(el("li", "", `${s.status} · ${stamp.format(new Date(s.at))}${s.note ? " · " + s.note : ""}`));
+      const when = stamp.format(new Date(s.at));
+      steps.append(el("li", "", `${statusName(s.status)} · ${when}${s.note ? " · " + s.note : ""}`));
     }
-    box.append(steps);
-    if (!ret.allowed.length) return box;
+    return steps;
+  }
+
+  function driverPicker() {
+    const driver = el("select");
+    driver.setAttribute("aria-label", S.driver);
+    for (const [id, name] of Object.entries(cfg.drivers)) driver.append(new Option(name, id));
+    if (!driver.options.length) driver.append(new Option(S.no_drivers, ""));
+    return driver;
+  }
+
+  function actions(ret, box) {
     const form = el("form", "rt-act");
     const note = el("input");
-    Object.assign(note, { type: "text", placeholder: "Note to the customer (optional)", maxLength: 1000 });
-    note.setAttribute("aria-label", "Note to the customer");
+    Object.assign(note, { type: "text", placeholder: S.note, maxLength: 1000 });
+    note.setAttribute("aria-label", S.note_label);
     form.append(note);
-    let driver = null;
-    if (ret.allowed.includes("pickup")) {
-      driver = el("select");
-      driver.setAttribute("aria-label", "Driver for the pickup");
-      for (const [id, name] of Object.entries(cfg.drivers)) driver.append(new Option(name, id));
-      if (!driver.options.length) driver.append(new Option("No drivers yet", ""));
-      form.append(driver);
-    }
+    const driver = ret.allowed.includes("pickup") ? driverPicker() : null;
+    if (driver) form.append(driver);
     const result = el("p", "rt-result");
     result.setAttribute("role", "status");
     for (const status of ret.allowed) {
-      const b = el("button", "", ACTIONS[status] || status);
+      const b = el("button", "", S[`do_${status}`] || status);
       b.type = "button";
       b.dataset.status = status;
       b.disabled = status === "pickup" && !(driver && driver.value);
@@ -65,24 +80,50 @@
         try {
           box.replaceWith(card(await api("POST", `/api/orders/${encodeURIComponent(ret.order_id)}/return`, body)));
         } catch (err) {
-          result.textContent = err.message;
+          result.textContent = explain(err);
         }
       });
       form.append(b);
     }
-    box.append(form, result);
+    return [form, result];
+  }
+
+  // The customer's photo, small; a click opens it full size (the session cookie authorizes both).
+  function photoLink(ret) {
+    const href = `/api/orders/${encodeURIComponent(ret.order_id)}/return/photo`;
+    const link = el("a", "rt-photo");
+    link.href = href;
+    link.target = "_blank";
+    const img = new Image();
+    img.src = href;
+    img.alt = S.photo;
+    img.loading = "lazy";
+    link.append(img);
+    return link;
+  }
+
+  function card(ret) {
+    const box = el("article", "an-card rt-card");
+    box.dataset.order = ret.order_id;
+    box.dataset.status = ret.status;
+    box.append(el("h3", "", `${fill(S.order, { id: ret.order_id })} · ${ret.reason}`),
+      el("p", "an-value rt-state", statusName(ret.status)));
+    if (ret.note) box.append(el("p", "an-sub", `“${ret.note}”`));
+    if (ret.photo) box.append(photoLink(ret));
+    box.append(stepList(ret));
+    if (ret.allowed.length) box.append(...actions(ret, box));
     return box;
   }
 
   async function load() {
     const status = $("rt-status").value;
-    $("rt-status-line").textContent = "Loading…";
+    $("rt-status-line").textContent = S.loading;
     try {
       const data = await api("GET", "/api/returns" + (status ? `?status=${status}` : ""));
       $("rt-list").replaceChildren(...data.returns.map(card));
-      $("rt-status-line").textContent = data.returns.length ? "" : "No returns here.";
+      $("rt-status-line").textContent = data.returns.length ? "" : S.empty;
     } catch (err) {
-      $("rt-status-line").textContent = `The returns could not be loaded (${err.message}).`;
+      $("rt-status-line").textContent = err.offline ? S.offline : fill(S.failed, { error: err.message });
     }
   }
 

@@ -22,6 +22,11 @@
   let marker = null;
   let notice = null;
   let fitted = false;
+  // Where the order's return stands; with "pickup" and a live order a driver is on the way to collect it.
+  let currentReturn = cfg.returns.current;
+  const collecting = () => order.live && Boolean(currentReturn) && currentReturn.status === "pickup";
+  // The driver is shown on the way to the customer: a delivery's leg, or a return's pickup leg.
+  const following = () => order.live && (!DELIVERED.has(order.stage) || collecting());
 
   // --- map ----------------------------------------------------------------------------------------
   function driverIcon(stale) {
@@ -41,7 +46,7 @@
   }
 
   function showDriver() {
-    const visible = driver && order.live && !DELIVERED.has(order.stage);
+    const visible = driver && following();
     if (!visible) {
       if (marker) { marker.remove(); marker = null; }
       return;
@@ -69,7 +74,10 @@
 
   function renderEta() {
     let text;
-    if (DELIVERED.has(order.stage)) {
+    if (collecting()) {
+      const left = eta ? Math.round((eta.eta_at - Date.now()) / 1000) : null;
+      text = left === null ? S.pickup_on_way : left < 60 ? S.eta_now : fmt(S.pickup_eta, { n: Math.round(left / 60) });
+    } else if (DELIVERED.has(order.stage)) {
       const done = order.history.filter((h) => h.stage === "delivered").pop() || order.history[order.history.length - 1];
       text = fmt(S.delivered_at, { time: clock.format(new Date(done.at)) });
     } else if (eta && order.live) {
@@ -80,7 +88,7 @@
     }
     $("lm-eta").textContent = text;
     const seen = $("lm-seen");
-    const stale = driver && order.live && !DELIVERED.has(order.stage) && Date.now() - driver.ts > STALE_MS;
+    const stale = driver && following() && Date.now() - driver.ts > STALE_MS;
     seen.hidden = !stale;
     if (stale) seen.textContent = fmt(S.last_seen, { ago: ago(Date.now() - driver.ts) });
     const n = $("lm-notice");
@@ -189,7 +197,6 @@
   }
 
   // Built-in returns: the form within the store's window after delivery; then where the return stands.
-  let currentReturn = cfg.returns.current;
   const day = new Intl.DateTimeFormat(cfg.lang, { timeZone: cfg.timezone, day: "numeric", month: "long" });
 
   function renderReturn(done) {
@@ -226,7 +233,22 @@
     onSubmit("lm-return-form", "lm-return-failed", async (data) => {
       currentReturn = await post("return", { reason: data.get("reason"), note: data.get("note") || null });
       renderAfter();
+      const file = data.get("photo");
+      if (file && file.size) $("lm-return-photo-failed").hidden = await sendPhoto(file);
     });
+  }
+
+  // The return's photo goes after the return itself (a failed photo must not lose the return): true when it went.
+  async function sendPhoto(file) {
+    try {
+      const photo = await window.livemapPhoto.shrink(file);
+      const r = await fetch(`/api/track/${cfg.tracking_id}/return/photo?t=${encodeURIComponent(cfg.token)}`, {
+        method: "PUT", headers: { "Content-Type": photo.type }, body: photo, cache: "no-store",
+      });
+      return r.ok;
+    } catch {
+      return false;
+    }
   }
 
   // The boxes show what the server holds: on load, with each new snapshot, after each save (or failed save).
@@ -298,6 +320,7 @@
     eta = s.eta;
     driver = s.driver;
     offset = s.offset;
+    if (s.order.return_status) currentReturn = { ...currentReturn, status: s.order.return_status };
     render();
     fillUpdates();
   }
@@ -320,6 +343,15 @@
         break;
       case "assigned":
         order.live = e.live;
+        break;
+      case "return": // a step of the return; with "pickup" the collecting driver's leg goes live
+        currentReturn = { ...currentReturn, status: e.status };
+        order.live = e.live;
+        if (e.live) { // the delivery's route and ETA led from the store: the pickup's come with the driver's fixes
+          eta = null;
+          fitted = false;
+          if (routeLine) { routeLine.remove(); routeLine = null; }
+        }
         break;
       case "arriving":
         notice = S.arriving;

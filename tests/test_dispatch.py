@@ -227,8 +227,10 @@ def test_a_session_may_call_exactly_the_dashboards_routes() -> None:
         ("/api/drivers/{driver_id}/stops", "PUT"),
         ("/api/analytics", "GET"),  # the analytics page
         ("/api/orders.csv", "GET"),  # its download
+        ("/api/returns.csv", "GET"),  # the returns' download
         ("/api/returns", "GET"),  # the returns page
         ("/api/orders/{order_id}/return", "POST"),  # its buttons
+        ("/api/orders/{order_id}/return/photo", "GET"),  # the customer's photo on it
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from conftest import Shop, new_shop, now_ms
+from conftest import Shop, new_shop, now_ms, png
 
 DAY = 86_400_000
 
@@ -39,7 +39,7 @@ async def test_a_return_walks_every_step_to_refunded(shop: Shop) -> None:
     assert r.json() | {"steps": None} == {
         "order_id": "R1", "tracking_id": order["tracking_id"], "status": "requested", "reason": "Damaged",
         "note": "The box was crushed", "requested_at": r.json()["requested_at"], "steps": None, "driver_id": None,
-        "allowed": ["approved", "rejected"],
+        "allowed": ["approved", "rejected"], "photo": False,
     }  # fmt: skip
     listed = (await shop.get("/api/returns?status=open")).json()["returns"]
     assert [x["order_id"] for x in listed] == ["R1"]
@@ -93,3 +93,40 @@ async def test_a_return_is_refused_with_the_reason(shop: Shop, http: httpx.Async
     assert r.status_code == 404 and "no return" in r.json()["error"]["message"]
     r = await shop.get("/api/returns?status=lost")
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_query"
+
+
+async def test_the_customer_adds_a_photo_until_the_store_answers(shop: Shop, http: httpx.AsyncClient) -> None:
+    order = await _delivered(shop, "R5")
+    url = f"{shop.server.url}/api/track/{order['tracking_id']}/return/photo"
+    token = {"t": order["tracking_token"]}
+
+    async def put(body: bytes, media_type: str = "image/png", params: dict[str, str] = token) -> httpx.Response:
+        return await http.put(url, params=params, content=body, headers={"Content-Type": media_type})
+
+    r = await put(png())
+    assert r.status_code == 409 and r.json()["error"]["code"] == "no_return", "a photo goes with a return"
+    assert (await _ask(shop, order)).status_code == 201
+    assert (await put(png(), params={"t": "forged"})).status_code == 404
+    r = await put(b"<svg onload=alert(1)>", "image/svg+xml")
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
+    r = await put(b"GIF89a" + bytes(64))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_image", "the type is read from the bytes"
+    r = await put(b"\x89PNG\r\n\x1a\n" + bytes(2 * 1024 * 1024))
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+    assert (await put(png(rgb=(1, 2, 3)))).status_code == 204
+    assert (await put(png(rgb=(9, 9, 9)))).status_code == 204, "a second one replaces it"
+    listed = (await shop.get("/api/returns")).json()["returns"]
+    assert [(x["order_id"], x["photo"]) for x in listed] == [("R5", True)]
+    got = await shop.get("/api/orders/R5/return/photo")
+    assert got.status_code == 200 and got.content == png(rgb=(9, 9, 9))
+    assert got.headers["content-type"] == "image/png" and got.headers["x-content-type-options"] == "nosniff"
+    other = await new_shop(http, shop.server)
+    assert (await other.get("/api/orders/R5/return/photo")).status_code == 404, "another store's photo"
+    assert (await _step(shop, "R5", "approved")).status_code == 200
+    r = await put(png())
+    assert r.status_code == 409 and r.json()["error"]["code"] == "return_answered"
+    assert r.json()["error"]["current"] == "approved"
+    assert (await shop.get("/api/orders/R5/return/photo")).content == png(rgb=(9, 9, 9)), "kept as it was"
+    await _delivered(shop, "R6")
+    r = await shop.get("/api/orders/R6/return/photo")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_photo"

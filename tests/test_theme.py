@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 
 import pytest
 
 from conftest import Server, Shop
 from livemap.domain.i18n import LANGS, STRINGS
+from livemap.domain.i18n_analytics import ANALYTICS
+from livemap.domain.i18n_driver import DRIVER
+from livemap.domain.i18n_returns import RETURNS
 from livemap.web.pages.theme import contrast, ink_on_white, text_on
 
 # Every 17th level of each channel: 4,096 colours from black to white, greys and saturated hues included.
@@ -66,11 +70,14 @@ async def test_the_page_carries_the_readable_colours(shop: Shop, server: Server)
     assert theme["--lm-primary-ink"] == ink_on_white("#ffd400")
 
 
-def test_every_language_has_every_string() -> None:
+@pytest.mark.parametrize(
+    "table", [STRINGS, DRIVER, ANALYTICS, RETURNS], ids=["pages", "driver", "analytics", "returns"]
+)
+def test_every_language_has_every_string(table: Mapping[str, dict[str, str]]) -> None:
     """en, es and pt-BR define the same keys (the page and its script would show a blank otherwise)."""
-    keys = set(STRINGS["en"])
+    keys = set(table["en"])
     for lang in LANGS:
-        assert set(STRINGS[lang]) == keys, lang
-        assert all(value.strip() for value in STRINGS[lang].values()), lang
-        placeholders = {k: set(re.findall(r"\{(\w+)\}", v)) for k, v in STRINGS[lang].items()}
-        assert placeholders == {k: set(re.findall(r"\{(\w+)\}", v)) for k, v in STRINGS["en"].items()}, lang
+        assert set(table[lang]) == keys, lang
+        assert all(value.strip() for value in table[lang].values()), lang
+        placeholders = {k: set(re.findall(r"\{(\w+)\}", v)) for k, v in table[lang].items()}
+        assert placeholders == {k: set(re.findall(r"\{(\w+)\}", v)) for k, v in table["en"].items()}, lang

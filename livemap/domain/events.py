@@ -128,6 +128,18 @@ class StageEvent(msgspec.Struct, tag="stage", tag_field="type", omit_defaults=Tr
     order_id: str | None = None  # for the dispatcher; customers already know their order
     tracking_id: str | None = None
     driver_id: str | None = None
+    #: A driver is on the way to collect the order's return (live after delivery; dispatcher's copy).
+    return_leg: bool = False
+
+
+class ReturnEvent(msgspec.Struct, tag="return", tag_field="type"):
+    """A step of the order's return (domain/returns.py), to its customer; `live`: a driver is on the way
+    to collect it (its locations and ETA follow, as on a delivery)."""
+
+    status: str
+    at: int
+    note: str | None
+    live: bool
 
 
 def merge_json(head: bytes, body: bytes) -> bytes:

@@ -220,9 +220,10 @@ class StageChange(msgspec.Struct):
 
 
 class DriverStageChange(msgspec.Struct):
-    """The driver marks one of its stops: picked up (`shipped`), `delivered` or `failed_attempt`."""
+    """The driver marks one of its stops: picked up (`shipped`), `delivered` or `failed_attempt`; a return's
+    pickup `returned` (collected from the customer)."""
 
-    stage: Literal["shipped", "delivered", "failed_attempt"]
+    stage: Literal["shipped", "delivered", "failed_attempt", "returned"]
     note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
     #: Who took the parcel (with `delivered`): the customer sees it as proof of delivery.
     recipient: Annotated[str, msgspec.Meta(max_length=200)] | None = None

@@ -93,6 +93,11 @@ class Order:
         return self["live"] == "1"
 
     @property
+    def on_return_leg(self) -> bool:
+        """A driver is on the way to collect the order's return (a live leg of its own, after delivery)."""
+        return self["return_leg"] == "1"
+
+    @property
     def route_source(self) -> RouteSource:
         """Where the order's route came from (orders stored before the field: a store's route has more than
         the two points of a straight line)."""
@@ -143,11 +148,16 @@ def decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
     return {text(k): text(v) for k, v in raw.items()}
 
 
+def is_done(order: Order) -> bool:
+    """Whether `order` is over: in a final stage, and no driver on the way to collect its return."""
+    return order.stage in FINAL and not order.on_return_leg
+
+
 def is_stop_of(order: Order, did: str) -> bool:
-    """Whether `order` belongs in driver `did`'s run: assigned to it and not final."""
-    return order.driver == did and order.stage not in FINAL
+    """Whether `order` belongs in driver `did`'s run: assigned to it and not done."""
+    return order.driver == did and not is_done(order)
 
 
 def is_active(order: Order) -> bool:
-    """Whether `order` belongs in the dispatcher's list: not final, and live or assigned."""
-    return order.stage not in FINAL and (order.live or bool(order.driver))
+    """Whether `order` belongs in the dispatcher's list: not done, and live or assigned."""
+    return not is_done(order) and (order.live or bool(order.driver))

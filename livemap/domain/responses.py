@@ -63,6 +63,8 @@ class CustomerOrder(msgspec.Struct):
     subscriptions: Subscriptions
     #: The update channels the order has a contact for (the page offers only these; never the contact itself).
     channels: list[UpdateChannel]
+    #: Where the order's return stands (domain/returns.py); None without one.
+    return_status: str | None = None
 
 
 class OrderView(msgspec.Struct):
@@ -98,6 +100,8 @@ class OrderView(msgspec.Struct):
     #: How an imported order got its destination (`platform`, `geocoded`) or why not (`not_found`,
     #: `no_address`, `unavailable`: retried on the platform's next update, `disabled`).
     geocode: str | None = None
+    #: A driver is on the way to collect the order's return: it is live again although delivered.
+    return_leg: bool = False
 
 
 class StoreCreated(msgspec.Struct):
@@ -148,8 +152,11 @@ class DriverStop(msgspec.Struct):
     address: str | None
     destination: tuple[float, float] | None
     customer: str | None
-    #: What the driver may do now: `shipped` (picked up), `delivered`, `failed_attempt`.
+    #: What the driver may do now: `shipped` (picked up), `delivered`, `failed_attempt`; on a return's
+    #: pickup leg, `returned` (collected from the customer).
     actions: list[str]
+    #: The stop is a return's pickup: the driver collects the parcel at the destination.
+    return_leg: bool = False
 
 
 class StopsPush(msgspec.Struct, tag="stops", tag_field="type"):
@@ -238,6 +245,8 @@ class DispatchOrder(msgspec.Struct):
     promised_by: int | None
     eta_at: int | None
     remaining_m: int | None
+    #: A driver is on the way to collect the order's return (it is live although delivered).
+    return_leg: bool = False
 
 
 class DispatchDriver(Position):
@@ -280,6 +289,8 @@ class ReturnView(msgspec.Struct):
     steps: list[ReturnStep]
     driver_id: str | None
     allowed: list[str]
+    #: The customer sent a photo with it (`GET /api/orders/{id}/return/photo`).
+    photo: bool = False
 
 
 class ReturnList(msgspec.Struct):

@@ -72,7 +72,8 @@ class StandaloneScript(Script):
 # The registry: every livemap/storage/lua/*.lua is exactly one of these, checked at import.
 #: Steps of the hot path and of order changes, in the bundle.
 STEPS = {
-    n: StepScript(n) for n in ("driver_fix", "emit", "geo_fix", "order_fix", "order_route", "order_update", "store_fix")
+    n: StepScript(n)
+    for n in ("driver_fix", "emit", "geo_fix", "order_fix", "order_route", "order_update", "return_step", "store_fix")
 }
 #: Work that calls its script directly on the client: the watchdog's, the outbox's, the fleet speeds', analytics'.
 STANDALONE = {

@@ -30,6 +30,7 @@ from livemap.domain.records import (
     decode_hash,
     decode_history,
     is_active,
+    is_done,
     text,
 )
 from livemap.domain.responses import Feedback, HistoryEntry, Subscriptions
@@ -200,7 +201,7 @@ class OrderRecords(AnalyticsRecords):
         tid = await self.tracking_id(sid, oid)
         for _ in range(CAS_RETRIES):
             order = await self.order(tid)
-            if order.stage in FINAL:
+            if is_done(order):
                 raise ValueError(f"order {oid} is {order.stage}; a final order cannot be assigned")
             if await self._update(order, machine, stage=order.stage, driver=did, note=None, at=now_ms()):
                 return await self.order(tid)
@@ -214,8 +215,8 @@ class OrderRecords(AnalyticsRecords):
         change's outbox entry, then the order script (compare-and-set, history, event, customer's channel),
         then the indexes it leaves and the dispatchers' and drivers' channels. A crash between them leaves
         an index with an order too many, never one too few, and an outbox entry whose event never came."""
-        k, sid, tid, final = self.keys, order["store"], order.tracking_id, stage in FINAL
-        live = bool(driver) and machine.is_live(stage)
+        k, sid, tid = self.keys, order["store"], order.tracking_id
+        final, live = _after_change(order, machine, stage, driver)
         active = not final and (live or bool(driver))
         token = self.new_notice() if stage != order.stage else ""  # every stage change is notifiable
         dispatch, history, customer_body = _change_bodies(order, stage, driver, note, live, at)
@@ -270,7 +271,7 @@ class OrderRecords(AnalyticsRecords):
             settle = functools.partial(self._queue_indexes, sid=sid, tid=tid, drivers=frozenset(drivers), state=state)
             await self.db.run(settle, *([notify] if attempt == 0 else []))
             order = await self.order(tid)
-            now = (is_active(order), order.stage in FINAL, order.driver)
+            now = (is_active(order), is_done(order), order.driver)
             if now == state:
                 return
             state = now
@@ -365,12 +366,21 @@ async def _route_fields(body: NewOrder) -> dict[FieldT, EncodableT]:
     return {"route": json_encoder.encode(points), "cum": json_encoder.encode(cum)}
 
 
+def _after_change(order: Order, machine: StageMachine, stage: str, driver: str) -> tuple[bool, bool]:
+    """Whether `order` is final and live after a change to `stage` / `driver`. A driver collecting a return
+    stays on its leg through a reassignment (the stage stays the delivered one)."""
+    leg = order.on_return_leg and stage == order.stage
+    return stage in FINAL and not leg, bool(driver) and (machine.is_live(stage) or leg)
+
+
 def _change_bodies(
     order: Order, stage: str, driver: str, note: str | None, live: bool, at: int
 ) -> tuple[bytes, bytes, bytes]:
     """A change's messages: the dispatchers' event, the history entry (none without a new stage), the customer's."""
-    ids = {"order_id": order["id"], "tracking_id": order.tracking_id, "driver_id": driver or None}
-    dispatch = json_encoder.encode(StageEvent(stage=stage, at=at, note=note, live=live, **ids))
+    dispatch = json_encoder.encode(
+        StageEvent(stage=stage, at=at, note=note, live=live, order_id=order["id"], tracking_id=order.tracking_id,
+                   driver_id=driver or None, return_leg=order.on_return_leg and stage == order.stage)
+    )  # fmt: skip
     if stage == order.stage:  # an assignment only: the customer learns whether the driver is on the way
         return dispatch, b"", json_encoder.encode({"type": "assigned", "live": live})
     history = json_encoder.encode(HistoryEntry(stage, at, note))

@@ -1,4 +1,5 @@
-"""Proof of delivery: who took the parcel and a photo of it, kept in Redis next to the order.
+"""An order's photos: proof of delivery (who took the parcel, a photo of it) and the customer's photo of a
+return, kept in Redis next to the order.
 
 One hash per order (`Keys.order_proof`, the order's hash tag, so one Redis Cluster slot). Orders
 are not expired, so neither is their proof; whatever later expires or deletes an order must take
@@ -47,8 +48,25 @@ async def proof(store: Repository, tid: str) -> Proof | None:
 
 
 async def photo(store: Repository, tid: str) -> tuple[bytes, str] | None:
-    """The photo and its media type, or None."""
-    data, media_type = await store.redis.hmget(store.keys.order_proof(tid), ["photo", "type"])
+    """The delivery photo and its media type, or None."""
+    return await _image(store, tid, "photo", "type")
+
+
+async def _image(store: Repository, tid: str, field: str, type_field: str) -> tuple[bytes, str] | None:
+    data, media_type = await store.redis.hmget(store.keys.order_proof(tid), [field, type_field])
     if data is None or media_type is None:
         return None
     return data if isinstance(data, bytes) else data.encode(), text(media_type)
+
+
+async def set_return_photo(store: Repository, tid: str, data: bytes, media_type: str) -> None:
+    """Keep the customer's photo of the return (a new one replaces it); the order shows that it has one."""
+    async with store.redis.pipeline(transaction=True) as pipe:  # one slot: the order's hash tag
+        pipe.hset(store.keys.order_proof(tid), mapping={"return_photo": data, "return_type": media_type})
+        pipe.hset(store.keys.order(tid), "return_photo", "1")
+        await pipe.execute()
+
+
+async def return_photo(store: Repository, tid: str) -> tuple[bytes, str] | None:
+    """The return's photo and its media type, or None."""
+    return await _image(store, tid, "return_photo", "return_type")

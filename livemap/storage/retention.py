@@ -38,7 +38,7 @@ class RetentionRecords(ReturnRecords):
             return 0
         async with self.redis.pipeline(transaction=False) as pipe:
             for tid in due:
-                pipe.hmget(k.order(tid), ["stage", "id", "driver", "source", "ext_id"])
+                pipe.hmget(k.order(tid), ["stage", "id", "driver", "source", "ext_id", "return_leg"])
             fields = [[text(v) if v is not None else "" for v in row] for row in await pipe.execute()]
         async with self.redis.pipeline(transaction=False) as pipe:
             for tid in due:  # a change that lost its race may have listed an order that is not final: unlist it
@@ -46,9 +46,11 @@ class RetentionRecords(ReturnRecords):
             claimed = await pipe.execute()
         gone = 0
         async with self.redis.pipeline(transaction=False) as pipe:
-            for tid, (stage, oid, driver, source, ext_id), mine in zip(due, fields, claimed, strict=True):
-                if not mine or (stage and stage not in FINAL):
-                    continue  # another process took it, or it is not final after all
+            for tid, (stage, oid, driver, source, ext_id, leg), mine in zip(due, fields, claimed, strict=True):
+                if not mine or (stage and stage not in FINAL) or leg == "1":
+                    # Another process took it, or it is not over after all (a driver is collecting its
+                    # return: the leg's end lists it again).
+                    continue
                 self._queue_delete(pipe, sid, tid, oid, driver, source, ext_id)
                 gone += 1
             await pipe.execute()

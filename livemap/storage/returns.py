@@ -1,28 +1,47 @@
 """Returns: the customer's request after delivery, the store's steps, the store's list (see domain/returns.py).
 
-A return lives in its order's hash (`return`, JSON), each step also in the order's history; the
-store's `returns` index lists the orders that have one. A step is written with a compare-and-set on
-the order (WATCH, all in the order's slot); its outbox entry goes first, in the outbox's slot, and is
-dropped again when the step loses its race, as stage changes do.
+A return lives in its order's hash (`return`, JSON), each step also in the order's history and its
+event stream (the customer's page follows it live); the store's `returns` index lists the orders that
+have one. A step is written by return_step.lua with a compare-and-set on the order's return; its
+outbox entry goes first, in the outbox's slot, and is dropped again when the step loses its race, as
+stage changes do. A pickup makes the order live again for the collecting driver (`return_leg`): the
+hot path follows that leg exactly like a delivery's; `received` ends it.
 """
 
 from __future__ import annotations
 
-from typing import cast
+from typing import NamedTuple, cast
 
 import msgspec
-from redis.exceptions import WatchError
 
 from livemap.domain import returns as rt
 from livemap.domain.clock import now_ms
+from livemap.domain.events import ReturnEvent, StageEvent
 from livemap.domain.records import NotDelivered, NotFound, Order, decode_history, text
 from livemap.domain.responses import HistoryEntry
 from livemap.domain.stages import Stage
 from livemap.storage.base import json_encoder
+from livemap.storage.db import STEPS, Batch
 from livemap.storage.drivers import DriverRecords
 
 #: Returns one listing reads at most.
 LIST_LIMIT = 500
+_RETURN_STEP = STEPS["return_step"]
+
+
+class ReturnStepArgs(NamedTuple):
+    """The ARGV of return_step.lua, in its order (the script's header names them the same way)."""
+
+    expected: bytes  # the return json as read; b'' = none
+    record: bytes
+    history: bytes
+    notice: str
+    leg: str  # 'start' | 'end' | ''
+    driver_id: str
+    stream_maxlen: int
+    publish_command: str
+    order_channel: str
+    customer_event: bytes
 
 
 class ReturnRecords(DriverRecords):
@@ -74,7 +93,8 @@ class ReturnRecords(DriverRecords):
             )
             if await self._write(order, current, record):
                 if body.status == rt.ReturnStatus.RECEIVED and order.stage != Stage.RETURNED:
-                    # The parcel is back: the order is returned (final), as the store would mark it.
+                    # The parcel is back: the order is returned (final), as the store would mark it; the
+                    # pickup leg's driver leaves it (indexes, sessions) with this change.
                     await self.change_stage(sid, oid, Stage.RETURNED, note)
                 return record
         raise RuntimeError(f"the return of order {oid} kept changing; try again")
@@ -84,31 +104,49 @@ class ReturnRecords(DriverRecords):
         return msgspec.json.decode(order["return"], type=rt.ReturnRecord) if order["return"] else None
 
     async def _write(self, order: Order, expected: rt.ReturnRecord | None, record: rt.ReturnRecord) -> bool:
-        """Store `record` if the order's return is still `expected`: its history entry, the store's index and the
-        customer's notice with it. False when it changed meanwhile."""
+        """Store `record` if the order's return is still `expected`: its history entry, its customer event,
+        the customer's notice, the pickup leg's start or end. False when it changed meanwhile."""
         k, sid, tid, step = self.keys, order["store"], order.tracking_id, record.steps[-1]
+        leg = {"pickup": "start", "received": "end"}.get(step.status, "")
+        live = step.status == rt.ReturnStatus.PICKUP or (order.on_return_leg and leg != "end")
         token = self.new_notice()
-        event = {"type": "return", "status": step.status, "order_id": order["id"], "tracking_id": tid,
-                 "note": step.note, "at": step.at, "reason": record.reason}  # fmt: skip
-        (entry,) = await self.db.run(lambda b: self.announce(b, sid, tid, json_encoder.encode(event), token))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(k.order(tid))
-                raw = await pipe.hget(k.order(tid), "return")
-                if (text(raw) if raw else None) != (json_encoder.encode(expected).decode() if expected else None):
-                    raise WatchError
-                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves multi() unannotated
-                pipe.hset(k.order(tid), "return", json_encoder.encode(record))
-                history = HistoryEntry(rt.HISTORY_PREFIX + step.status, step.at, step.note)
-                pipe.rpush(k.order_history(tid), json_encoder.encode(history))
-                pipe.sadd(k.order_notices(tid), token)
-                await pipe.execute()
-            except WatchError:
-                await self.redis.xdel(k.outbox(), entry)
-                return False
+        notice = {"type": "return", "status": step.status, "order_id": order["id"], "tracking_id": tid,
+                  "note": step.note, "at": step.at, "reason": record.reason}  # fmt: skip
+        args = ReturnStepArgs(
+            expected=json_encoder.encode(expected) if expected else b"", record=json_encoder.encode(record),
+            history=json_encoder.encode(HistoryEntry(rt.HISTORY_PREFIX + step.status, step.at, step.note)),
+            notice=token, leg=leg, driver_id=record.driver_id or "", stream_maxlen=self.stream_maxlen,
+            publish_command=self.db.publish_command, order_channel=k.order_channel(tid),
+            customer_event=json_encoder.encode(ReturnEvent(step.status, step.at, step.note, live)),
+        )  # fmt: skip
+        keys = [k.order(tid), k.order_events(tid), k.order_history(tid), k.order_notices(tid)]
+        entry, offset = await self.db.run(
+            lambda b: self.announce(b, sid, tid, json_encoder.encode(notice), token),
+            lambda b: b.script(_RETURN_STEP, keys, args),
+        )
+        if offset is None:
+            await self.redis.xdel(k.outbox(), entry)
+            return False
         if expected is None:
             await self.redis.zadd(k.store_returns(sid), {tid: record.requested_at})
+        if leg == "start":
+            await self._leg_started(order, record.driver_id or "", step.at, offset)
         return True
+
+    async def _leg_started(self, order: Order, did: str, at: int, offset: bytes) -> None:
+        """The pickup leg is live: the collecting driver's run and the dispatchers' list take the order, and
+        the drivers' sessions and the dispatchers hear of it."""
+        k, sid, tid = self.keys, order["store"], order.tracking_id
+        event = StageEvent(stage=order.stage, at=at, note=None, live=True, order_id=order["id"], tracking_id=tid,
+                           driver_id=did, return_leg=True)  # fmt: skip
+        dispatch = b'{"offset":"' + offset + b'",' + json_encoder.encode(event)[1:]
+
+        def notify(b: Batch) -> None:
+            b.publish(k.store_channel(sid), dispatch)
+            for who in {order.driver, did} - {""}:
+                b.publish(k.driver_channel(sid, who), '{"type":"orders"}')
+
+        await self._settle_indexes(sid, tid, {order.driver, did} - {""}, (True, False, did), notify)
 
     async def list_returns(self, sid: str, status: str | None, limit: int) -> list[tuple[Order, rt.ReturnRecord]]:
         """The store's returns, newest request first; `status`: one status, `open` or `closed`."""

@@ -222,7 +222,8 @@ class DriverSession:
             order["id"],
             (dest[0], dest[1]),
             route,
-            order.optional_int("promised_by"),
+            # The delivery's promise is not the pickup's: a return leg has none to be late against.
+            None if order.on_return_leg else order.optional_int("promised_by"),
             state,
             (k.order(tid), k.order_events(tid), k.order_notices(tid)),
             k.order_channel(tid),

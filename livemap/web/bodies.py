@@ -16,6 +16,7 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 
 from livemap.domain.messages import describe
+from livemap.storage import proofs
 from livemap.web.errors import ApiError
 
 T = TypeVar("T")
@@ -45,6 +46,19 @@ async def read(request: Request, limit: int) -> bytes:
         # "internal error" log, which counts defects.
         raise ApiError(408, "body_incomplete", "the request body did not arrive whole") from None
     return b"".join(chunks)
+
+
+async def image(request: Request, media_type: str) -> bytes:
+    """The body, at most MAX_PHOTO_BYTES (413 past it), if its first bytes are a `media_type` image (422 else)."""
+    data = await read(request, proofs.MAX_PHOTO_BYTES)
+    if proofs.sniff(data) != media_type:
+        raise ApiError(422, "invalid_image", f"the body is not a {media_type} image")
+    return data
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without its parameters, lower case."""
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
 def decode(raw: bytes, kind: type[T]) -> T:

@@ -27,6 +27,10 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message, **self.extra}}
 
 
+#: Headers of a customer's own data (proof and return photos): no shared cache keeps it, no browser guesses its type.
+PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+
+
 def json_response(content: Any, status: int = 200) -> Response:
     return Response(_encode(content), status_code=status, media_type="application/json")
 

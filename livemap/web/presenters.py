@@ -85,7 +85,13 @@ def customer_order(order: Order, history: list[HistoryEntry]) -> CustomerOrder:
         feedback=order.feedback,
         subscriptions=order.subscriptions,
         channels=_channels(order.customer),
+        return_status=_return_status(order),
     )
+
+
+def _return_status(order: Order) -> str | None:
+    record = order.json_field("return")
+    return record["status"] if record else None
 
 
 def store_order(order: Order, history: list[HistoryEntry], base_url: str, token: str) -> OrderView:
@@ -115,6 +121,7 @@ def store_order(order: Order, history: list[HistoryEntry], base_url: str, token:
         route_source=order.route_source,
         flags=[] if order["destination"] else ["no_destination"],
         geocode=order["geocode"] or None,
+        return_leg=order.on_return_leg,
     )
 
 
@@ -174,12 +181,16 @@ def dispatch_order(order: Order, now_ms: int) -> DispatchOrder:
         promised_by=order.optional_int("promised_by"),
         eta_at=eta.eta_at if eta else None,
         remaining_m=eta.remaining_m if eta else None,
+        return_leg=order.on_return_leg,
     )
 
 
-def actions(stage: str, machine: StageMachine) -> list[str]:
-    """What the driver's app offers for a stop in `stage`: pick it up, or deliver it / report a failed attempt."""
-    allowed = machine.allowed(stage)
+def actions(order: Order, machine: StageMachine) -> list[str]:
+    """What the driver's app offers for a stop: pick it up, or deliver it / report a failed attempt; on a
+    return's pickup, mark it collected (`returned`)."""
+    if order.on_return_leg:
+        return [Stage.RETURNED]
+    allowed = machine.allowed(order.stage)
     out: list[str] = []
     if Stage.SHIPPED in allowed:
         out.append(Stage.SHIPPED)
@@ -202,7 +213,8 @@ def driver_stops(orders: list[Order], machine: StageMachine) -> list[DriverStop]
                 address=o["address"] or None,
                 destination=(dest[0], dest[1]) if dest else None,
                 customer=(o.json_field("customer") or {}).get("name"),
-                actions=actions(o.stage, machine),
+                actions=actions(o, machine),
+                return_leg=o.on_return_leg,
             )
         )
     return stops

@@ -15,13 +15,14 @@ from starlette.routing import Route
 from livemap.domain.messages import DriverStageChange, ProofRecipient
 from livemap.domain.records import NotFound, Order, Principal
 from livemap.domain.responses import DriverRun
+from livemap.domain.returns import ReturnChange, ReturnStatus
 from livemap.domain.stages import FINAL, StageMachine
 from livemap.services import services
 from livemap.storage import proofs
 from livemap.storage.repository import Repository
 from livemap.web import auth, bodies
 from livemap.web.auth import authorize_tracking
-from livemap.web.errors import ApiError, json_response, not_found
+from livemap.web.errors import PRIVATE, ApiError, json_response, not_found
 from livemap.web.presenters import driver_stops
 
 
@@ -52,12 +53,15 @@ async def driver_run(request: Request) -> Response:
 
 
 async def mark_stop(request: Request) -> Response:
-    """`POST /api/driver/stops/{tracking_id}/stage`: picked up (`shipped`), `delivered` or `failed_attempt`."""
+    """`POST /api/driver/stops/{tracking_id}/stage`: picked up (`shipped`), `delivered` or `failed_attempt`; on a
+    return's pickup, `returned`."""
     principal = await auth.require(request, "driver")
     body = await bodies.json(request, DriverStageChange)
     store = services(request).repo
     order = await _own_order(request, principal)
     machine = await _machine(store, principal.store_id)
+    if order.on_return_leg or body.stage == "returned":
+        return await _collect(store, principal, order, body)
     recipient = (body.recipient or "").strip()
     try:
         if recipient and body.stage == "delivered":
@@ -72,12 +76,15 @@ async def mark_stop(request: Request) -> Response:
     return json_response(driver_stops([updated], machine)[0])
 
 
-async def _image(request: Request, media_type: str) -> bytes:
-    """The request body, at most MAX_PHOTO_BYTES (413 past it), if its first bytes are a `media_type` image."""
-    data = await bodies.read(request, proofs.MAX_PHOTO_BYTES)
-    if proofs.sniff(data) != media_type:
-        raise ApiError(422, "invalid_image", f"the body is not a {media_type} image")
-    return data
+async def _collect(store: Repository, principal: Principal, order: Order, body: DriverStageChange) -> Response:
+    """A return's pickup stop: `returned` once the driver has the parcel (the return is received, the order
+    returned); the delivery's stages do not apply to it."""
+    if not order.on_return_leg or body.stage != "returned":
+        expected = "returned (collected)" if order.on_return_leg else "shipped, delivered or failed_attempt"
+        raise ApiError(409, "illegal_transition", f"this stop takes {expected}, not {body.stage!r}")
+    await store.change_return(principal.store_id, order["id"], ReturnChange(ReturnStatus.RECEIVED, body.note))
+    updated = await store.order(order.tracking_id)
+    return json_response(driver_stops([updated], await _machine(store, principal.store_id))[0])
 
 
 async def upload_proof(request: Request) -> Response:
@@ -87,9 +94,9 @@ async def upload_proof(request: Request) -> Response:
     order = await _own_order(request, principal)
     if order.stage in FINAL:
         raise ApiError(409, "order_closed", f"the order is {order.stage}; its proof can no longer change")
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    media_type = bodies.media_type(request)
     if media_type in proofs.IMAGE_TYPES:
-        await proofs.set_photo(store, order.tracking_id, await _image(request, media_type), media_type)
+        await proofs.set_photo(store, order.tracking_id, await bodies.image(request, media_type), media_type)
     elif media_type == "application/json":
         recipient = (await bodies.json(request, ProofRecipient)).recipient.strip()
         if not recipient:
@@ -113,9 +120,6 @@ async def _delivered(request: Request) -> str:
     return tid
 
 
-_PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
-
-
 async def customer_proof(request: Request) -> Response:
     """`GET /api/track/{tracking_id}/proof`: who took the parcel and whether there is a photo."""
     tid = await _delivered(request)
@@ -123,7 +127,7 @@ async def customer_proof(request: Request) -> Response:
     if proof is None:
         raise ApiError(404, "no_proof", "the driver left no proof of delivery")
     response = json_response(proof)
-    response.headers.update(_PRIVATE)
+    response.headers.update(PRIVATE)
     return response
 
 
@@ -134,7 +138,7 @@ async def customer_photo(request: Request) -> Response:
     if photo is None:
         raise ApiError(404, "no_proof", "the driver took no photo")
     data, media_type = photo
-    return Response(data, media_type=media_type, headers=_PRIVATE)
+    return Response(data, media_type=media_type, headers=PRIVATE)
 
 
 routes = [

@@ -11,8 +11,9 @@ from livemap.domain import returns as rt
 from livemap.domain.records import Order
 from livemap.domain.responses import ReturnList, ReturnView
 from livemap.services import services
+from livemap.storage import proofs
 from livemap.web import auth, bodies, sessions
-from livemap.web.errors import ApiError, json_response
+from livemap.web.errors import PRIVATE, ApiError, json_response
 
 _STATUSES = {*rt.ReturnStatus, "open", "closed"}
 
@@ -20,7 +21,7 @@ _STATUSES = {*rt.ReturnStatus, "open", "closed"}
 def _view(order: Order, record: rt.ReturnRecord) -> ReturnView:
     return ReturnView(
         order["id"], order.tracking_id, record.status, record.reason, record.note, record.requested_at,
-        record.steps, record.driver_id, list(rt.NEXT.get(record.status, ())),
+        record.steps, record.driver_id, list(rt.NEXT.get(record.status, ())), order["return_photo"] == "1",
     )  # fmt: skip
 
 
@@ -32,6 +33,36 @@ async def start_return(request: Request) -> Response:
     repo = services(request).repo
     record = await repo.start_return(tid, body)
     return json_response(_view(await repo.order(tid), record), 201)
+
+
+async def put_photo(request: Request) -> Response:
+    """`PUT /api/track/{tracking_id}/return/photo`: the customer's photo of the return, until the store answers."""
+    tid = request.path_params["tracking_id"]
+    await auth.authorize_tracking(request, tid)
+    media_type = bodies.media_type(request)
+    if media_type not in proofs.IMAGE_TYPES:
+        raise ApiError(415, "unsupported_media_type", f"send the photo as {', '.join(proofs.IMAGE_TYPES)}")
+    repo = services(request).repo
+    record = repo.return_of(await repo.order(tid))
+    if record is None:
+        raise ApiError(409, "no_return", "ask for the return first, then add its photo")
+    if record.status != rt.ReturnStatus.REQUESTED:
+        message = f"the store has answered this return ({record.status}); its photo can no longer change"
+        raise ApiError(409, "return_answered", message, current=record.status)
+    await proofs.set_return_photo(repo, tid, await bodies.image(request, media_type), media_type)
+    return Response(status_code=204)
+
+
+@sessions.allows_session
+async def get_photo(request: Request) -> Response:
+    """`GET /api/orders/{order_id}/return/photo`: the photo the customer sent with the return."""
+    principal = await auth.require(request, "store")
+    repo = services(request).repo
+    order = await repo.store_order(principal.store_id, request.path_params["order_id"])
+    photo = await proofs.return_photo(repo, order.tracking_id)
+    if photo is None:
+        raise ApiError(404, "no_photo", "the customer sent no photo with this return")
+    return Response(photo[0], media_type=photo[1], headers=PRIVATE)
 
 
 @sessions.allows_session
@@ -61,6 +92,8 @@ async def list_returns(request: Request) -> Response:
 
 routes = [
     Route("/api/track/{tracking_id}/return", start_return, methods=["POST"]),
+    Route("/api/track/{tracking_id}/return/photo", put_photo, methods=["PUT"]),
+    Route("/api/orders/{order_id}/return/photo", get_photo, methods=["GET"]),
     Route("/api/orders/{order_id}/return", change_return, methods=["POST"]),
     Route("/api/returns", list_returns, methods=["GET"]),
 ]

@@ -190,10 +190,33 @@ OPERATIONS: list[Op] = [
         TRACKING,
     ),
     Op(
+        "put",
+        "/api/track/{tracking_id}/return/photo",
+        "The customer's photo of what they return, as the raw body (`Content-Type` image/jpeg, image/png or"
+        " image/webp, at most 2 MiB, checked by its first bytes: 413, 415, 422 `invalid_image`), until the store"
+        " answers: 204; 409 `no_return` or `return_answered` (with `current`); a new photo replaces the old",
+        None,
+        None,
+        {204: None},
+        TRACKING,
+    ),
+    Op(
+        "get",
+        "/api/orders/{order_id}/return/photo",
+        "The photo the customer sent with the order's return (image/jpeg, image/png or image/webp); 404 `no_photo`",
+        "store",
+        None,
+        {200: bytes},
+        ORDER_ID,
+        media="image/*",
+    ),
+    Op(
         "post",
         "/api/orders/{order_id}/return",
-        "Move the order's return on: approved / rejected, pickup (with `driver_id`) / dropoff, received, refunded;"
-        " the customer is told (outbox); 409 `illegal_return_step` (with `allowed`) or `driver_required`",
+        "Move the order's return on: approved / rejected, pickup (with `driver_id`: the order is live again for"
+        " that driver, followed like a delivery) / dropoff, received (ends the pickup), refunded; the customer is"
+        " told (outbox, and live on the tracking socket); 409 `illegal_return_step` (with `allowed`) or"
+        " `driver_required`",
         "store",
         rt.ReturnChange,
         {200: r.ReturnView},
@@ -216,6 +239,17 @@ OPERATIONS: list[Op] = [
         "/api/orders.csv",
         "The orders placed in a period as CSV, streamed: ids, source, times of each stage, failed attempts, on time,"
         " ETA error 30/10/3 min before arrival (seconds, late positive), rating and comment (422 `invalid_query`)",
+        "store",
+        None,
+        {200: str},
+        PERIOD,
+        media="text/csv",
+    ),
+    Op(
+        "get",
+        "/api/returns.csv",
+        "The returns asked for in a period as CSV, streamed: ids, status, reason, note, request time, each step's"
+        " first time, pickup driver, days after delivery, customer, last note (422 `invalid_query`)",
         "store",
         None,
         {200: str},
@@ -263,6 +297,7 @@ OPERATIONS: list[Op] = [
         "post",
         "/api/driver/stops/{tracking_id}/stage",
         "The driver marks its stop picked up (`shipped`), `delivered` (optional `recipient`) or `failed_attempt`;"
+        " a return's pickup stop (`return_leg`) takes `returned` only (collected: the return is received);"
         " 404 unless the order is assigned to this driver; 409 `illegal_transition` with `allowed`",
         "driver",
         m.DriverStageChange,

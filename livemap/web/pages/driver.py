@@ -13,7 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from livemap.domain.i18n import STRINGS, negotiate
+from livemap.domain.i18n import negotiate
+from livemap.domain.i18n_driver import DRIVER
 from livemap.domain.stages import LABELS
 from livemap.services import services
 from livemap.web import csp
@@ -30,10 +31,10 @@ async def driver_page(request: Request) -> Response:
     """`GET /driver[?lang=es]`: the driver app (sign-in form until a token is stored on the phone)."""
     settings = services(request).settings
     lang = negotiate(request.query_params.get("lang"), request.headers.get("accept-language", ""))
-    strings = STRINGS[lang]
+    strings = DRIVER[lang]
     config: dict[str, Any] = {
         "lang": lang,
-        "strings": {k: v for k, v in strings.items() if k.startswith("drv_")},
+        "strings": strings,
         "stages": {stage: labels.get(lang, labels["en"]) for stage, labels in LABELS.items()},
         "max_frame_bytes": settings.max_frame_bytes,
         "max_batch": settings.max_batch,

@@ -107,8 +107,8 @@ async def tracking_page(request: Request) -> Response:
     page = figure(lang, f"{strings['title']} · {settings.name}")
     page.header.add_child(Fragment(theme_style(settings)), name="theme")
     # Deferred: runs after the page (and folium's inline map script) has been parsed.
-    page.header.add_child(Script("/static/reconnect.js", defer=True), name="reconnect")
-    page.header.add_child(Script("/static/tracking.js", defer=True), name="js")
+    for script in ("reconnect", "photo", "tracking"):
+        page.header.add_child(Script(f"/static/{script}.js", defer=True), name=script)
     embed.add_frame_script(page, request)
     # The route in the brand colour, darkened if need be to stand out on light map tiles.
     route_color = ink_on_white(settings.branding.primary_color)
