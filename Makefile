@@ -20,9 +20,10 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	@touch $(NODE_STAMP)
 
-## run: start livemap on an embedded Redis with simulated drivers (Ctrl-C stops everything)
+## run: start livemap on an embedded Redis with simulated drivers (Ctrl-C stops everything); PORT=8001 make run
+## (or make run PORT=8001) for another port than 8000
 run: $(STAMP)
-	$(BIN)/livemap demo
+	$(BIN)/livemap demo $(if $(PORT),--port $(PORT))
 
 ## test: run the test suite (embedded Redis; LIVEMAP_TEST_REDIS_URL=redis://... for another, =cluster for a local Redis Cluster)
 test: $(STAMP)
@@ -44,12 +45,14 @@ BENCH_SCALE ?= 1
 bench: $(STAMP)
 	$(BIN)/python -m simulator bench --scale $(BENCH_SCALE)
 
-## check: lint, type-check, the import rules between layers, and ESLint on the browser scripts (static/vendor excluded)
+## check: lint, type-check, the import rules between layers, README's anchor links, and ESLint on the browser scripts
+## (static/vendor excluded)
 check: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check livemap simulator tests
 	$(BIN)/ruff format --check livemap simulator tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python tests/check_links.py
 	npx --no-install eslint static/*.js
 
 ## lock: re-resolve the newest versions pyproject.toml allows into requirements.lock (then: make check test)

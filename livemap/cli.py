@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -63,13 +64,45 @@ def raise_open_files_limit() -> tuple[int, int] | None:
     return soft, target
 
 
-def _bind(host: str, port: int) -> socket.socket:
+class CannotListen(Exception):
+    """A port livemap was told to listen on cannot be had; the message is the one line the console shows."""
+
+
+def _bind(host: str, port: int, retry: str) -> socket.socket:
+    """A socket bound to (host, port), or CannotListen; `retry` says how to ask for another port ({port})."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        # A newcomer's usual first error (a second `make run`): one line that says what to do, not a traceback.
+        raise CannotListen(_why_not(exc, host, port, retry)) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _why_not(exc: OSError, host: str, port: int, retry: str) -> str:
+    other = retry.format(port=port + 1 if 0 < port < 65535 else 8000)
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use (another livemap?); pick another with {other}"
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {port} (below 1024 needs root); pick another with {other}"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+def _listen(host: str, port: int, osmand_port: int | None, retry: str) -> list[socket.socket]:
+    """The server's sockets: the main port, then Traccar Client's (when asked for); all or none."""
+    sockets = [_bind(host, port, retry)]
+    if osmand_port is not None:
+        try:
+            # Traccar Client's default server port; the same app answers there, limited to `/ingest/...`.
+            sockets.append(_bind(host, osmand_port, "--osmand-port {port}"))
+        except CannotListen:
+            sockets[0].close()
+            raise
+    return sockets
 
 
 def make_server(settings: Settings, log_level: str = "info", osmand_port: int | None = None) -> uvicorn.Server:
@@ -107,16 +140,14 @@ async def _serve(
     log_level: str,
     on_ready: list[str] | None = None,
     osmand_port: int | None = None,
+    retry: str = "--port {port}",
 ) -> None:
-    sock = _bind(host, port)
-    bound = sock.getsockname()[1]
+    sockets = _listen(host, port, osmand_port, retry)
+    bound = sockets[0].getsockname()[1]
     if settings.worker_inline and not settings.public_url:
         # The notifications worker has no request to take an origin from: its links point here.
         settings = replace(settings, public_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{bound}")
-    sockets = [sock]
     if osmand_port is not None:
-        # Traccar Client's default server port; the same app answers there, limited to `/ingest/...`.
-        sockets.append(_bind(host, osmand_port))
         osmand_port = sockets[1].getsockname()[1]
     files = raise_open_files_limit()
     server = make_server(settings, log_level, osmand_port)  # configures logging
@@ -246,9 +277,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "migrate":
         tasks.run(_migrate(settings))
         return
-    on_ready = None
+    on_ready, retry = None, "--port {port}"
     if args.command == "demo":
         settings, on_ready = _demo(settings, args)
-    with contextlib.suppress(KeyboardInterrupt):
-        osmand_port = getattr(args, "osmand_port", None)
-        tasks.run(_serve(settings, args.host, args.port, args.log_level, on_ready, osmand_port))
+        retry = "PORT={port} make run"  # what `livemap demo` is started by
+    osmand_port = getattr(args, "osmand_port", None)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            tasks.run(_serve(settings, args.host, args.port, args.log_level, on_ready, osmand_port, retry))
+    except CannotListen as exc:
+        sys.exit(f"livemap: {exc}")

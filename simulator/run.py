@@ -56,11 +56,22 @@ class RunOptions:
     max_lead_s: float | None = 540.0
 
 
+@dataclass(frozen=True)
+class _SignIn:
+    """A simulated driver the console offers to open in the driver app (`/driver#token=...`)."""
+
+    id: str
+    name: str
+    token: str
+
+
 @dataclass
 class _Demo:
     store: StoreCreated
     couriers: list[Courier]
     first_orders: list[DemoOrder]
+    #: The first driver, whose sign-in link is printed.
+    driver: _SignIn
 
 
 async def run(options: RunOptions, *, out: TextIO | None = None) -> int:
@@ -84,7 +95,8 @@ async def run(options: RunOptions, *, out: TextIO | None = None) -> int:
         return 0
 
 
-async def _setup(options: RunOptions, client: LivemapClient, clock: SimClock, stats: Stats, links: _LinksFile) -> _Demo:
+async def _open_store(options: RunOptions, client: LivemapClient) -> StoreCreated:
+    """The demo store, in its world's time zone, once the server answers; the client then acts with its key."""
     warned = False
 
     def waiting(exc: ApiError) -> None:
@@ -96,12 +108,17 @@ async def _setup(options: RunOptions, client: LivemapClient, clock: SimClock, st
     store = await with_retries(lambda: client.create_store(options.admin_token, options.store_name), on_retry=waiting)
     client.api_key = store.api_key
     await with_retries(lambda: client.patch_store({"timezone": options.world.timezone}))
+    return store
+
+
+async def _setup(options: RunOptions, client: LivemapClient, clock: SimClock, stats: Stats, links: _LinksFile) -> _Demo:
+    store = await _open_store(options, client)
     # First orders get 1001.. in driver order, the ones after them whatever number is next.
     numbers = itertools.count(FIRST_ORDER_NUMBER + options.drivers)
     gate = asyncio.Semaphore(_SETUP_CONCURRENCY)
     width = len(str(options.drivers))
 
-    async def start(index: int) -> tuple[Courier, DemoOrder]:
+    async def start(index: int) -> tuple[Courier, DemoOrder, _SignIn]:
         async with gate:
             name = fake_person_name(random.Random(f"{options.seed}:driver-name:{index}"))
             created = await with_retries(lambda: client.create_driver(name, f"driver-{index + 1:0{width}d}"))
@@ -117,7 +134,8 @@ async def _setup(options: RunOptions, client: LivemapClient, clock: SimClock, st
                 interval_s=options.interval_s,
                 on_order=links.add,
             )
-            return courier, await courier.open_first_order(FIRST_ORDER_NUMBER + index)
+            order = await courier.open_first_order(FIRST_ORDER_NUMBER + index)
+            return courier, order, _SignIn(created.id, name, created.token)
 
     try:
         # A TaskGroup, not gather: when one driver cannot be set up, the others are cancelled, not orphaned.
@@ -129,34 +147,43 @@ async def _setup(options: RunOptions, client: LivemapClient, clock: SimClock, st
             raise
         raise first_error(api_errors) from None
     started = [task.result() for task in tasks]
-    return _Demo(store, [c for c, _ in started], [o for _, o in started])
+    return _Demo(store, [c for c, _, _ in started], [o for _, o, _ in started], started[0][2])
 
 
 def _announce(options: RunOptions, client: LivemapClient, demo: _Demo, out: TextIO, links: _LinksFile) -> None:
-    url = client.base_url
-    lines = [
-        "livemap demo is running",
-        f"  Dispatcher:  {url}/dispatch   (store key: {demo.store.api_key})",
+    url, store, driver = client.base_url, demo.store, demo.driver
+    first = demo.first_orders[0]
+    assert first.created is not None
+    # What a new store owner opens first: each of the four audiences' pages, signed in where it takes a secret.
+    rows = [
+        ("Store id:", store.id),
+        ("Dispatcher:", f"{url}/dispatch   (store key: {store.api_key})"),
+        ("Guest form:", f"{url}/track?store={store.id}   (order {first.number} + {first.request.customer.email})"),
+        ("Driver app:", f"{url}/driver#token={driver.token}"),
+        ("", f"signs in as {driver.id} ({driver.name}), a simulated driver: the simulator sends its fixes"),
     ]
-    order_lines = []
-    for order in demo.first_orders:
-        assert order.created is not None
-        order_lines.append(f"  Track order {order.number}: {client.absolute(order.created.tracking_url)}")
-    first = demo.first_orders[0].created
-    assert first is not None
-    snapshot = f"  Snapshot API: {url}/api/track/{first.tracking_id}?t={first.tracking_token}   (for the first order)"
-    shown = order_lines[:SHOWN_ORDERS]
-    if len(order_lines) > SHOWN_ORDERS:
-        more = f"{len(order_lines) - SHOWN_ORDERS} more"
-        shown.append(f"  ... and {more}" + (f" in {options.links_file}" if options.links_file else ""))
+    orders = [
+        (f"Track order {o.number}:", client.absolute(o.created.tracking_url)) for o in demo.first_orders if o.created
+    ]
+    api = f"{url}/api/track/{first.created.tracking_id}?t={first.created.tracking_token}"
+    snapshot = ("Snapshot API:", f"{api}   (the first order's, as JSON)")
+    shown = orders[:SHOWN_ORDERS]
+    if len(orders) > SHOWN_ORDERS:
+        more = f"{len(orders) - SHOWN_ORDERS} more"
+        shown.append(("", f"... and {more}" + (f" in {options.links_file}" if options.links_file else "")))
     speed = f", {options.speedup:g}x speed" if options.speedup != 1 else ""
     where = {
         "helsinki": "on central Helsinki's streets; livemap routes every order",
         "grid": "on a made-up street grid; orders carry their routes",
     }[options.world.name]
-    tail = [f"  {options.drivers} drivers {where}, a fix every {options.interval_s:g} s{speed}. Ctrl-C stops."]
-    print("\n".join([*lines, *shown, snapshot, *tail]), file=out, flush=True)
-    links.write_header([*lines, *order_lines, snapshot])
+    tail = f"  {options.drivers} drivers {where}, a fix every {options.interval_s:g} s{speed}. Ctrl-C stops."
+    width = max(len(label) for label, _ in [*rows, *orders, snapshot])
+
+    def aligned(table: list[tuple[str, str]]) -> list[str]:
+        return [f"  {label:<{width}} {value}" for label, value in table]
+
+    print("\n".join(["livemap demo is running", *aligned([*rows, *shown, snapshot]), tail]), file=out, flush=True)
+    links.write_header(["livemap demo is running", *aligned([*rows, *orders, snapshot])])
 
 
 async def _drive(

@@ -1,10 +1,12 @@
 // livemap dispatcher dashboard: follows /ws/dispatch and keeps the map, the delivery list and the
 // driver panel current; acts through the store's REST API with the session's CSRF token.
-// No framework, no build step: the page embeds its config (stages, drivers, thresholds) as JSON.
+// No framework, no build step: the page embeds its config (stages, drivers, thresholds, its words) as JSON.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const cfg = JSON.parse($("dp-config").textContent);
+  const S = cfg.strings; // en, es or pt-BR, as the server chose (static/office.js fills their {n} fields)
+  const { fill } = window.livemapOffice;
   const map = window[cfg.map];
   const LABEL = new Map(cfg.stages.map((s) => [s.id, s.label]));
   const FINAL = new Set(cfg.final); // the order leaves the dashboard
@@ -14,7 +16,10 @@
   const AT_RISK_MS = 5 * 60 * 1000; // an ETA this close to the promised time is at risk
   const MAX_ROWS = 300; // rows drawn per table: enough to scan, cheap to redraw every second
   const RANK = { idle: 0, ontime: 1, risk: 2, stale: 3, late: 4 };
-  const clock = new Intl.DateTimeFormat("en-GB", { timeZone: cfg.timezone, hour: "2-digit", minute: "2-digit" });
+  // The store's clock in the page's language; 24-hour in every language, as dispatchers compare times at a glance.
+  const clock = new Intl.DateTimeFormat(cfg.lang, { timeZone: cfg.timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const km = new Intl.NumberFormat(cfg.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  const percent = new Intl.NumberFormat(cfg.lang, { style: "percent", maximumFractionDigits: 0 });
 
   const orders = new Map(); // order id -> order as in the snapshot, kept current by events
   const drivers = new Map(); // driver id -> {driver_id, name, lat, lon, ts, battery, stops, stale, offline}
@@ -27,7 +32,7 @@
   let areaMode = false; // the socket sends only the map's area (many drivers)
   let fitted = false;
 
-  map.getContainer().setAttribute("aria-label", "Map of drivers and deliveries");
+  map.getContainer().setAttribute("aria-label", S.map);
 
   // --- small helpers -------------------------------------------------------------------------------
   const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -36,10 +41,12 @@
 
   function ago(ms) {
     const s = Math.max(0, Math.round(ms / 1000));
-    if (s < 90) return `${s} s`;
-    if (s < 90 * 60) return `${Math.round(s / 60)} min`;
-    return `${Math.round(s / 3600)} h`;
+    if (s < 90) return fill(S.unit_s, { n: s });
+    if (s < 90 * 60) return fill(S.unit_min, { n: Math.round(s / 60) });
+    return fill(S.unit_h, { n: Math.round(s / 3600) });
   }
+
+  const battery = (d) => (d.battery == null ? "—" : percent.format(Math.round(d.battery) / 100));
 
   function initials(name) {
     const parts = name.trim().split(/\s+/).filter(Boolean);
@@ -147,7 +154,7 @@
       return;
     }
     if (!o.marker) {
-      o.marker = L.marker([dest.lat, dest.lon], { icon: destIcon(o, state), state, keyboard: false, title: `Order ${o.order_id}` });
+      o.marker = L.marker([dest.lat, dest.lon], { icon: destIcon(o, state), state, keyboard: false, title: fill(S.order, { id: o.order_id }) });
       o.marker.on("click", () => focusOrder(o.order_id));
       destLayer.addLayer(o.marker);
     } else if (o.marker.options.state !== state) {
@@ -299,7 +306,7 @@
 
   const socket = window.livemapSocket.reconnecting({
     url: () => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/dispatch`, // the session cookie goes along
-    onOpen: () => { fresh = true; setConn("live", "Live"); },
+    onOpen: () => { fresh = true; setConn("live", S.live); },
     onMessage: (e) => {
       const m = JSON.parse(e.data);
       if (m.type === "snapshot") applySnapshot(m);
@@ -309,7 +316,7 @@
       else if (m.type === "stale" || m.type === "offline") onQuiet(m, m.type === "offline");
       else if (m.type === "route") onRoute(m);
     },
-    onClose: () => setConn("reconnecting", "Reconnecting…"),
+    onClose: () => setConn("reconnecting", S.reconnecting),
   });
 
   function sendViewport() {
@@ -331,13 +338,23 @@
   async function api(method, path, body) {
     const headers = { "X-CSRF-Token": cfg.csrf };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" })
+      .catch(() => null);
+    if (!r) return { ok: false, status: 0, offline: true, body: {} }; // never reached the server
     if (r.status === 401) location.reload(); // the session ended: back to the sign-in form
     const data = await r.json().catch(() => ({}));
     return { ok: r.ok, status: r.status, body: data };
   }
 
-  const problem = (r) => (r.body && r.body.error ? r.body.error.message : `HTTP ${r.status}`);
+  // The server's own message is English: the refusals a dispatcher can act on are said in the page's language.
+  function problem(r) {
+    if (r.offline) return S.offline;
+    const err = (r.body && r.body.error) || {};
+    if (err.code === "illegal_transition" && err.current) return fill(S.err_stage, { stage: label(err.current) });
+    if (err.code === "illegal_assignment") return S.err_closed;
+    if (err.code === "stops_mismatch") return S.err_stops;
+    return fill(S.failed, { error: err.message || `HTTP ${r.status}` });
+  }
 
   function applyOrderView(v) {
     const o = orders.get(v.id);
@@ -399,14 +416,14 @@
     if (o.eta_at != null) {
       const diff = o.eta_at - o.promised_by;
       const min = Math.round(Math.abs(diff) / 60000);
-      const text = min === 0 ? (diff > 0 ? "+<1 min" : "on time") : `${diff > 0 ? "+" : "−"}${min} min`;
+      const text = min === 0 ? (diff > 0 ? `+<${fill(S.unit_min, { n: 1 })}` : S.on_time) : `${diff > 0 ? "+" : "−"}${fill(S.unit_min, { n: min })}`;
       badge = ` <b class="dp-diff${diff > 0 || state === "late" ? " dp-over" : ""}">${esc(text)}</b>`;
     }
     return `${esc(eta)} <span class="dp-by">/ ${esc(clock.format(new Date(o.promised_by)))}</span>${badge}`;
   }
 
   function seenCell(d, now) {
-    if (!d || d.ts == null) return d && d.offline ? "offline" : "—";
+    if (!d || d.ts == null) return d && d.offline ? S.st_offline : "—";
     return ago(now - d.ts);
   }
 
@@ -415,7 +432,7 @@
     o.shownState = state;
     const d = o.driver_id ? drivers.get(o.driver_id) : null;
     return `<tr data-order="${esc(o.order_id)}" class="dp-row dp-s-${state}${focused === o.order_id ? " dp-focused" : ""}">
-      <td><input type="checkbox" class="dp-pick" aria-label="Select ${esc(o.order_id)}"${selected.has(o.order_id) ? " checked" : ""}></td>
+      <td><input type="checkbox" class="dp-pick" aria-label="${esc(fill(S.select, { id: o.order_id }))}"${selected.has(o.order_id) ? " checked" : ""}></td>
       <td class="dp-id"><i class="dp-dot dp-s-${state}"></i>${esc(o.order_id)}</td><td>${esc(o.customer)}</td>
       <td>${esc(label(o.stage))}</td><td>${o.driver_id ? esc(driverName(o.driver_id)) : "—"}</td>
       <td class="dp-eta">${etaCell(o, state)}</td><td class="dp-seen">${seenCell(d, now)}</td></tr>`;
@@ -426,7 +443,7 @@
     const tbody = $("dp-orders").tBodies[0];
     tbody.innerHTML = rows.slice(0, MAX_ROWS).map((o) => orderRow(o, now)).join("");
     if (rows.length > MAX_ROWS) {
-      tbody.insertAdjacentHTML("beforeend", `<tr><td colspan="7" class="dp-more">${rows.length - MAX_ROWS} more: narrow the filter</td></tr>`);
+      tbody.insertAdjacentHTML("beforeend", `<tr><td colspan="7" class="dp-more">${esc(fill(S.more, { n: rows.length - MAX_ROWS }))}</td></tr>`);
     }
     $("dp-orders-empty").hidden = rows.length > 0;
     $("dp-select-all").checked = rows.length > 0 && rows.every((o) => selected.has(o.order_id));
@@ -445,16 +462,14 @@
     return true;
   }
 
-  const STATUS_TEXT = { online: "online", stale: "stale", offline: "offline", unknown: "outside map" };
-
   function driverRow(d, now) {
     const status = driverStatus(d, now);
     d.shownStatus = status;
     const stops = stopsOf(d);
     const current = stops.find((o) => o.live) || stops[0];
     return `<tr data-driver="${esc(d.driver_id)}" class="dp-row">
-      <td>${esc(d.name || d.driver_id)}</td><td><span class="dp-status dp-st-${status}">${STATUS_TEXT[status]}</span></td>
-      <td class="${d.battery != null && d.battery < 20 ? "dp-low" : ""}">${d.battery == null ? "—" : `${Math.round(d.battery)}%`}</td>
+      <td>${esc(d.name || d.driver_id)}</td><td><span class="dp-status dp-st-${status}">${esc(S[`st_${status}`])}</span></td>
+      <td class="${d.battery != null && d.battery < 20 ? "dp-low" : ""}">${battery(d)}</td>
       <td>${current ? esc(current.order_id) : "—"}</td><td>${stops.length}</td><td class="dp-seen">${seenCell(d, now)}</td></tr>`;
   }
 
@@ -471,7 +486,7 @@
       const d = drivers.get(row.dataset.driver);
       if (!d) continue;
       if (driverStatus(d, now) !== d.shownStatus) return false;
-      row.cells[2].textContent = d.battery == null ? "—" : `${Math.round(d.battery)}%`;
+      row.cells[2].textContent = battery(d);
       row.cells[5].textContent = seenCell(d, now);
     }
     return true;
@@ -489,8 +504,10 @@
       if (s === "online") online++;
       else if (s === "stale") stale++;
     }
-    $("dp-counts").innerHTML = `<b>${orders.size}</b> active · <b class="dp-t-late">${late}</b> late · ` +
-      `<b class="dp-t-risk">${risk}</b> at risk · <b>${online}</b> drivers online · <b class="dp-t-stale">${stale}</b> stale`;
+    // Each count in bold (coloured by its state) inside its words, wherever the language puts the number.
+    const count = (text, n, cls) => fill(esc(text), { n: `<b${cls ? ` class="dp-t-${cls}"` : ""}>${n}</b>` });
+    $("dp-counts").innerHTML = [count(S.n_active, orders.size), count(S.n_late, late, "late"), count(S.n_risk, risk, "risk"),
+      count(S.n_online, online), count(S.n_stale, stale, "stale")].join(" · ");
   }
 
   // The filters offer the stages and drivers the deliveries have; rebuilt only when those change
@@ -504,8 +521,8 @@
     const key = `${stages.join()}|${ids.join()}`;
     if (key === filtersFor) return;
     filtersFor = key;
-    stage.innerHTML = `<option value="">All stages</option>` + stages.map((s) => `<option value="${esc(s)}">${esc(label(s))}</option>`).join("");
-    driver.innerHTML = `<option value="">All drivers</option>` + ids.map((id) => `<option value="${esc(id)}">${esc(driverName(id))}</option>`).join("");
+    stage.innerHTML = `<option value="">${esc(S.all_stages)}</option>` + stages.map((s) => `<option value="${esc(s)}">${esc(label(s))}</option>`).join("");
+    driver.innerHTML = `<option value="">${esc(S.all_drivers)}</option>` + ids.map((id) => `<option value="${esc(id)}">${esc(driverName(id))}</option>`).join("");
     stage.value = stages.includes(keep[0]) ? keep[0] : "";
     driver.value = ids.includes(keep[1]) ? keep[1] : "";
   }
@@ -513,7 +530,7 @@
   function renderBulk() {
     for (const id of [...selected]) if (!orders.has(id)) selected.delete(id);
     $("dp-bulk").hidden = selected.size === 0;
-    $("dp-bulk-count").textContent = `${selected.size} selected`;
+    $("dp-bulk-count").textContent = fill(S.n_selected, { n: selected.size });
   }
 
   // Draw at most once per frame; `structural` when the lists themselves changed, not only ages.
@@ -614,9 +631,9 @@
   function renderDetail() {
     const o = orders.get(focused);
     if (!o) return closeDetail();
-    $("dp-detail-h").textContent = `Order ${o.order_id} · ${label(o.stage)}`;
-    const left = o.live && o.remaining_m != null ? `${(o.remaining_m / 1000).toFixed(1)} km to go` : null;
-    const who = o.driver_id ? `Driver: ${driverName(o.driver_id)}` : "No driver";
+    $("dp-detail-h").textContent = `${fill(S.order, { id: o.order_id })} · ${label(o.stage)}`;
+    const left = o.live && o.remaining_m != null ? fill(S.km_left, { km: km.format(o.remaining_m / 1000) }) : null;
+    const who = o.driver_id ? fill(S.driver_is, { name: driverName(o.driver_id) }) : S.no_driver;
     $("dp-detail-sub").textContent = [o.customer, o.address, who, left].filter(Boolean).join(" · ");
     const key = `${o.order_id}|${o.stage}|${o.driver_id}`;
     if (detailFor === key) return;
@@ -643,12 +660,12 @@
   }
 
   function renderStops() {
-    $("dp-stops-h").textContent = `Stops of ${driverName(stopsDriver)}`;
+    $("dp-stops-h").textContent = fill(S.stops_of, { name: driverName(stopsDriver) });
     $("dp-stops").innerHTML = stops.map((id, i) => {
       const o = orders.get(id);
       return `<li data-stop="${esc(id)}"><span>${esc(id)}${o ? ` · ${esc(o.customer)} · ${esc(label(o.stage))}` : ""}</span>
-        <button type="button" data-move="-1" aria-label="Move ${esc(id)} up"${i === 0 ? " disabled" : ""}>↑</button>
-        <button type="button" data-move="1" aria-label="Move ${esc(id)} down"${i === stops.length - 1 ? " disabled" : ""}>↓</button></li>`;
+        <button type="button" data-move="-1" aria-label="${esc(fill(S.move_up, { id }))}"${i === 0 ? " disabled" : ""}>↑</button>
+        <button type="button" data-move="1" aria-label="${esc(fill(S.move_down, { id }))}"${i === stops.length - 1 ? " disabled" : ""}>↓</button></li>`;
     }).join("");
   }
 
@@ -701,7 +718,8 @@
     const failed = await moveStage(ids, stage);
     button.disabled = false;
     const done = ids.length - failed.length;
-    $("dp-bulk-result").textContent = `${done} moved to ${label(stage)}` + (failed.length ? `; not moved: ${failed.join("; ")}` : ".");
+    $("dp-bulk-result").textContent = fill(S.moved, { n: done, stage: label(stage) }) +
+      (failed.length ? `; ${fill(S.not_moved, { list: failed.join("; ") })}` : ".");
     $("dp-bulk-result").classList.toggle("dp-bad", failed.length > 0);
     selected.clear();
     changed(true);
@@ -711,7 +729,7 @@
   $("dp-stage-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const failed = await moveStage([focused], $("dp-stage-to").value);
-    $("dp-detail-result").textContent = failed.length ? failed[0] : "Stage changed.";
+    $("dp-detail-result").textContent = failed.length ? failed[0] : S.stage_changed;
   });
 
   $("dp-assign-form").addEventListener("submit", async (e) => {
@@ -719,7 +737,7 @@
     const id = focused;
     const r = await api("POST", `/api/orders/${encodeURIComponent(id)}/assign`, { driver_id: $("dp-assign-to").value });
     if (r.ok) applyOrderView(r.body);
-    $("dp-detail-result").textContent = r.ok ? `Assigned to ${driverName(r.body.driver_id)}.` : problem(r);
+    $("dp-detail-result").textContent = r.ok ? fill(S.assigned, { name: driverName(r.body.driver_id) }) : problem(r);
     if (r.ok) loadStops(r.body.driver_id);
   });
 
@@ -734,7 +752,8 @@
 
   $("dp-stops-save").addEventListener("click", async () => {
     const r = await api("PUT", `/api/drivers/${encodeURIComponent(stopsDriver)}/stops`, { orders: stops });
-    $("dp-detail-result").textContent = r.ok ? "Stop order saved." : problem(r);
+    $("dp-detail-result").textContent = r.ok ? S.stops_saved : problem(r);
+    if (!r.ok && r.body.error && r.body.error.code === "stops_mismatch") loadStops(stopsDriver); // shown again, as it now is
     if (r.ok) {
       stops = r.body.stops.map((s) => s.order_id);
       const d = drivers.get(stopsDriver);

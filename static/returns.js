@@ -5,26 +5,14 @@
   const cfg = JSON.parse(document.getElementById("rt-config").textContent);
   const S = cfg.strings;
   const $ = (id) => document.getElementById(id);
-  const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? vars[k] : ""));
+  const { el, fill, photoLink } = window.livemapOffice;
   const stamp = new Intl.DateTimeFormat(cfg.lang, {
     timeZone: cfg.timezone, day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
   });
   // A status the page has no words for (one added to the API later) still shows, as the API names it.
   const statusName = (status) => S[`st_${status}`] || status;
 
-  async function api(method, path, body) {
-    const headers = { "X-CSRF-Token": cfg.csrf };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "same-origin" }).catch(() => {
-      throw Object.assign(new Error(S.offline), { offline: true });
-    });
-    if (r.status === 401) location.reload();
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw Object.assign(new Error(data.error ? data.error.message : `HTTP ${r.status}`),
-      { code: data.error && data.error.code });
-    return data;
-  }
+  const api = window.livemapOffice.client(cfg.csrf, S.offline);
 
   // The server's own message is English: the ones a dispatcher can act on are said in the page's language.
   function explain(err) {
@@ -32,13 +20,6 @@
     if (err.code === "illegal_return_step") return S.moved_on;
     if (err.code === "driver_required") return S.driver_required;
     return fill(S.act_failed, { error: err.message });
-  }
-
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;
-    return e;
   }
 
   function stepList(ret) {
@@ -88,20 +69,6 @@
     return [form, result];
   }
 
-  // The customer's photo, small; a click opens it full size (the session cookie authorizes both).
-  function photoLink(ret) {
-    const href = `/api/orders/${encodeURIComponent(ret.order_id)}/return/photo`;
-    const link = el("a", "rt-photo");
-    link.href = href;
-    link.target = "_blank";
-    const img = new Image();
-    img.src = href;
-    img.alt = S.photo;
-    img.loading = "lazy";
-    link.append(img);
-    return link;
-  }
-
   function card(ret) {
     const box = el("article", "an-card rt-card");
     box.dataset.order = ret.order_id;
@@ -109,7 +76,7 @@
     box.append(el("h3", "", `${fill(S.order, { id: ret.order_id })} · ${ret.reason}`),
       el("p", "an-value rt-state", statusName(ret.status)));
     if (ret.note) box.append(el("p", "an-sub", `“${ret.note}”`));
-    if (ret.photo) box.append(photoLink(ret));
+    if (ret.photo) box.append(photoLink(`/api/orders/${encodeURIComponent(ret.order_id)}/return/photo`, S.photo));
     box.append(stepList(ret));
     if (ret.allowed.length) box.append(...actions(ret, box));
     return box;

@@ -1,7 +1,8 @@
 """Real servers that notifications are delivered to: an HTTP receiver and an SMTP server (aiosmtpd).
 
 The HTTP receiver checks webhook signatures with its own code (hmac + hashlib, not livemap's), can
-answer a scripted series of statuses, and can hold a request open (to kill a worker mid-delivery).
+answer a scripted series of statuses and a JSON body (a shop's API), can hold a request open (to kill a
+worker mid-delivery), and can speak HTTPS with a test CA's certificate.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class Request:
     at: float
     status: int
     signature_ok: bool | None
+    method: str
+    query: str
 
     @property
     def event_id(self) -> str:
@@ -78,12 +81,16 @@ class _Plan:
     statuses: list[int] = field(default_factory=list)
     always: int | None = None
     hold: threading.Event | None = None
+    reply: Any = None
 
 
 class HttpReceiver:
-    """A threaded HTTP server on a free port; each path answers 200 unless scripted otherwise."""
+    """A threaded HTTP server on a free port; each path answers 200 unless scripted otherwise.
 
-    def __init__(self) -> None:
+    With `tls` (a server context holding a certificate for 127.0.0.1) it speaks HTTPS.
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Request] = []
         #: Path -> webhook secret: requests to that path get their signature checked.
         self.secrets: dict[str, str] = {}
@@ -96,6 +103,9 @@ class HttpReceiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver._answer(self, raw)
 
+            def do_GET(self) -> None:
+                receiver._answer(self, b"")
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -106,12 +116,14 @@ class HttpReceiver:
                 pass  # a worker killed mid-request: the receiver's write fails, as it would in real life
 
         self._server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     def _answer(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
-        path = handler.path.split("?")[0]
+        path, _, query = handler.path.partition("?")
         headers = {k.lower(): v for k, v in handler.headers.items()}
         secret = self.secrets.get(path)
         ok = verify_signature(secret, headers.get("x-livemap-signature", ""), raw) if secret else None
@@ -119,12 +131,17 @@ class HttpReceiver:
             plan = self._plans.setdefault(path, _Plan())
             hold, plan.hold = plan.hold, None
             status = plan.statuses.pop(0) if plan.statuses else (plan.always or 200)
-            self.requests.append(Request(path, headers, raw, time.monotonic(), status, ok))
+            request = Request(path, headers, raw, time.monotonic(), status, ok, handler.command, query)
+            self.requests.append(request)
+            reply = json.dumps(plan.reply).encode() if plan.reply is not None and 200 <= status < 300 else b""
         if hold is not None:
             hold.wait(wait(30))
         handler.send_response(status)
-        handler.send_header("Content-Length", "0")
+        if reply:
+            handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(reply)))
         handler.end_headers()
+        handler.wfile.write(reply)
 
     def script(self, path: str, statuses: list[int]) -> None:
         """Answer the next requests to `path` with `statuses`, in order, then 200."""
@@ -132,6 +149,10 @@ class HttpReceiver:
 
     def fail_always(self, path: str, status: int) -> None:
         self._plans[path] = _Plan(always=status)
+
+    def reply(self, path: str, body: Any) -> None:
+        """Answer successful requests to `path` with `body` as JSON (as a shop's API answers a GET)."""
+        self._plans.setdefault(path, _Plan()).reply = body
 
     def hold_next(self, path: str) -> threading.Event:
         """The next request to `path` is held open until the returned event is set."""

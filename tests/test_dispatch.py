@@ -219,7 +219,9 @@ def test_a_session_may_call_exactly_the_dashboards_routes() -> None:
     }
     assert marked == {
         ("/ws/dispatch", "WS"),
+        ("/api/orders", "GET"),  # the orders page
         ("/api/orders/{order_id}", "GET"),
+        ("/api/orders/{order_id}/proof/photo", "GET"),  # the order's card on the orders page
         ("/api/orders/{order_id}/assign", "POST"),
         ("/api/orders/{order_id}/stage", "POST"),
         ("/api/drivers/{driver_id}", "GET"),

@@ -344,7 +344,11 @@ async def test_status_map_and_custom_stages(store: Shop) -> None:
     r = await store.http.patch(f"{store.server.url}/api/store", headers=store.auth, json=patch)
     assert r.status_code == 200, r.text
     woo = r.json()["integrations"]["woocommerce"]
-    assert woo == {"secret": "********", "status_map": {"on-hold": "processing", "completed": "ignore"}}
+    assert woo == {
+        "secret": "********",
+        "status_map": {"on-hold": "processing", "completed": "ignore"},
+        "write_back": None,  # off until the store sets it
+    }
     r = await wc_deliver(store, wc_order(id=821, number="821", status="on-hold"), "order.created")
     assert r.json()["stage"] == "processing"
     r = await wc_deliver(store, wc_order(id=821, number="821", status="completed", date_modified_gmt=at(1)))

@@ -254,6 +254,20 @@ def test_good_colour(colour: str) -> None:
         ({"name": "Shop", "notifications": {"events": {"shipped": ["pigeon"]}}}, "$.notifications.events"),
         ({"name": "Shop", "notifications": {"quiet_hours": {"from": "24:00", "to": "07:00"}}}, "quiet_hours.from"),
         ({"name": "Shop", "branding": {"template": "fancy"}}, "$.branding.template"),
+        (  # shop credentials go over TLS only
+            {
+                "name": "Shop",
+                "integrations": {"shopify": {"write_back": {"url": "http://x.myshopify.com", "access_token": "t"}}},
+            },
+            "$.integrations.shopify.write_back.url",
+        ),
+        (
+            {
+                "name": "Shop",
+                "integrations": {"woocommerce": {"write_back": {"url": "https://shop.example", "consumer_key": "ck"}}},
+            },
+            "consumer_secret",
+        ),
     ],
 )
 def test_other_schema_errors_name_the_field(doc: dict[str, Any], path: str) -> None:
@@ -267,6 +281,10 @@ def test_other_schema_errors_name_the_field(doc: dict[str, Any], path: str) -> N
         {"name": "s", "timezone": "localtime"},
         {"name": "s", "stages": {"custom": [{"id": "shipped\n", "after": "received"}]}},
         {"name": "s", "branding": {"primary_color": "#ffffff\n"}},
+        {
+            "name": "s",
+            "integrations": {"shopify": {"write_back": {"url": "https://x.myshopify.com\n", "access_token": "t"}}},
+        },
     ],
 )
 def test_near_miss_values_are_refused(doc: dict[str, Any]) -> None:

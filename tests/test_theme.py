@@ -11,6 +11,7 @@ import pytest
 from conftest import Server, Shop
 from livemap.domain.i18n import LANGS, STRINGS
 from livemap.domain.i18n_analytics import ANALYTICS
+from livemap.domain.i18n_dispatch import DISPATCH
 from livemap.domain.i18n_driver import DRIVER
 from livemap.domain.i18n_returns import RETURNS
 from livemap.web.pages.theme import contrast, ink_on_white, text_on
@@ -71,11 +72,15 @@ async def test_the_page_carries_the_readable_colours(shop: Shop, server: Server)
 
 
 @pytest.mark.parametrize(
-    "table", [STRINGS, DRIVER, ANALYTICS, RETURNS], ids=["pages", "driver", "analytics", "returns"]
+    "table",
+    [STRINGS, DRIVER, ANALYTICS, RETURNS, DISPATCH],
+    ids=["pages", "driver", "analytics", "returns", "dispatch"],
 )
 def test_every_language_has_every_string(table: Mapping[str, dict[str, str]]) -> None:
     """en, es and pt-BR define the same keys (the page and its script would show a blank otherwise)."""
     keys = set(table["en"])
+    # Templates read them as `s.key`, which Jinja resolves to a dict's own method first (`s.clear`).
+    assert not keys & set(dir(dict))
     for lang in LANGS:
         assert set(table[lang]) == keys, lang
         assert all(value.strip() for value in table[lang].values()), lang

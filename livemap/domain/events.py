@@ -142,6 +142,17 @@ class ReturnEvent(msgspec.Struct, tag="return", tag_field="type"):
     live: bool
 
 
+#: The type of `ShopWriteBackEvent`.
+SHOP_WRITEBACK = "shop_writeback"
+
+
+class ShopWriteBackEvent(msgspec.Struct, tag=SHOP_WRITEBACK, tag_field="type"):
+    """In the outbox only, never on a socket: write a new shop order's tracking link back to its shop."""
+
+    order_id: str
+    tracking_id: str
+
+
 def merge_json(head: bytes, body: bytes) -> bytes:
     """`{"a":1}` + `{"type":"x"}` -> `{"a":1,"type":"x"}`: add fields to an encoded object without re-encoding."""
     return head[:-1] + b"," + body[1:]

@@ -11,6 +11,7 @@ ANALYTICS: dict[Lang, dict[str, str]] = {
     "en": {
         "title": "Analytics",
         "live_map": "Live map",
+        "orders_tab": "Orders",
         "returns_tab": "Returns",
         "from": "From",
         "to": "To",
@@ -59,6 +60,7 @@ ANALYTICS: dict[Lang, dict[str, str]] = {
     "es": {
         "title": "Estadísticas",
         "live_map": "Mapa en vivo",
+        "orders_tab": "Pedidos",
         "returns_tab": "Devoluciones",
         "from": "Desde",
         "to": "Hasta",
@@ -107,6 +109,7 @@ ANALYTICS: dict[Lang, dict[str, str]] = {
     "pt-BR": {
         "title": "Estatísticas",
         "live_map": "Mapa ao vivo",
+        "orders_tab": "Pedidos",
         "returns_tab": "Devoluções",
         "from": "De",
         "to": "Até",

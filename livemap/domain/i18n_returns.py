@@ -14,6 +14,7 @@ RETURNS: dict[Lang, dict[str, str]] = {
     "en": {
         "title": "Returns",
         "live_map": "Live map",
+        "orders_tab": "Orders",
         "analytics_tab": "Analytics",
         "show": "Show",
         "export": "Returns (CSV)",
@@ -57,6 +58,7 @@ RETURNS: dict[Lang, dict[str, str]] = {
     "es": {
         "title": "Devoluciones",
         "live_map": "Mapa en vivo",
+        "orders_tab": "Pedidos",
         "analytics_tab": "Estadísticas",
         "show": "Ver",
         "export": "Devoluciones (CSV)",
@@ -100,6 +102,7 @@ RETURNS: dict[Lang, dict[str, str]] = {
     "pt-BR": {
         "title": "Devoluções",
         "live_map": "Mapa ao vivo",
+        "orders_tab": "Pedidos",
         "analytics_tab": "Estatísticas",
         "show": "Ver",
         "export": "Devoluções (CSV)",

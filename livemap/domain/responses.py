@@ -102,6 +102,8 @@ class OrderView(msgspec.Struct):
     geocode: str | None = None
     #: A driver is on the way to collect the order's return: it is live again although delivered.
     return_leg: bool = False
+    #: Proof of delivery the driver left (who took the parcel, a photo: `GET /api/orders/{id}/proof/photo`).
+    proof: Proof | None = None
 
 
 class StoreCreated(msgspec.Struct):
@@ -295,3 +297,30 @@ class ReturnView(msgspec.Struct):
 
 class ReturnList(msgspec.Struct):
     returns: list[ReturnView]
+
+
+class OrderRow(msgspec.Struct):
+    """One order in the dashboard's list (`GET /api/orders`)."""
+
+    order_id: str
+    tracking_id: str
+    stage: str
+    live: bool
+    driver_id: str | None
+    customer: str | None
+    address: str | None
+    placed_at: int
+    promised_by: int | None
+    eta_at: int | None
+    #: The shop platform that sent it (`woocommerce`, `shopify`); null for orders made through this API.
+    source: str | None
+    #: Not delivered by its promise, or its driver's ETA past it.
+    late: bool
+    #: A driver is on the way to collect its return.
+    return_leg: bool
+
+
+class OrderList(msgspec.Struct):
+    orders: list[OrderRow]
+    #: Pass as `cursor` for the next page; null when there is no more.
+    next: str | None

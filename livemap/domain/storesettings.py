@@ -12,10 +12,15 @@ import msgspec
 from livemap.domain.stages import DEFAULT_PIPELINE, EXCEPTIONS, CustomStage, StageMachine
 
 MASK = "********"
-_SECRET_FIELDS = ("secret", "password")
+#: Settings fields that hold a credential: sealed at rest, masked when read. A WooCommerce consumer key is
+#: one too: it is half of the HTTP Basic pair, and WooCommerce itself shows only its last digits.
+_SECRET_FIELDS = ("secret", "password", "consumer_key", "consumer_secret", "access_token")
 
 Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9a-fA-F]{6}\Z")]
 Url = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://")]
+#: Where livemap sends a shop's API credentials: over TLS only (WooCommerce takes HTTP Basic only over https).
+HttpsUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https://[^\s?#]+\Z")]
+Credential = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*\Z")]
 Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z")]
 Channel = Literal["email", "sms", "webhook"]
@@ -125,9 +130,38 @@ class Integration(msgspec.Struct):
     status_map: dict[str, str] = {}
 
 
+class WooCommerceWriteBack(msgspec.Struct):
+    """A REST API key of the shop (read/write), to add the tracking link to its orders as a customer note."""
+
+    url: Annotated[HttpsUrl, msgspec.Meta(description="the shop's site, e.g. `https://shop.example`")]
+    consumer_key: Credential
+    consumer_secret: Credential
+
+
+class ShopifyWriteBack(msgspec.Struct):
+    """An Admin API access token of the shop (scopes `read_orders`, `write_merchant_managed_fulfillment_orders`),
+    to put the tracking link on the order's fulfillment."""
+
+    url: Annotated[HttpsUrl, msgspec.Meta(description="the shop's admin domain, e.g. `https://x.myshopify.com`")]
+    access_token: Credential
+
+
+class WooCommerceIntegration(Integration):
+    write_back: WooCommerceWriteBack | None = None
+
+
+class ShopifyIntegration(Integration):
+    write_back: ShopifyWriteBack | None = None
+
+
 class Integrations(msgspec.Struct):
-    woocommerce: Integration | None = None
-    shopify: Integration | None = None
+    woocommerce: WooCommerceIntegration | None = None
+    shopify: ShopifyIntegration | None = None
+
+    def write_back(self, platform: str) -> WooCommerceWriteBack | ShopifyWriteBack | None:
+        """Where the tracking link of an order from `platform` (its `source`) is written back; None: nowhere."""
+        integration = {"woocommerce": self.woocommerce, "shopify": self.shopify}.get(platform)
+        return integration.write_back if integration is not None else None
 
 
 class StoreSettings(msgspec.Struct):

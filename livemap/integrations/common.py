@@ -220,8 +220,12 @@ async def apply(
     defaults: Mapping[str, Targets],
     status_map: Mapping[str, str],
     create: bool = True,
+    writeback: bool = False,
 ) -> Response:
-    """Create or update the store's order from `incoming`, under the order's lock; 200 with what happened."""
+    """Create or update the store's order from `incoming`, under the order's lock; 200 with what happened.
+
+    `writeback`: an order this delivery creates gets its tracking link written back to the shop.
+    """
     store = services(request).repo
     geocoding: Geocoding = request.app.state.geocoding
     lock = store.redis.lock(
@@ -233,7 +237,7 @@ async def apply(
     if not await lock.acquire():
         raise ApiError(503, "busy", "another delivery of this order is being applied; try again")
     try:
-        upsert = _Upsert(store, geocoding, sid, settings.machine(), incoming)
+        upsert = _Upsert(store, geocoding, sid, settings.machine(), incoming, writeback)
         result = await upsert.run(defaults, status_map, create)
     finally:
         with contextlib.suppress(LockError):  # expired meanwhile: nothing to release
@@ -251,8 +255,17 @@ async def apply(
 
 
 class _Upsert:
-    def __init__(self, store: Repository, geocoding: Geocoding, sid: str, machine: StageMachine, incoming: Incoming):
+    def __init__(
+        self,
+        store: Repository,
+        geocoding: Geocoding,
+        sid: str,
+        machine: StageMachine,
+        incoming: Incoming,
+        writeback: bool,
+    ):
         self.store, self.geocoding, self.sid, self.machine, self.incoming = store, geocoding, sid, machine, incoming
+        self.writeback = writeback
         self.notes: list[str] = []
 
     async def run(
@@ -320,7 +333,7 @@ class _Upsert:
             "geocode": status,
         }
         try:
-            return await self.store.create_order(self.sid, body, extra), True
+            return await self.store.create_order(self.sid, body, extra, writeback=self.writeback), True
         except Conflict:  # the store created that number through the REST API a moment ago: update it
             return await self.store.store_order(self.sid, oid), False
 

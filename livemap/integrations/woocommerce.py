@@ -124,4 +124,9 @@ async def webhook(request: Request) -> Response:
     if topic not in TOPICS:
         return respond(IntegrationResult("ignored", detail=f"topic {topic!r} is not an order creation or update"))
     order = decode(body, WcOrder)
-    return await apply(request, sid, settings, incoming(order), defaults=STAGES, status_map=status_map)
+    # A customer note is where WooCommerce takes the tracking link, and it may go as soon as the order
+    # exists (Shopify's waits for the order to ship: notify.shop).
+    writeback = settings.integrations.write_back(PLATFORM) is not None
+    return await apply(
+        request, sid, settings, incoming(order), defaults=STAGES, status_map=status_map, writeback=writeback
+    )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from livemap.domain.i18n import Lang
 from livemap.domain.records import Order
 from livemap.domain.storesettings import StoreSettings
 from livemap.logs import redact
-from livemap.outbound.connect import post_for_status
+from livemap.outbound.connect import get_capped, post_for_status
 from livemap.outbound.policy import OutboundRefused
+
+T = TypeVar("T")
 
 
 class DeliveryError(Exception):
@@ -28,12 +32,33 @@ async def post(client: httpx.AsyncClient, what: str, url: str, **kwargs: Any) ->
 
     An internal destination is refused for good; the answer's body is never read.
     """
+    _check(what, await _attempt(what, post_for_status(client, url, **kwargs)))
+
+
+async def get_json(client: httpx.AsyncClient, what: str, url: str, kind: type[T], limit: int, **kwargs: Any) -> T:
+    """GET a JSON document of type ``kind`` (at most ``limit`` bytes) from a store's ``what``, failing as `post`
+    does; an answer that is too large or not ``kind`` is a failed attempt too."""
+    status, body = await _attempt(what, get_capped(client, url, limit, **kwargs))
+    _check(what, status)
+    if body is None:
+        raise DeliveryError(f"{what} answered more than {limit} bytes")
     try:
-        status = await post_for_status(client, url, **kwargs)
+        return msgspec.json.decode(body, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DeliveryError(f"{what} answered an unexpected body: {exc}") from None
+
+
+async def _attempt(what: str, request: Awaitable[T]) -> T:
+    """`request`'s result; a refused destination is a permanent failure, a network error a failed attempt."""
+    try:
+        return await request
     except OutboundRefused as exc:
         raise DeliveryError(f"{what}: {exc}", permanent=True) from None
     except httpx.HTTPError as exc:
         raise DeliveryError(redact(f"{what} request failed: {type(exc).__name__}: {exc}")) from None
+
+
+def _check(what: str, status: int) -> None:
     if not 200 <= status < 300:
         raise DeliveryError(f"{what} answered HTTP {status}")
 

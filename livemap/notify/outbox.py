@@ -1,14 +1,15 @@
 """The outbox as the worker sees it: a Redis Stream read by a consumer group, plus retries and dead letters.
 
-Entry fields. Storing a notifiable event (a stage change, `arriving`, `delayed`) first appends an
-entry with ``store``, ``tracking_id``, ``data`` (the event as dispatchers see it) and ``notice``, a
-token; then the order's script stores the event and records the token in the order's ``notices``
-set. The outbox and the order live in different Redis Cluster slots, so this order makes a crash
-in between leave an entry without its event (the worker waits for the token a little, then drops
-the entry: nothing happened) rather than an event nobody is told about. On one Redis both go in one
-pipeline, the entry first. The entry's stream id becomes the event's id: the idempotency key. A retry is a new entry
-with the same fields plus ``event_id`` (the original id), ``channel`` (only that channel is tried)
-and ``attempt`` (failed tries so far); a re-check of an unconfirmed entry keeps ``notice``.
+Entry fields. Storing a notifiable event (a stage change, `arriving`, `delayed`; a new shop order
+whose tracking link goes back to the shop) first appends an entry with ``store``, ``tracking_id``,
+``data`` (the event as dispatchers see it) and ``notice``, a token; then the order's script stores
+the event and records the token in the order's ``notices`` set. The outbox and the order live in
+different Redis Cluster slots, so this order makes a crash in between leave an entry without its
+event (the worker waits for the token a little, then drops the entry: nothing happened) rather than
+an event nobody is told about. On one Redis both go in one pipeline, the entry first. The entry's
+stream id becomes the event's id: the idempotency key. A retry is a new entry with the same fields
+plus ``event_id`` (the original id), ``channel`` (only that channel is tried) and ``attempt``
+(failed tries so far); a re-check of an unconfirmed entry keeps ``notice``.
 
 Life of an entry: a worker reads it (``XREADGROUP``), tries each channel, then in one script
 (``outbox_finish.lua``) acks it and schedules what is left: a failed channel goes into the ``delayed``

@@ -5,14 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import random
 import zoneinfo
-from typing import Any
+from typing import Any, Literal
 
+from livemap.domain.events import SHOP_WRITEBACK
 from livemap.domain.i18n import LANGS, Lang
 from livemap.domain.records import Order
+from livemap.domain.stages import Stage
 from livemap.domain.storesettings import Channel, QuietHours, StoreSettings
 from livemap.settings import Settings
 
-CUSTOMER_CHANNELS: tuple[Channel, ...] = ("email", "sms")
+#: Where an event goes: the store's notification channels, and `shop`, the tracking link written back to the
+#: order's shop (not a channel a store lists in `notifications.events`: its integration's `write_back` is).
+Route = Channel | Literal["shop"]
+
+CUSTOMER_CHANNELS: tuple[Route, ...] = ("email", "sms")
+#: The event that writes an order's tracking link back to its shop, by platform (notify.shop says why).
+WRITE_BACK_AT: dict[str, str] = {"woocommerce": SHOP_WRITEBACK, "shopify": Stage.SHIPPED}
 #: Moments, not states: by the end of a night's quiet hours they are no longer true, so they are dropped, not held.
 MOMENTARY = ("arriving", "delayed")
 
@@ -24,14 +32,20 @@ def event_key(data: dict[str, Any]) -> str:
     return str(data.get("type", ""))
 
 
-def channels_for(store: StoreSettings, key: str) -> list[Channel]:
-    """The channels the store configured for this event (`"*"` applies to every event), in a fixed order."""
+def channels_for(store: StoreSettings, order: Order, key: str) -> list[Route]:
+    """The channels the store configured for this event (`"*"` applies to every event), in a fixed order,
+    then `shop` when the event is the one that writes the order's tracking link back to its shop."""
     events = store.notifications.events
-    wanted = {*events.get(key, ()), *events.get("*", ())}
-    return [c for c in ("webhook", "email", "sms") if c in wanted]
+    # A write-back is the shop's business only: no `"*"` turns it into a notification.
+    wanted = set() if key == SHOP_WRITEBACK else {*events.get(key, ()), *events.get("*", ())}
+    routes: list[Route] = [c for c in ("webhook", "email", "sms") if c in wanted]
+    source = order["source"]
+    if WRITE_BACK_AT.get(source) == key and store.integrations.write_back(source) is not None:
+        routes.append("shop")
+    return routes
 
 
-def customer_reason_to_skip(order: Order, channel: Channel, data: dict[str, Any]) -> str | None:
+def customer_reason_to_skip(order: Order, channel: Route, data: dict[str, Any]) -> str | None:
     """Why the customer gets nothing on `channel` (not opted in, no contact, nothing worth saying), or None."""
     subscriptions = order.subscriptions
     customer = order.customer

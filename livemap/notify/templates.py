@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from livemap.notify.base import Notice
 
 # A return's step (`return` events) is `return_<status>`. {store} {number} {name} {label} {eta} {note} {url}
-# {unsubscribe} are filled in; a line whose value is missing is left out.
+# {unsubscribe} are filled in; a line whose value is missing is left out. `shop_note`: the note the shop
+# sends its customer (notify.shop), in the shop's own email around it.
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "greeting": "Hi {name},",
@@ -38,6 +39,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "return_refunded": "Your return of order {number} from {store} is refunded.",
         "note": "Note: {note}",
         "track": "Follow it live: {url}",
+        "shop_note": "Track your order live: {url}",
         "footer": "You get these messages about your order from {store}. To stop them: {unsubscribe}",
         "stop_sms": "Stop SMS:",
     },
@@ -63,6 +65,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "return_refunded": "Tu devolución del pedido {number} de {store} fue reembolsada.",
         "note": "Nota: {note}",
         "track": "Síguelo en vivo: {url}",
+        "shop_note": "Sigue tu pedido en vivo: {url}",
         "footer": "Recibes estos mensajes sobre tu pedido de {store}. Para dejar de recibirlos: {unsubscribe}",
         "stop_sms": "Dejar de recibir SMS:",
     },
@@ -88,6 +91,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "return_refunded": "Sua devolução do pedido {number} da {store} foi reembolsada.",
         "note": "Observação: {note}",
         "track": "Acompanhe ao vivo: {url}",
+        "shop_note": "Acompanhe seu pedido ao vivo: {url}",
         "footer": "Você recebe estas mensagens sobre seu pedido da {store}. Para não recebê-las mais: {unsubscribe}",
         "stop_sms": "Parar SMS:",
     },
@@ -144,3 +148,8 @@ def render(notice: Notice) -> Message:
     stop = (sms_config.opt_out if sms_config and sms_config.opt_out else None) or t["stop_sms"]
     sms = " ".join(part for part in (headline, note, track, f"{stop} {notice.unsubscribe_sms}") if part)
     return Message(subject=subject.format(**values), text="\n".join(body) + "\n", sms=sms)
+
+
+def shop_note(notice: Notice) -> str:
+    """The tracking link as a note on the shop's order, in `notice.lang`."""
+    return TEXTS[notice.lang]["shop_note"].format(url=notice.tracking_url)

@@ -1,4 +1,4 @@
-"""The notifications worker: turns outbox entries into webhooks, emails and SMS, at least once.
+"""The notifications worker: turns outbox entries into webhooks, emails, SMS and shop write-backs, at least once.
 
 One loop per worker: move due retries back into the stream, every so often take over entries a
 dead worker left pending (``XAUTOCLAIM``), read new entries (``XREADGROUP``), deliver them (one
@@ -30,15 +30,15 @@ import redis.asyncio as aioredis
 from livemap import metrics, tasks
 from livemap.domain.clock import now_ms
 from livemap.domain.records import NotFound
-from livemap.domain.storesettings import Channel
 from livemap.logs import log_config, redact
 from livemap.notify import email as email_channel
-from livemap.notify import links, sms, webhook
+from livemap.notify import links, shop, sms, webhook
 from livemap.notify.base import DeliveryError, Notice
 from livemap.notify.outbox import Entry, Outbox
 from livemap.notify.policy import (
     CUSTOMER_CHANNELS,
     MOMENTARY,
+    Route,
     backoff_s,
     channels_for,
     customer_reason_to_skip,
@@ -215,7 +215,7 @@ class Worker:
             log.warning("outbox entry %s dropped: %s", entry.id, exc)
             return [], []
         key = event_key(data)
-        channels = channels_for(store, key)
+        channels = channels_for(store, order, key)
         if entry.channel is not None:  # a retry: that channel only, if the store still wants it
             channels = [c for c in channels if c == entry.channel]
         if not channels:
@@ -250,7 +250,7 @@ class Worker:
         return False
 
     async def _channel(
-        self, notice: Notice, entry: Entry, channel: Channel
+        self, notice: Notice, entry: Entry, channel: Route
     ) -> tuple[_Retry | None, dict[str, str] | None]:
         """Deliver on one channel: (retry, None), (None, dead letter) or (None, None) when done or skipped."""
         what = f"{notice.key} of order {notice.order['id']} (store {notice.store_id}) by {channel}"
@@ -295,11 +295,14 @@ class Worker:
         log.info("%s: try %d failed (%s); next in %.1f s", what, tries, error, wait_s)
         return (now_ms() + int(wait_s * 1000), entry.follow_up(channel, tries, error)), None
 
-    async def _send(self, notice: Notice, channel: Channel) -> None:
+    async def _send(self, notice: Notice, channel: Route) -> None:
         assert self._http is not None
         config = notice.store.notifications
         if channel == "webhook":
             await webhook.send(self._http, notice, config.webhook)
+            return
+        if channel == "shop":
+            await shop.send(self._http, notice)
             return
         words = render(notice)
         customer = notice.order.customer

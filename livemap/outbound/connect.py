@@ -100,6 +100,20 @@ async def post_for_status(client: httpx.AsyncClient, url: str, **kwargs: Any) ->
         return response.status_code
 
 
+async def get_capped(client: httpx.AsyncClient, url: str, limit: int, **kwargs: Any) -> tuple[int, bytes | None]:
+    """GET: the status code and, for a 2xx answer, its body; None when the body is over ``limit`` bytes
+    (reading stops there, so a huge or endless answer costs at most that)."""
+    async with client.stream("GET", url, **kwargs) as response:
+        if not 200 <= response.status_code < 300:
+            return response.status_code, b""
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                return response.status_code, None
+        return response.status_code, bytes(body)
+
+
 async def smtp_socket(host: str, port: int, policy: OutboundPolicy, timeout_s: float) -> socket.socket:
     """A non-blocking socket connected to a vetted address of ``host`` (for aiosmtplib's ``sock``)."""
     loop = asyncio.get_running_loop()

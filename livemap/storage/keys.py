@@ -127,6 +127,10 @@ class Keys:
         """Counter of order-lookup attempts by one client address for one store (expires)."""
         return f"{self.prefix}:lookup:{sid}:{client}"
 
+    def store_placed(self, sid: str) -> str:
+        """Sorted set of the tracking ids of the store's orders, by the time each was placed (the dashboard's list)."""
+        return f"{self.prefix}:{{s:{sid}}}:placed"
+
     def store_returns(self, sid: str) -> str:
         """Sorted set of the tracking ids of the store's orders with a return, by the time it was asked for."""
         return f"{self.prefix}:{{s:{sid}}}:returns"

@@ -17,7 +17,7 @@ from redis.typing import EncodableT, FieldT
 from livemap.domain import security
 from livemap.domain.analytics import customer_identity
 from livemap.domain.clock import now_ms
-from livemap.domain.events import RouteEvent, StageEvent, merge_json
+from livemap.domain.events import RouteEvent, ShopWriteBackEvent, StageEvent, merge_json
 from livemap.domain.geometry import cumulative_lengths
 from livemap.domain.messages import MAX_FUTURE_MS, Consents, NewOrder, Subscribe
 from livemap.domain.records import (
@@ -65,11 +65,14 @@ class OrderUpdateArgs(NamedTuple):
 class OrderRecords(AnalyticsRecords):
     """Orders; they read their store's settings (stage machine, notification defaults) and count into its days."""
 
-    async def create_order(self, sid: str, body: NewOrder, extra: Mapping[str, EncodableT] | None = None) -> Order:
+    async def create_order(
+        self, sid: str, body: NewOrder, extra: Mapping[str, EncodableT] | None = None, *, writeback: bool = False
+    ) -> Order:
         """A new order in stage `received`. Raises Conflict when the store already has its id.
 
         Without a destination (a shop's address that could not be geocoded) the order gets no ETA
         until it has one. `extra` adds fields to the order's hash (an integration's bookkeeping).
+        `writeback`: announce a ShopWriteBackEvent in the outbox, as a stage change announces its event.
         """
         oid = str(body.id)
         tid, token = security.new_id("", 12), security.new_tracking_token()
@@ -82,8 +85,14 @@ class OrderRecords(AnalyticsRecords):
         fields |= await _route_fields(body)
         at = int(fields["created"])
         event = StageEvent(stage=Stage.RECEIVED, at=at, live=False, note=None)
+        notice = self.new_notice() if writeback else ""
+        if notice:  # the entry first, the order's token with the order: see notify.outbox
+            announced = json_encoder.encode(ShopWriteBackEvent(order_id=oid, tracking_id=tid))
+            await self.db.run(lambda b: self.announce(b, sid, tid, announced, notice))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.order(tid), mapping=fields)
+            if notice:
+                pipe.sadd(self.keys.order_notices(tid), notice)
             pipe.rpush(self.keys.order_history(tid), json_encoder.encode(HistoryEntry(Stage.RECEIVED, at)))
             pipe.xadd(
                 self.keys.order_events(tid),
@@ -92,6 +101,7 @@ class OrderRecords(AnalyticsRecords):
                 approximate=True,
             )
             await pipe.execute()
+        await self.redis.zadd(self.keys.store_placed(sid), {tid: at})
         who = body.customer
         await self.count_order(sid, settings.timezone, at, customer_identity(who.email, who.phone, who.name))
         return Order({str(k): text(v) if isinstance(v, bytes) else str(v) for k, v in fields.items()})

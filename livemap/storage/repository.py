@@ -6,13 +6,13 @@ One class per aggregate, each in its own module, stacked so that each may use th
 (orders.py: orders follow their store's settings) < `DriverRecords` (drivers.py: a driver's run is a
 list of orders) < `ReturnRecords` (returns.py: a delivered order's return, step by step) <
 `RetentionRecords` (retention.py: what a store keeps, and for how long) < `ExportRecords` (export.py:
-a store's orders page by page).
+a store's orders page by page) < `ListingRecords` (listing.py: the dashboard's list of orders).
 """
 
 from __future__ import annotations
 
-from livemap.storage.export import ExportRecords
+from livemap.storage.listing import ListingRecords
 
 
-class Repository(ExportRecords):
+class Repository(ListingRecords):
     """All reads and writes of stores, drivers and orders."""

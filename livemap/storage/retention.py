@@ -66,5 +66,6 @@ class RetentionRecords(ReturnRecords):
             pipe.hdel(k.store_external_orders(sid, source), ext_id)
         pipe.srem(k.store_active(sid), tid)
         pipe.zrem(k.store_returns(sid), tid)
+        pipe.zrem(k.store_placed(sid), tid)
         if driver:
             pipe.zrem(k.driver_orders(sid, driver), tid)

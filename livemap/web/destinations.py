@@ -1,4 +1,4 @@
-"""The destinations in a store's settings patch (webhook, SMS gateway, SMTP server), vetted before saving.
+"""The destinations in a store's settings patch (webhook, SMS gateway, SMTP server, shops' APIs), vetted before saving.
 
 A store learns at once that an internal address is refused, rather than from dead letters later.
 Saving is the first check only: every connection vets the name's addresses again (`outbound.connect`).
@@ -14,8 +14,13 @@ from livemap.outbound.connect import vetted
 from livemap.outbound.policy import OutboundPolicy, OutboundRefused
 from livemap.web.errors import ApiError
 
-#: Settings that hold a URL livemap POSTs to.
-URL_FIELDS = (("notifications", "webhook", "url"), ("notifications", "sms", "url"))
+#: Settings that hold a URL livemap sends requests to.
+URL_FIELDS = (
+    ("notifications", "webhook", "url"),
+    ("notifications", "sms", "url"),
+    ("integrations", "woocommerce", "write_back", "url"),
+    ("integrations", "shopify", "write_back", "url"),
+)
 #: The SMTP server: host, port (and the port's default when the patch leaves it).
 SMTP_FIELDS = (("notifications", "email", "host"), ("notifications", "email", "port"), 587)
 

@@ -15,6 +15,7 @@ from livemap.domain.responses import (
     LatLon,
     OrderView,
     Position,
+    Proof,
     Snapshot,
     Stops,
     StopView,
@@ -94,7 +95,9 @@ def _return_status(order: Order) -> str | None:
     return record["status"] if record else None
 
 
-def store_order(order: Order, history: list[HistoryEntry], base_url: str, token: str) -> OrderView:
+def store_order(
+    order: Order, history: list[HistoryEntry], base_url: str, token: str, proof: Proof | None = None
+) -> OrderView:
     """The order as its store sees it through the REST API."""
     return OrderView(
         id=order["id"],
@@ -122,6 +125,7 @@ def store_order(order: Order, history: list[HistoryEntry], base_url: str, token:
         flags=[] if order["destination"] else ["no_destination"],
         geocode=order["geocode"] or None,
         return_leg=order.on_return_leg,
+        proof=proof,
     )
 
 

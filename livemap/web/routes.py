@@ -17,6 +17,7 @@ from livemap.web.api import (
     fleet,
     health,
     monitoring,
+    orderlist,
     orders,
     returns,
     stores,
@@ -28,6 +29,7 @@ from livemap.web.pages.driver import driver_page
 from livemap.web.pages.embed import embed_js
 from livemap.web.pages.layout import STATIC_DIR
 from livemap.web.pages.lookup import lookup_form
+from livemap.web.pages.orders import orders_page
 from livemap.web.pages.returns import returns_page
 from livemap.web.pages.tracking import tracking_page
 from livemap.web.pages.unsubscribe import unsubscribe_page
@@ -41,6 +43,7 @@ def all_routes() -> list[BaseRoute]:
         *stores.routes,
         *fleet.routes,
         *orders.routes,
+        *orderlist.routes,
         *customers.routes,
         *analytics.routes,
         *export.routes,
@@ -60,6 +63,7 @@ def all_routes() -> list[BaseRoute]:
         Route("/dispatch/signout", sign_out, methods=["POST"]),
         Route("/dispatch/analytics", analytics_page, methods=["GET"]),
         Route("/dispatch/returns", returns_page, methods=["GET"]),
+        Route("/dispatch/orders", orders_page, methods=["GET"]),
         Route("/driver", driver_page, methods=["GET"]),
         Route("/unsubscribe/{tracking_id}/{channel}", unsubscribe_page, methods=["GET", "POST"]),
         # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.

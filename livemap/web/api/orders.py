@@ -8,17 +8,19 @@ from starlette.routing import Route
 
 from livemap.domain.messages import Assign, CreateOrder, StageChange
 from livemap.services import services
+from livemap.storage import proofs
 from livemap.web import auth, bodies, sessions
 from livemap.web import presenters as views
-from livemap.web.errors import ApiError, json_response
+from livemap.web.errors import PRIVATE, ApiError, json_response
 
 
 async def _order_response(request: Request, store_id: str, oid: str, status: int = 200) -> Response:
     store = services(request).repo
     order = await store.store_order(store_id, oid)
     history = await store.history(order.tracking_id)
+    proof = await proofs.proof(store, order.tracking_id)
     base_url = services(request).base_url(request)
-    return json_response(views.store_order(order, history, base_url, store.tracking_token(order)), status)
+    return json_response(views.store_order(order, history, base_url, store.tracking_token(order), proof), status)
 
 
 async def create_order(request: Request) -> Response:
@@ -55,9 +57,22 @@ async def change_stage(request: Request) -> Response:
     return await _order_response(request, principal.store_id, oid)
 
 
+@sessions.allows_session
+async def proof_photo(request: Request) -> Response:
+    """`GET /api/orders/{order_id}/proof/photo`: the delivery photo the driver took."""
+    principal = await auth.require(request, "store")
+    store = services(request).repo
+    order = await store.store_order(principal.store_id, request.path_params["order_id"])
+    photo = await proofs.photo(store, order.tracking_id)
+    if photo is None:
+        raise ApiError(404, "no_proof", "the driver took no photo")
+    return Response(photo[0], media_type=photo[1], headers=PRIVATE)
+
+
 routes = [
     Route("/api/orders", create_order, methods=["POST"]),
     Route("/api/orders/{order_id}", get_order, methods=["GET"]),
     Route("/api/orders/{order_id}/assign", assign_order, methods=["POST"]),
     Route("/api/orders/{order_id}/stage", change_stage, methods=["POST"]),
+    Route("/api/orders/{order_id}/proof/photo", proof_photo, methods=["GET"]),
 ]

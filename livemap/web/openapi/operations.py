@@ -224,6 +224,33 @@ OPERATIONS: list[Op] = [
     ),
     Op(
         "get",
+        "/api/orders/{order_id}/proof/photo",
+        "The delivery photo the driver took (image/jpeg, image/png or image/webp); 404 `no_proof`",
+        "store",
+        None,
+        {200: bytes},
+        ORDER_ID,
+        media="image/*",
+    ),
+    Op(
+        "get",
+        "/api/orders",
+        "The store's orders, newest placed first, a page at a time (the dashboard's list); `next` is the cursor of"
+        " the page after; a filter that keeps few orders may answer fewer than `limit` with a `next` (5,000 orders"
+        " read per request at most)",
+        "store",
+        None,
+        {200: r.OrderList},
+        (
+            ("show", "query", "`all` (default), `open`, `unassigned`, `live`, `late`, `imported` or `finished`"),
+            ("q", "query", "text to find in the order id, customer name, email or phone, address, tracking number"),
+            *PERIOD,
+            ("cursor", "query", "`next` of the previous page"),
+            ("limit", "query", "at most this many, 1-200 (default 50)"),
+        ),
+    ),
+    Op(
+        "get",
         "/api/returns",
         "The store's returns, newest first (at most 500), each with the steps it may take next",
         "store",

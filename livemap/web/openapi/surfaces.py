@@ -194,6 +194,15 @@ SURFACES: list[Op] = [
         media="text/html",
     ),
     Op(
+        "get",
+        "/dispatch/orders",
+        "Every order of the store (HTML; signed in, else 303 to /dispatch): filter, search, assign each",
+        None,
+        None,
+        {200: str, 303: str},
+        media="text/html",
+    ),
+    Op(
         "post",
         "/dispatch/signout",
         "Sign out (form body `csrf`: the page's CSRF token): the session ends, 303 to /dispatch",

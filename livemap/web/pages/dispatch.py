@@ -3,23 +3,28 @@
 Signing in opens a session (see `sessions`): the key or password is sent once, in a form post,
 never in a URL. The dashboard is a folium-built Leaflet map (vendored Leaflet and
 Leaflet.markercluster) plus `static/dispatch.js`, which follows `/ws/dispatch` with the session
-cookie and acts through the store's own REST API with the session's CSRF token.
+cookie and acts through the store's own REST API with the session's CSRF token. Its words are in English,
+Spanish or Brazilian Portuguese: `?lang=`, else the browser's, else (once signed in) the store's locale.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from livemap.domain import security
+from livemap.domain.i18n import negotiate
+from livemap.domain.i18n_dispatch import DISPATCH
 from livemap.domain.records import decode_hash
 from livemap.domain.stages import FINAL
 from livemap.services import services
 from livemap.storage import accounts, attempts
 from livemap.storage.repository import Repository
 from livemap.web import bodies, csp, sessions
+from livemap.web.pages import backoffice
 from livemap.web.pages.layout import Fragment, Script, figure, render, script_json, templates
 from livemap.web.pages.maps import TrackingMap, tile_layer
 
@@ -44,45 +49,71 @@ class DispatchMap(TrackingMap):
     ]
 
 
-def _signin_page(error: str = "", store_id: str = "", status: int = 200) -> HTMLResponse:
-    page = figure("en", "Dispatch · sign in", "/static/dispatch.css")
-    page.html.add_child(Fragment(_SIGNIN.render(error=error, store_id=store_id)))
+def _lang_query(request: Request) -> str:
+    """`?lang=` as asked, kept through the sign-in post and the redirects around it ("" when none was asked).
+
+    Passed on as given, not as negotiated: an unsupported one falls back the same way on every page, and
+    without one the dashboard still falls back to the store's locale, which is unknown before the sign-in.
+    """
+    asked = request.query_params.get("lang")
+    return f"?{urlencode({'lang': asked})}" if asked else ""
+
+
+def _signin_page(request: Request, store_id: str, error: str = "", status: int = 200) -> HTMLResponse:
+    """The sign-in form, in `?lang=` else the browser's language (no store is known yet); `error` names its words."""
+    lang = negotiate(request.query_params.get("lang"), request.headers.get("accept-language", ""))
+    words = DISPATCH[lang]
+    page = figure(lang, f"{words['title']} · {words['signin']}", "/static/dispatch.css")
+    action = f"/dispatch{_lang_query(request)}"
+    body = _SIGNIN.render(s=words, error=words[error] if error else "", store_id=store_id, action=action)
+    page.html.add_child(Fragment(body))
     # Its form post must carry our Origin (`_sign_in` checks it), which no-referrer would make "null".
     return render(page, status, body_class="dp-signin-page", referrer="same-origin")
 
 
-async def _dashboard(request: Request, session: sessions.Session) -> HTMLResponse:
-    svc = services(request)
-    settings = await svc.repo.settings(session.store_id)
-    names = decode_hash(await svc.repo.redis.hgetall(svc.repo.keys.store_drivers(session.store_id)))
-    machine = settings.machine()
-    tiles = tile_layer(settings.branding, svc.settings)
-    page = figure("en", f"Dispatch · {settings.name}", "/static/dispatch.css")
-    page.header.add_child(Script("/static/reconnect.js", defer=True), name="reconnect")
-    page.header.add_child(Script("/static/dispatch.js", defer=True), name="js")
-    # The world until the first snapshot, which fits the map to the fleet.
-    m = DispatchMap(location=[20.0, 0.0], zoom_start=2, tiles=None, control_scale=True)
-    tiles.add_to(m)
-    page.add_child(m)
-    config: dict[str, Any] = {
-        "map": m.get_name(),
-        "csrf": session.csrf,
-        "timezone": settings.timezone,
-        "stages": [{"id": s, "label": machine.label(s, "en")} for s in machine.known],
+def _config(request: Request, office: backoffice.Office, map_name: str, drivers: dict[str, str]) -> dict[str, Any]:
+    """What static/dispatch.js needs: the stages in the page's language, thresholds, the page's words."""
+    svc, lang = services(request), office.lang
+    machine = office.settings.machine()
+    return {
+        "map": map_name,
+        "csrf": office.session.csrf,
+        "lang": lang,
+        "strings": DISPATCH[lang],
+        "timezone": office.settings.timezone,
+        "stages": [{"id": s, "label": machine.label(s, lang)} for s in machine.known],
         "allowed": {s: machine.allowed(s) for s in machine.known},
         "delivered": machine.delivered,
         "final": sorted(FINAL),
-        "drivers": names,
+        "drivers": drivers,
         "stale_after_ms": svc.settings.stale_after_s * 1000,
         "online_window_ms": svc.settings.online_window_s * 1000,
         "delay_grace_ms": svc.settings.delay_grace_s * 1000,
         "viewport_drivers": svc.settings.dispatch_viewport_drivers,
     }
+
+
+async def _dashboard(request: Request, office: backoffice.Office) -> HTMLResponse:
+    svc, settings, lang = services(request), office.settings, office.lang
+    words = DISPATCH[lang]
+    names = decode_hash(await svc.repo.redis.hgetall(svc.repo.keys.store_drivers(office.session.store_id)))
+    tiles = tile_layer(settings.branding, svc.settings)
+    page = figure(lang, f"{words['title']} · {settings.name}", "/static/dispatch.css")
+    # office.js first: dispatch.js fills its words' {n} fields with the back office's helper.
+    for n, src in enumerate(("/static/reconnect.js", "/static/office.js", "/static/dispatch.js")):
+        page.header.add_child(Script(src, defer=True), name=f"script{n}")
+    # The world until the first snapshot, which fits the map to the fleet.
+    m = DispatchMap(location=[20.0, 0.0], zoom_start=2, tiles=None, control_scale=True)
+    tiles.add_to(m)
+    page.add_child(m)
     panel = _DASHBOARD.render(
+        s=words,
+        lang=lang,
         store=settings.name,
-        who=session.account or "Store key",
-        csrf=session.csrf,
-        config=script_json(config),
+        who=office.session.account or words["store_key"],
+        csrf=office.session.csrf,
+        signout=f"/dispatch/signout{_lang_query(request)}",
+        config=script_json(_config(request, office, m.get_name(), names)),
     )
     page.html.add_child(Fragment(panel), name="panel")
     return render(page, body_class="dp-dashboard", images=[csp.source(tiles.tiles)])
@@ -92,11 +123,10 @@ async def dispatch_page(request: Request) -> Response:
     """GET: the dashboard when signed in, else the sign-in form. POST: sign in."""
     if request.method == "POST":
         return await _sign_in(request)
-    store = services(request).repo
-    session = await sessions.load(store, request.cookies.get(sessions.COOKIE, ""))
-    if session is None:
-        return _signin_page(store_id=request.query_params.get("store", ""))
-    return await _dashboard(request, session)
+    office = await backoffice.signed_in(request)
+    if office is None:
+        return _signin_page(request, request.query_params.get("store", ""))
+    return await _dashboard(request, office)
 
 
 async def _open_session(store: Repository, form: dict[str, str], ttl_s: float) -> str | None:
@@ -121,18 +151,18 @@ async def _sign_in(request: Request) -> Response:
     store_id = form.get("store", "")
     # Browsers send Origin with every form post: another site must not sign people in (login CSRF).
     if "origin" in request.headers and not sessions.same_origin(request):
-        return _signin_page("Sign in from this site's own page.", store_id, 403)
+        return _signin_page(request, store_id, "err_origin", 403)
     client = request.client.host if request.client else "-"
     failures = svc.repo.keys.signin_failures(client)
     # Counted as a failure before the password is checked, given back if it is right: a burst of
     # guesses gets at most FAILED_SIGNINS checks, however many arrive at once.
     if await attempts.take(svc.repo.redis, failures, WINDOW_S) > FAILED_SIGNINS:
-        return _signin_page("Too many failed sign-ins: try again in a few minutes.", store_id, 429)
+        return _signin_page(request, store_id, "err_limited", 429)
     token = await _open_session(svc.repo, form, svc.settings.session_ttl_s)
     if token is None:
-        return _signin_page("That key, name or password is not right.", store_id, 401)
+        return _signin_page(request, store_id, "err_wrong", 401)
     await attempts.give_back(svc.repo.redis, failures)
-    response = RedirectResponse("/dispatch", status_code=303)
+    response = RedirectResponse(f"/dispatch{_lang_query(request)}", status_code=303)
     sessions.set_cookie(response, request, token, svc.settings.session_ttl_s)
     return response
 
@@ -143,7 +173,7 @@ async def sign_out(request: Request) -> Response:
     token = request.cookies.get(sessions.COOKIE, "")
     session = await sessions.load(store, token)
     given = (await bodies.form(request)).get("csrf", "")
-    response = RedirectResponse("/dispatch", status_code=303)
+    response = RedirectResponse(f"/dispatch{_lang_query(request)}", status_code=303)
     # Without the page's CSRF token another site could sign the dispatcher out: then nothing happens.
     if session is None or security.same_secret(given, session.csrf):
         await sessions.end(store, token)

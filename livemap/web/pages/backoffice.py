@@ -1,0 +1,49 @@
+"""What the back office's pages (analytics, returns, orders) share: the signed-in store, its settings and the
+page's language, and the page shell (the dashboard's stylesheet, the page's scripts, its body).
+
+Each page is a shell filled by its own script from the REST API through the dispatcher's session. Its
+words are in English, Spanish or Brazilian Portuguese: `?lang=`, else the browser's, else the store's locale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from livemap.domain.i18n import Lang, negotiate
+from livemap.domain.storesettings import StoreSettings
+from livemap.services import services
+from livemap.web import sessions
+from livemap.web.pages.layout import Fragment, Script, figure, render
+
+
+@dataclass(frozen=True, slots=True)
+class Office:
+    """A signed-in dispatcher's page request."""
+
+    session: sessions.Session
+    settings: StoreSettings
+    lang: Lang
+
+
+async def signed_in(request: Request) -> Office | None:
+    """The request's session, its store's settings and the page's language; None when not signed in."""
+    repo = services(request).repo
+    session = await sessions.load(repo, request.cookies.get(sessions.COOKIE, ""))
+    if session is None:
+        return None
+    settings = await repo.settings(session.store_id)
+    lang = negotiate(request.query_params.get("lang"), request.headers.get("accept-language", ""), settings.locale)
+    return Office(session, settings, lang)
+
+
+def page(office: Office, title: str, scripts: Sequence[str], body: str) -> Response:
+    """The page: `title` and the store's name, the dashboard's stylesheet, `scripts` (deferred, in order), `body`."""
+    shell = figure(office.lang, f"{title} · {office.settings.name}", "/static/dispatch.css")
+    for n, src in enumerate(scripts):
+        shell.header.add_child(Script(src, defer=True), name=f"script{n}")
+    shell.html.add_child(Fragment(body), name="body")
+    return render(shell, body_class="an-page")
