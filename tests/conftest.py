@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -271,6 +272,21 @@ def children(pid: int) -> list[int]:
 
 
 # --- API helpers ---------------------------------------------------------------------------------
+
+
+def on_a_taken_port(
+    args: Callable[[int], list[str]], env: dict[str, str]
+) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """Run `python -m livemap *args(port)` while another socket listens on `port`: the port and how it ended."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "livemap", *args(port)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=wait(30),
+        )  # fmt: skip
+    return port, done
 
 
 def now_ms() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import ADMIN, ROOT, Server, children, gone, redis_pids, wait
+from conftest import ADMIN, ROOT, Server, children, gone, on_a_taken_port, redis_pids, wait
 
 
 def demo_env(tmp_path: Path) -> dict[str, str]:
@@ -119,18 +118,7 @@ def check_newcomer_links(lines: list[str], first_tracking: str) -> None:
 def test_demo_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
     """`make run` while port P is taken (another livemap): one line naming P and how to pick another, exit 1, no
     traceback, and no redis-server left behind (the port is tried before anything starts)."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "livemap", "demo", "--port", str(port)],
-            cwd=ROOT,
-            env=demo_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=wait(30),
-        )
+    port, done = on_a_taken_port(lambda port: ["demo", "--port", str(port)], demo_env(tmp_path))
     assert done.returncode == 1
     assert done.stderr == (
         f"livemap: port {port} is in use (another livemap?); pick another with PORT={port + 1} make run\n"

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,6 +24,7 @@ from conftest import (
     gone,
     new_shop,
     now_ms,
+    on_a_taken_port,
     redis_pids,
     wait,
 )
@@ -239,19 +237,13 @@ def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path: Path, flag: str) ->
     """`livemap serve` told to listen on a port another process holds: exit 1 with one line on stderr naming the
     port and the flag that picks another, no traceback, and no redis-server started for nothing."""
     data = tmp_path / "var"
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        ports = ["--port", str(port)] if flag == "--port" else ["--port", "0", "--osmand-port", str(port)]
-        done = subprocess.run(
-            [sys.executable, "-m", "livemap", "serve", *ports],
-            cwd=ROOT,
-            env=embedded_env(data),
-            capture_output=True,
-            text=True,
-            timeout=wait(30),
+
+    def args(port: int) -> list[str]:
+        return (
+            ["serve", "--port", str(port)] if flag == "--port" else ["serve", "--port", "0", "--osmand-port", str(port)]
         )
+
+    port, done = on_a_taken_port(args, embedded_env(data))
     assert done.returncode == 1
     assert done.stderr == f"livemap: port {port} is in use (another livemap?); pick another with {flag} {port + 1}\n"
     assert done.stdout == "" and not redis_pids(data)

@@ -67,6 +67,10 @@ class DriverRecords(OrderRecords):
                 found.append(text(key))
         return found
 
+    async def driver_names(self, sid: str) -> dict[str, str]:
+        """The store's drivers: id -> name."""
+        return decode_hash(await self.redis.hgetall(self.keys.store_drivers(sid)))
+
     async def driver(self, sid: str, did: str) -> dict[str, str]:
         return decode_hash(await self.redis.hgetall(self.keys.driver(sid, did)))
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import cast
 
 from livemap.domain.clock import DAY_MS
-from livemap.domain.records import text
-from livemap.domain.stages import FINAL
+from livemap.domain.records import Order, is_done, text
 from livemap.storage.db import Pipe
 from livemap.storage.returns import ReturnRecords
 
@@ -47,9 +46,9 @@ class RetentionRecords(ReturnRecords):
         gone = 0
         async with self.redis.pipeline(transaction=False) as pipe:
             for tid, (stage, oid, driver, source, ext_id, leg), mine in zip(due, fields, claimed, strict=True):
-                if not mine or (stage and stage not in FINAL) or leg == "1":
-                    # Another process took it, or it is not over after all (a driver is collecting its
-                    # return: the leg's end lists it again).
+                if not mine or (stage and not is_done(Order({"stage": stage, "return_leg": leg}))):
+                    # Another process took it, or it is not over after all (not final, or a driver is
+                    # collecting its return: the leg's end lists it again).
                     continue
                 self._queue_delete(pipe, sid, tid, oid, driver, source, ext_id)
                 gone += 1

@@ -31,6 +31,13 @@ class ApiError(Exception):
 PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
 
 
+def private_image(photo: tuple[bytes, str] | None, code: str, message: str) -> Response:
+    """A customer's photo (proof of delivery, a return's) with the PRIVATE headers; 404 `code` without one."""
+    if photo is None:
+        raise ApiError(404, code, message)
+    return Response(photo[0], media_type=photo[1], headers=PRIVATE)
+
+
 def json_response(content: Any, status: int = 200) -> Response:
     return Response(_encode(content), status_code=status, media_type="application/json")
 

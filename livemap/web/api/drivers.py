@@ -22,7 +22,7 @@ from livemap.storage import proofs
 from livemap.storage.repository import Repository
 from livemap.web import auth, bodies
 from livemap.web.auth import authorize_tracking
-from livemap.web.errors import PRIVATE, ApiError, json_response, not_found
+from livemap.web.errors import PRIVATE, ApiError, json_response, not_found, private_image
 from livemap.web.presenters import driver_stops
 
 
@@ -134,11 +134,7 @@ async def customer_proof(request: Request) -> Response:
 async def customer_photo(request: Request) -> Response:
     """`GET /api/track/{tracking_id}/proof/photo`: the delivery photo itself."""
     tid = await _delivered(request)
-    photo = await proofs.photo(services(request).repo, tid)
-    if photo is None:
-        raise ApiError(404, "no_proof", "the driver took no photo")
-    data, media_type = photo
-    return Response(data, media_type=media_type, headers=PRIVATE)
+    return private_image(await proofs.photo(services(request).repo, tid), "no_proof", "the driver took no photo")
 
 
 routes = [

@@ -11,7 +11,7 @@ from livemap.services import services
 from livemap.storage import proofs
 from livemap.web import auth, bodies, sessions
 from livemap.web import presenters as views
-from livemap.web.errors import PRIVATE, ApiError, json_response
+from livemap.web.errors import ApiError, json_response, private_image
 
 
 async def _order_response(request: Request, store_id: str, oid: str, status: int = 200) -> Response:
@@ -63,10 +63,7 @@ async def proof_photo(request: Request) -> Response:
     principal = await auth.require(request, "store")
     store = services(request).repo
     order = await store.store_order(principal.store_id, request.path_params["order_id"])
-    photo = await proofs.photo(store, order.tracking_id)
-    if photo is None:
-        raise ApiError(404, "no_proof", "the driver took no photo")
-    return Response(photo[0], media_type=photo[1], headers=PRIVATE)
+    return private_image(await proofs.photo(store, order.tracking_id), "no_proof", "the driver took no photo")
 
 
 routes = [

@@ -13,7 +13,7 @@ from livemap.domain.responses import ReturnList, ReturnView
 from livemap.services import services
 from livemap.storage import proofs
 from livemap.web import auth, bodies, sessions
-from livemap.web.errors import PRIVATE, ApiError, json_response
+from livemap.web.errors import ApiError, json_response, private_image
 
 _STATUSES = {*rt.ReturnStatus, "open", "closed"}
 
@@ -60,9 +60,7 @@ async def get_photo(request: Request) -> Response:
     repo = services(request).repo
     order = await repo.store_order(principal.store_id, request.path_params["order_id"])
     photo = await proofs.return_photo(repo, order.tracking_id)
-    if photo is None:
-        raise ApiError(404, "no_photo", "the customer sent no photo with this return")
-    return Response(photo[0], media_type=photo[1], headers=PRIVATE)
+    return private_image(photo, "no_photo", "the customer sent no photo with this return")
 
 
 @sessions.allows_session

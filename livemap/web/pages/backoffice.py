@@ -7,8 +7,9 @@ words are in English, Spanish or Brazilian Portuguese: `?lang=`, else the browse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +28,10 @@ class Office:
     session: sessions.Session
     settings: StoreSettings
     lang: Lang
+
+    def config(self, words: Mapping[str, str]) -> dict[str, Any]:
+        """What every back-office script is given: the session's CSRF token, the language, its words, the zone."""
+        return {"csrf": self.session.csrf, "lang": self.lang, "strings": words, "timezone": self.settings.timezone}
 
 
 async def signed_in(request: Request) -> Office | None:

@@ -18,7 +18,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from livemap.domain import security
 from livemap.domain.i18n import negotiate
 from livemap.domain.i18n_dispatch import DISPATCH
-from livemap.domain.records import decode_hash
 from livemap.domain.stages import FINAL
 from livemap.services import services
 from livemap.storage import accounts, attempts
@@ -77,10 +76,7 @@ def _config(request: Request, office: backoffice.Office, map_name: str, drivers:
     machine = office.settings.machine()
     return {
         "map": map_name,
-        "csrf": office.session.csrf,
-        "lang": lang,
-        "strings": DISPATCH[lang],
-        "timezone": office.settings.timezone,
+        **office.config(DISPATCH[lang]),
         "stages": [{"id": s, "label": machine.label(s, lang)} for s in machine.known],
         "allowed": {s: machine.allowed(s) for s in machine.known},
         "delivered": machine.delivered,
@@ -96,7 +92,7 @@ def _config(request: Request, office: backoffice.Office, map_name: str, drivers:
 async def _dashboard(request: Request, office: backoffice.Office) -> HTMLResponse:
     svc, settings, lang = services(request), office.settings, office.lang
     words = DISPATCH[lang]
-    names = decode_hash(await svc.repo.redis.hgetall(svc.repo.keys.store_drivers(office.session.store_id)))
+    names = await svc.repo.driver_names(office.session.store_id)
     tiles = tile_layer(settings.branding, svc.settings)
     page = figure(lang, f"{words['title']} · {settings.name}", "/static/dispatch.css")
     # office.js first: dispatch.js fills its words' {n} fields with the back office's helper.

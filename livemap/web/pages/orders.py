@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from livemap.domain.i18n_orders import ORDERS
-from livemap.domain.records import decode_hash
 from livemap.domain.stages import FINAL
 from livemap.services import services
 from livemap.web.pages import backoffice
@@ -25,13 +24,9 @@ async def orders_page(request: Request) -> Response:
         return RedirectResponse("/dispatch", status_code=303)
     settings, lang, repo = office.settings, office.lang, services(request).repo
     words, machine = ORDERS[lang], settings.machine()
-    drivers = decode_hash(await repo.redis.hgetall(repo.keys.store_drivers(office.session.store_id)))
     config = {
-        "csrf": office.session.csrf,
-        "lang": lang,
-        "strings": words,
-        "timezone": settings.timezone,
-        "drivers": drivers,
+        **office.config(words),
+        "drivers": await repo.driver_names(office.session.store_id),
         "stages": {s: machine.label(s, lang) for s in machine.known},
         "delivered": list(machine.delivered),
         "final": sorted(FINAL),

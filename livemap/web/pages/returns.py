@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from livemap.domain.i18n_returns import RETURNS
-from livemap.domain.records import decode_hash
 from livemap.services import services
 from livemap.web.pages import backoffice
 from livemap.web.pages.layout import script_json, templates
@@ -31,15 +30,8 @@ async def returns_page(request: Request) -> Response:
         return RedirectResponse("/dispatch", status_code=303)
     settings, lang, repo = office.settings, office.lang, services(request).repo
     words = RETURNS[lang]
-    drivers = decode_hash(await repo.redis.hgetall(repo.keys.store_drivers(office.session.store_id)))
     today = dt.datetime.now(zoneinfo.ZoneInfo(settings.timezone)).date()
-    config = {
-        "csrf": office.session.csrf,
-        "lang": lang,
-        "strings": words,
-        "timezone": settings.timezone,
-        "drivers": drivers,
-    }
+    config = {**office.config(words), "drivers": await repo.driver_names(office.session.store_id)}
     # Built here, not in returns.js: the store's "today" is known here and the link works before any script.
     export = f"/api/returns.csv?from={today - dt.timedelta(days=EXPORT_DAYS - 1)}&to={today}"
     body = _PAGE.render(s=words, store=settings.name, lang=lang, export=export, config=script_json(config))
