@@ -98,7 +98,9 @@ class LivemapClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout_s,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            # Idle connections are dropped before the server's keep-alive (LIVEMAP_KEEP_ALIVE_TIMEOUT_S, 5 s)
+            # closes them: with equal timeouts a request could go out on a socket the server is closing.
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32, keepalive_expiry=2.0),
             headers={"user-agent": "livemap-simulator"},
         )
 

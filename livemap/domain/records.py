@@ -97,6 +97,11 @@ class Order:
         """A driver is on the way to collect the order's return (a live leg of its own, after delivery)."""
         return self["return_leg"] == "1"
 
+    def stays_on_leg(self, stage: str) -> bool:
+        """Whether a change to `stage` keeps the order on its return's pickup leg: a driver collecting a return stays
+        on it through a reassignment (the stage stays the delivered one); a stage change ends it."""
+        return self.on_return_leg and stage == self.stage
+
     @property
     def route_source(self) -> RouteSource:
         """Where the order's route came from (orders stored before the field: a store's route has more than

@@ -376,15 +376,9 @@ async def _route_fields(body: NewOrder) -> dict[FieldT, EncodableT]:
     return {"route": json_encoder.encode(points), "cum": json_encoder.encode(cum)}
 
 
-def _stays_on_leg(order: Order, stage: str) -> bool:
-    """Whether a change to `stage` keeps `order` on its return's pickup leg: a driver collecting a return stays on
-    it through a reassignment (the stage stays the delivered one); a stage change ends it."""
-    return order.on_return_leg and stage == order.stage
-
-
 def _after_change(order: Order, machine: StageMachine, stage: str, driver: str) -> tuple[bool, bool]:
     """Whether `order` is final and live after a change to `stage` / `driver`."""
-    leg = _stays_on_leg(order, stage)
+    leg = order.stays_on_leg(stage)
     return stage in FINAL and not leg, bool(driver) and (machine.is_live(stage) or leg)
 
 
@@ -394,7 +388,7 @@ def _change_bodies(
     """A change's messages: the dispatchers' event, the history entry (none without a new stage), the customer's."""
     dispatch = json_encoder.encode(
         StageEvent(stage=stage, at=at, note=note, live=live, order_id=order["id"], tracking_id=order.tracking_id,
-                   driver_id=driver or None, return_leg=_stays_on_leg(order, stage))
+                   driver_id=driver or None, return_leg=order.stays_on_leg(stage))
     )  # fmt: skip
     if stage == order.stage:  # an assignment only: the customer learns whether the driver is on the way
         return dispatch, b"", json_encoder.encode({"type": "assigned", "live": live})
