@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from livemap.domain.signin import driver_sign_in_url
 from livemap.tasks import first_error
 
 from .client import ApiError, LivemapClient, StoreCreated, with_retries
@@ -159,7 +160,7 @@ def _announce(options: RunOptions, client: LivemapClient, demo: _Demo, out: Text
         ("Store id:", store.id),
         ("Dispatcher:", f"{url}/dispatch   (store key: {store.api_key})"),
         ("Guest form:", f"{url}/track?store={store.id}   (order {first.number} + {first.request.customer.email})"),
-        ("Driver app:", f"{url}/driver#token={driver.token}"),
+        ("Driver app:", driver_sign_in_url(url, driver.token)),
         ("", f"signs in as {driver.id} ({driver.name}), a simulated driver: the simulator sends its fixes"),
     ]
     orders = [

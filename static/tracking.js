@@ -417,7 +417,7 @@
   let shownAt = document.visibilityState === "visible" ? performance.now() : null;
 
   function viewEnded() {
-    if (shownAt === null) return;
+    if (shownAt === null || cfg.preview) return;
     const seconds = Math.min(86400, (performance.now() - shownAt) / 1000);
     shownAt = null;
     fetch(`/api/track/${cfg.tracking_id}/views?t=${encodeURIComponent(cfg.token)}`, {
@@ -435,5 +435,7 @@
   render();
   fillUpdates();
   setInterval(renderEta, 5000); // countdown and "last seen" age move on between events
-  socket.start();
+  // The settings page's preview of this page: a sample order, nothing to follow.
+  if (cfg.preview) setConnection("live");
+  else socket.start();
 })();

@@ -191,20 +191,38 @@ async def test_session_uses_the_same_endpoints_with_csrf_and_the_same_validation
     assert done.status_code == 200 and done.json()["history"][-1]["note"] == "by dispatch"
 
 
-async def test_session_cannot_administer_the_store(shop: Shop, server: Server) -> None:
-    """Store settings, driver credentials and dispatcher accounts still need the key itself."""
-    desk = await desk_for(shop.http, server, {"key": shop.key})
-    for method, path, body in (
-        ("GET", "/api/store", None),
-        ("PATCH", "/api/store", {"name": "Mine now"}),
-        ("POST", "/api/drivers", {"name": "Eve"}),
-        ("POST", "/api/orders", {"id": "X1", "customer": {"name": "A"}, "destination": {"lat": 0, "lon": 0}}),
-        ("POST", "/api/dispatchers", {"name": "eve", "password": "0123456789ab"}),
-        ("GET", "/api/dispatchers", None),
-    ):
+async def test_an_account_session_cannot_administer_the_store(shop: Shop, server: Server) -> None:
+    """A dispatcher account runs deliveries: store settings, drivers' credentials and accounts stay out of reach."""
+    await shop.post("/api/dispatchers", {"name": "desk", "password": "0123456789ab"})
+    desk = await desk_for(shop.http, server, {"store": shop.id, "name": "desk", "password": "0123456789ab"})
+    for method, path, body in ADMINISTRATION:
         r = await desk.call(method, path, body)
         assert r.status_code == 403 and r.json()["error"]["code"] == "key_required", (method, path, r.text)
     assert (await shop.get("/api/store")).json()["name"] == "Test shop"
+
+
+async def test_a_key_session_is_the_owner_of_the_settings_page(shop: Shop, server: Server) -> None:
+    """Signed in with the store key, the settings page's endpoints answer; replacing the key still needs the key."""
+    desk = await desk_for(shop.http, server, {"key": shop.key})
+    for method, path, body in ADMINISTRATION:
+        r = await desk.call(method, path, body)
+        assert r.status_code in (200, 201), (method, path, r.text)
+    assert (await shop.get("/api/store")).json()["name"] == "Mine now"
+    r = await desk.call("POST", "/api/store/key", None)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "key_required"
+    r = await desk.call(
+        "POST", "/api/orders", {"id": "X1", "customer": {"name": "A"}, "destination": {"lat": 0, "lon": 0}}
+    )
+    assert r.status_code == 403, "creating orders is the shop's integration's job, not the settings page's"
+
+
+ADMINISTRATION: list[tuple[str, str, Any]] = [
+    ("GET", "/api/store", None),
+    ("PATCH", "/api/store", {"name": "Mine now"}),
+    ("POST", "/api/drivers", {"name": "Eve"}),
+    ("POST", "/api/dispatchers", {"name": "eve", "password": "0123456789ab"}),
+    ("GET", "/api/dispatchers", None),
+]
 
 
 def test_a_session_may_call_exactly_the_dashboards_routes() -> None:

@@ -36,6 +36,20 @@ def test_every_reference_resolves() -> None:
     assert refs and refs <= names
 
 
+def test_the_drivers_list_and_sign_in_link_are_described() -> None:
+    """`GET /api/drivers` answers a DriverList; every field of it and of DriverCreated (the sign-in link, its QR
+    code) says what it holds."""
+    doc = build()
+    listed = doc["paths"]["/api/drivers"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed == {"$ref": "#/components/schemas/DriverList"}
+    schemas = doc["components"]["schemas"]
+    assert {"sign_in_url", "sign_in_qr"} <= schemas["DriverCreated"]["properties"].keys()
+    for name in ("DriverList", "DriverRow", "DriverCreated"):
+        assert schemas[name].get("description"), name
+        for field, schema in schemas[name]["properties"].items():
+            assert schema.get("description"), f"{name}.{field}"
+
+
 async def test_served_document_and_real_responses_match_their_types(shop: Shop, server: Server) -> None:
     """/openapi.json is served; real REST and socket payloads decode strictly as the documented types."""
     served = await shop.http.get(f"{server.url}/openapi.json")

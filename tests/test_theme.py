@@ -13,7 +13,9 @@ from livemap.domain.i18n import LANGS, STRINGS
 from livemap.domain.i18n_analytics import ANALYTICS
 from livemap.domain.i18n_dispatch import DISPATCH
 from livemap.domain.i18n_driver import DRIVER
+from livemap.domain.i18n_orders import ORDERS
 from livemap.domain.i18n_returns import RETURNS
+from livemap.domain.i18n_settings import SETTINGS
 from livemap.web.pages.theme import contrast, ink_on_white, text_on
 
 # Every 17th level of each channel: 4,096 colours from black to white, greys and saturated hues included.
@@ -73,8 +75,8 @@ async def test_the_page_carries_the_readable_colours(shop: Shop, server: Server)
 
 @pytest.mark.parametrize(
     "table",
-    [STRINGS, DRIVER, ANALYTICS, RETURNS, DISPATCH],
-    ids=["pages", "driver", "analytics", "returns", "dispatch"],
+    [STRINGS, DRIVER, ANALYTICS, RETURNS, DISPATCH, ORDERS, SETTINGS],
+    ids=["pages", "driver", "analytics", "returns", "dispatch", "orders", "settings"],
 )
 def test_every_language_has_every_string(table: Mapping[str, dict[str, str]]) -> None:
     """en, es and pt-BR define the same keys (the page and its script would show a blank otherwise)."""

@@ -15,6 +15,8 @@ import msgspec
 
 from livemap.domain.clock import now_ms
 from livemap.domain.i18n import Lang
+from livemap.domain.i18n_notify import check_text
+from livemap.domain.storesettings import Texts
 
 # Device clocks drift and phones buffer fixes offline, but a fix from the future or from before
 # 2001 is a unit bug (seconds instead of milliseconds) or garbage.
@@ -284,6 +286,73 @@ class Viewport(msgspec.Struct, tag="viewport", tag_field="type"):
             raise ValueError(f"bbox: {exc}") from None
         if min_lat > max_lat or min_lon > max_lon:
             raise ValueError("bbox must be [min_lon, min_lat, max_lon, max_lat]")
+
+
+# --- the store's settings page: its customer messages previewed and sent as a test ---------------
+
+#: What a notification is about: a stage id of the store's machine, `arriving`, `delayed` or `return_<status>`.
+NoticeEvent = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="a stage id of the store's machine (`shipped`, a custom stage...), `arriving`, `delayed` or"
+        " `return_<status>` (`return_approved`...)",
+    ),
+]
+# The HTML standard's valid email address (what a browser's type=email input accepts), and a phone number as
+# orders take it.
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z"
+)
+_PHONE = re.compile(r"^\+?[0-9 ()./-]{4,31}\Z")
+
+
+class NotificationPreview(msgspec.Struct):
+    """A customer message as it would read, with wording of the language not saved yet (checked like settings)."""
+
+    lang: Lang
+    event: NoticeEvent
+    texts: Texts = {}
+
+    def __post_init__(self) -> None:
+        for key, text in self.texts.items():
+            try:
+                check_text(key, text)
+            except ValueError as exc:
+                raise ValueError(f"texts.{exc}") from None
+
+
+class NotificationTest(msgspec.Struct):
+    """Send one customer message now, marked as a test, to the store's own address or phone."""
+
+    channel: Literal["email", "sms"]
+    to: Annotated[str, msgspec.Meta(min_length=1, max_length=254, description="an email address or a phone number")]
+    lang: Lang
+    event: NoticeEvent
+
+    def __post_init__(self) -> None:
+        if self.channel == "email" and not _EMAIL.match(self.to):
+            raise ValueError("to: not an email address")
+        if self.channel == "sms" and not (_PHONE.match(self.to) and sum(c.isdigit() for c in self.to) >= 4):
+            raise ValueError("to: not a phone number")
+
+
+class NotificationWords(msgspec.Struct):
+    """A customer message: the email's subject and plain-text body, and the SMS."""
+
+    subject: str
+    text: str
+    sms: str
+
+
+class NotificationSent(msgspec.Struct):
+    """The test message was handed to the store's SMTP server or SMS provider, which accepted it."""
+
+    sent: bool
+    channel: Literal["email", "sms"]
+    to: str
 
 
 _PATH = re.compile(r" - at `\$\.?([^`]*)`$")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -113,9 +113,49 @@ class StoreCreated(msgspec.Struct):
 
 
 class DriverCreated(msgspec.Struct):
-    id: str
-    name: str
-    token: str
+    """A driver's new credential, shown once (livemap keeps only its digest), with the link that signs the driver
+    app in with it."""
+
+    id: Annotated[str, msgspec.Meta(description="the driver's id")]
+    name: Annotated[str, msgspec.Meta(description="the driver's name")]
+    token: Annotated[str, msgspec.Meta(description="the driver token (`lmd_...`); the previous one is refused")]
+    sign_in_url: Annotated[
+        str,
+        msgspec.Meta(
+            description="the driver app signed in with `token`: `<public URL>/driver#token=<token>` (the URL:"
+            " LIVEMAP_PUBLIC_URL, else the request's origin); the token sits in the fragment, which browsers never"
+            " send to a server"
+        ),
+    ]
+    sign_in_qr: Annotated[
+        str,
+        msgspec.Meta(
+            description="`sign_in_url` as a QR code: an SVG document (black on white, quiet zone included) sized by its"
+            " viewBox only, so it scales to the box it is shown in"
+        ),
+    ]
+
+
+class DriverRow(msgspec.Struct):
+    """One of the store's drivers in `GET /api/drivers`."""
+
+    id: Annotated[str, msgspec.Meta(description="the driver's id")]
+    name: Annotated[str, msgspec.Meta(description="the driver's name")]
+    vehicle: Annotated[
+        str | None,
+        msgspec.Meta(description="car, motorbike, van, bicycle or foot (the ETA's speed prior); null if unset"),
+    ]
+    devices: Annotated[list[str], msgspec.Meta(description="the tracker apps' device ids that send as this driver")]
+    last_seen: Annotated[
+        int | None,
+        msgspec.Meta(description="epoch ms of the driver's newest accepted fix (its own time); null if none"),
+    ]
+
+
+class DriverList(msgspec.Struct):
+    """`GET /api/drivers`: the store's drivers (the settings page's list)."""
+
+    drivers: Annotated[list[DriverRow], msgspec.Meta(description="every driver of the store, by name, then id")]
 
 
 class FixCounts(msgspec.Struct):

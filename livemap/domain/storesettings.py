@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from livemap.domain.i18n_notify import KEYS, MAX_TEXT, check_texts
 from livemap.domain.stages import DEFAULT_PIPELINE, EXCEPTIONS, CustomStage, StageMachine
 
 MASK = "********"
@@ -28,7 +29,7 @@ Lang = Literal["en", "es", "pt-BR"]
 
 
 @functools.cache
-def _time_zones() -> frozenset[str]:
+def time_zones() -> frozenset[str]:
     # available_timezones() walks the tz database (tens of ms): once per process. On some systems
     # it lists the database's helper files too, which ZoneInfo() accepts but are not zone names.
     return frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules", "Factory"}
@@ -117,12 +118,30 @@ class QuietHours(msgspec.Struct, rename={"start": "from", "end": "to"}):
     end: Clock
 
 
+#: The store's own wording of one of livemap's customer texts. `check_texts` holds it to these bounds, with a
+#: message naming the language and key (msgspec's own would name neither).
+Text = Annotated[str, msgspec.Meta(extra_json_schema={"minLength": 1, "maxLength": MAX_TEXT})]
+#: One language's texts, by key (the keys of domain.i18n_notify.TEXTS).
+Texts = Annotated[dict[str, Text], msgspec.Meta(extra_json_schema={"propertyNames": {"enum": list(KEYS)}})]
+
+
 class Notifications(msgspec.Struct):
     events: dict[str, list[Channel]] = {}
     webhook: Webhook | None = None
     email: Email | None = None
     sms: Sms | None = None
     quiet_hours: QuietHours | None = None
+    texts: Annotated[
+        dict[Lang, Texts],
+        msgspec.Meta(
+            description="The store's own wording of livemap's customer texts, per language and key (`shipped`,"
+            " `subject`, `arriving`, `return_approved`, `track`, `footer`...); a key left out keeps livemap's."
+            " Placeholders: {store} {number} {name} {label} {eta} {note} {url} {unsubscribe}; {{ and }} for braces"
+        ),
+    ] = {}
+
+    def __post_init__(self) -> None:
+        check_texts(self.texts)
 
 
 class Integration(msgspec.Struct):
@@ -179,7 +198,7 @@ class StoreSettings(msgspec.Struct):
     integrations: Integrations = msgspec.field(default_factory=Integrations)
 
     def __post_init__(self) -> None:
-        if self.timezone not in _time_zones():
+        if self.timezone not in time_zones():
             raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone")
         reserved = {*DEFAULT_PIPELINE, *EXCEPTIONS}
         ids = [c.id for c in self.stages.custom]

@@ -11,6 +11,7 @@ from redis.typing import EncodableT, FieldT
 from livemap.domain import security
 from livemap.domain.clock import now_ms
 from livemap.domain.records import Conflict, Order, Principal, decode_hash, is_stop_of, text
+from livemap.domain.responses import DriverRow
 from livemap.storage.base import json_encoder
 from livemap.storage.orders import OrderRecords
 
@@ -70,6 +71,28 @@ class DriverRecords(OrderRecords):
     async def driver_names(self, sid: str) -> dict[str, str]:
         """The store's drivers: id -> name."""
         return decode_hash(await self.redis.hgetall(self.keys.store_drivers(sid)))
+
+    async def driver_list(self, sid: str) -> list[DriverRow]:
+        """The store's drivers by name, then id, each with its vehicle, devices and newest fix time: two round
+        trips whatever their number (the directory, then every driver's hash in one pipeline)."""
+        names = await self.driver_names(sid)
+        dids = sorted(names, key=lambda did: (names[did], did))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for did in dids:
+                pipe.hmget(self.keys.driver(sid, did), ["vehicle", "devices", "ts"])
+            rows = await pipe.execute() if dids else []
+        out = []
+        for did, (vehicle, devices, ts) in zip(dids, rows, strict=True):
+            out.append(
+                DriverRow(
+                    id=did,
+                    name=names[did],
+                    vehicle=text(vehicle) if vehicle else None,
+                    devices=list(msgspec.json.decode(devices)) if devices else [],
+                    last_seen=int(ts) if ts else None,
+                )
+            )
+        return out
 
     async def driver(self, sid: str, did: str) -> dict[str, str]:
         return decode_hash(await self.redis.hgetall(self.keys.driver(sid, did)))

@@ -161,6 +161,10 @@ class Keys:
         """Hash: a signed-in dispatcher's session (store, account, CSRF token); expires."""
         return f"{self.prefix}:session:{token_digest}"
 
+    def notify_tests(self, sid: str) -> str:
+        """Counter of the store's test notifications in the current minute (expires with it)."""
+        return f"{self.store(sid)}:notify-tests"
+
     def signin_failures(self, client: str) -> str:
         """Counter of failed dispatcher sign-ins from one client address (expires)."""
         return f"{self.prefix}:signin:{client}"

@@ -17,6 +17,7 @@ from livemap.web.api import (
     fleet,
     health,
     monitoring,
+    notifications,
     orderlist,
     orders,
     returns,
@@ -30,7 +31,9 @@ from livemap.web.pages.embed import embed_js
 from livemap.web.pages.layout import STATIC_DIR
 from livemap.web.pages.lookup import lookup_form
 from livemap.web.pages.orders import orders_page
+from livemap.web.pages.preview import preview_page
 from livemap.web.pages.returns import returns_page
+from livemap.web.pages.settings import settings_page
 from livemap.web.pages.tracking import tracking_page
 from livemap.web.pages.unsubscribe import unsubscribe_page
 from livemap.web.sockets.customer import track_socket
@@ -41,6 +44,7 @@ from livemap.web.sockets.driver import driver_socket
 def all_routes() -> list[BaseRoute]:
     return [
         *stores.routes,
+        *notifications.routes,
         *fleet.routes,
         *orders.routes,
         *orderlist.routes,
@@ -64,6 +68,8 @@ def all_routes() -> list[BaseRoute]:
         Route("/dispatch/analytics", analytics_page, methods=["GET"]),
         Route("/dispatch/returns", returns_page, methods=["GET"]),
         Route("/dispatch/orders", orders_page, methods=["GET"]),
+        Route("/dispatch/settings", settings_page, methods=["GET"]),
+        Route("/dispatch/settings/preview", preview_page, methods=["GET"]),
         Route("/driver", driver_page, methods=["GET"]),
         Route("/unsubscribe/{tracking_id}/{channel}", unsubscribe_page, methods=["GET", "POST"]),
         # Leaflet and the pages' own JS/CSS: served by us, never from a CDN.

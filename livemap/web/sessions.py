@@ -6,8 +6,10 @@ process, and it remembers what it was opened with (the store key's credential, o
 version), so revoking that ends it too. A request authenticated by the cookie must, when it
 changes something, echo the session's CSRF token in `X-CSRF-Token`; a websocket handshake must
 come from our own origin (a browser attaches cookies to websocket handshakes and checks nothing
-else: the server has to). A session reaches only what the dashboard uses; store settings, driver
-credentials and dispatcher accounts still need the key itself.
+else: the server has to). A session reaches only what the dashboard uses; one signed in with the store
+key (the store's owner) also reaches the settings page's endpoints: store settings, drivers and their
+sign-in links, dispatcher accounts. A named dispatcher account never does, and replacing the key
+itself still needs the key.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ COOKIE = "lm_dispatch"
 CSRF_HEADER = "x-csrf-token"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _MARK = "_livemap_dispatcher_session"
+_OWNER_MARK = "_livemap_owner_session"
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
@@ -44,9 +47,21 @@ def allows_session(endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
+def allows_owner(endpoint: Endpoint) -> Endpoint:
+    """Marks an endpoint of the settings page: a session signed in with the store key may call it
+    instead of the key; a dispatcher account's session may not (it runs deliveries, not the store)."""
+    setattr(endpoint, _OWNER_MARK, True)
+    return endpoint
+
+
 def session_allowed(endpoint: object) -> bool:
     """Whether `endpoint` carries the `allows_session` mark."""
     return getattr(endpoint, _MARK, False) is True
+
+
+def owner_allowed(endpoint: object) -> bool:
+    """Whether `endpoint` carries the `allows_owner` mark."""
+    return getattr(endpoint, _OWNER_MARK, False) is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,14 @@ class Session:
     store_id: str
     account: str  # "" when signed in with the store key
     csrf: str
+
+    @property
+    def owner(self) -> bool:
+        """Signed in with the store key: the store's owner, who may change its settings."""
+        return not self.account
+
+    def may_call(self, endpoint: object) -> bool:
+        return session_allowed(endpoint) or (self.owner and owner_allowed(endpoint))
 
 
 def _key(store: Repository, token: str) -> str:
@@ -118,7 +141,7 @@ async def principal(conn: HTTPConnection) -> Principal:
     session = await load(services(conn).repo, conn.cookies.get(COOKIE, ""))
     if session is None:
         raise unauthorized()
-    if not session_allowed(conn.scope.get("endpoint")):
+    if not session.may_call(conn.scope.get("endpoint")):
         raise ApiError(403, "key_required", "this endpoint needs the store's API key, not a dispatcher session")
     if conn.scope["type"] == "websocket":
         if not same_origin(conn):

@@ -10,10 +10,11 @@ from livemap.domain.messages import CreateDispatcher
 from livemap.domain.responses import Dispatchers
 from livemap.services import services
 from livemap.storage import accounts
-from livemap.web import auth, bodies
+from livemap.web import auth, bodies, sessions
 from livemap.web.errors import json_response
 
 
+@sessions.allows_owner
 async def create_dispatcher(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, CreateDispatcher)
@@ -21,11 +22,13 @@ async def create_dispatcher(request: Request) -> Response:
     return json_response(created, 201)
 
 
+@sessions.allows_owner
 async def list_dispatchers(request: Request) -> Response:
     principal = await auth.require(request, "store")
     return json_response(Dispatchers(await accounts.all_of(services(request).repo, principal.store_id)))
 
 
+@sessions.allows_owner
 async def delete_dispatcher(request: Request) -> Response:
     """Remove an account: its signed-in sessions end at their next request."""
     principal = await auth.require(request, "store")

@@ -8,18 +8,33 @@ from starlette.routing import Route
 
 from livemap.domain.clock import now_ms
 from livemap.domain.messages import CreateDriver, Devices, StopOrder
-from livemap.domain.responses import DriverCreated, DriverStatus, FixCounts
+from livemap.domain.responses import DriverCreated, DriverList, DriverStatus, FixCounts
+from livemap.domain.signin import driver_sign_in_url, qr_svg
 from livemap.services import services
 from livemap.web import auth, bodies, sessions
 from livemap.web import presenters as views
 from livemap.web.errors import ApiError, json_response, not_found
 
 
+@sessions.allows_owner
+async def list_drivers(request: Request) -> Response:
+    """The store's drivers (the settings page's list): vehicle, tracker devices, newest fix time."""
+    principal = await auth.require(request, "store")
+    return json_response(DriverList(await services(request).repo.driver_list(principal.store_id)))
+
+
+@sessions.allows_owner
 async def create_driver(request: Request) -> Response:
     principal = await auth.require(request, "store")
     body = await bodies.json(request, CreateDriver)
     did, token = await services(request).repo.create_driver(principal.store_id, body.name, body.id, body.vehicle)
-    return json_response(DriverCreated(did, body.name, token), 201)
+    return json_response(_credential(request, did, body.name, token), 201)
+
+
+def _credential(request: Request, did: str, name: str, token: str) -> DriverCreated:
+    """The new token with the link that signs the driver app in with it, and that link's QR code."""
+    url = driver_sign_in_url(services(request).base_url(request), token)
+    return DriverCreated(id=did, name=name, token=token, sign_in_url=url, sign_in_qr=qr_svg(url))
 
 
 async def _known_driver(request: Request, store_id: str) -> str:
@@ -61,12 +76,14 @@ async def put_stops(request: Request) -> Response:
     return json_response(views.stops_view(did, orders))
 
 
+@sessions.allows_owner
 async def get_devices(request: Request) -> Response:
     principal = await auth.require(request, "store")
     did = await _known_driver(request, principal.store_id)
     return json_response(Devices(await services(request).repo.devices(principal.store_id, did)))
 
 
+@sessions.allows_owner
 async def put_devices(request: Request) -> Response:
     """Register the tracker apps' device ids that send this driver's position (replaces the list)."""
     principal = await auth.require(request, "store")
@@ -77,15 +94,17 @@ async def put_devices(request: Request) -> Response:
     return json_response(Devices(await store.devices(principal.store_id, did)))
 
 
+@sessions.allows_owner
 async def replace_token(request: Request) -> Response:
     """A new token for the driver; the old one is refused from now on and its open sockets close."""
     principal = await auth.require(request, "store")
     repo, did = services(request).repo, await _known_driver(request, principal.store_id)
     token = await repo.replace_driver_token(principal.store_id, did)
-    return json_response(DriverCreated(did, (await repo.driver(principal.store_id, did)).get("name", ""), token))
+    return json_response(_credential(request, did, (await repo.driver(principal.store_id, did)).get("name", ""), token))
 
 
 routes = [
+    Route("/api/drivers", list_drivers, methods=["GET"]),
     Route("/api/drivers", create_driver, methods=["POST"]),
     Route("/api/drivers/{driver_id}", get_driver, methods=["GET"]),
     Route("/api/drivers/{driver_id}/token", replace_token, methods=["POST"]),

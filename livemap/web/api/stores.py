@@ -13,7 +13,7 @@ from livemap.domain.messages import CreateStore, describe
 from livemap.domain.responses import StoreCreated
 from livemap.domain.storesettings import MAX_PATCH_DEPTH, too_deep
 from livemap.services import services
-from livemap.web import auth, bodies
+from livemap.web import auth, bodies, sessions
 from livemap.web.destinations import vet_patch
 from livemap.web.errors import ApiError, json_response
 
@@ -25,12 +25,14 @@ async def create_store(request: Request) -> Response:
     return json_response(StoreCreated(sid, body.name, api_key), 201)
 
 
+@sessions.allows_owner
 async def get_store(request: Request) -> Response:
     principal = await auth.require(request, "store")
     settings = await services(request).repo.settings_view(principal.store_id)
     return json_response({"id": principal.store_id, **settings})
 
 
+@sessions.allows_owner
 async def patch_store(request: Request) -> Response:
     principal = await auth.require(request, "store")
     patch = await bodies.json(request, dict[str, Any])

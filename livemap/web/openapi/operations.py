@@ -38,7 +38,10 @@ OPERATIONS: list[Op] = [
         None,
         {200: r.StoreCreated},
     ),
-    Op("post", "/api/drivers", "Create a driver", "store", m.CreateDriver, {201: r.DriverCreated}),
+    Op("get", "/api/drivers", "The store's drivers, devices, newest fixes", "store", None, {200: r.DriverList}),
+    Op(
+        "post", "/api/drivers", "Create a driver (token, sign-in link)", "store", m.CreateDriver, {201: r.DriverCreated}
+    ),
     Op(
         "post",
         "/api/drivers/{driver_id}/token",

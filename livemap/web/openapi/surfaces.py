@@ -1,5 +1,6 @@
 """The OpenAPI table's other surfaces: health, metrics, this document, pages, sockets, tracker apps, shop
-webhooks, dispatchers (operations.py has the REST API of stores, drivers and orders)."""
+webhooks, dispatchers, the store's notification preview and test (operations.py has the REST API of stores,
+drivers and orders)."""
 
 from __future__ import annotations
 
@@ -129,6 +130,28 @@ SURFACES: list[Op] = [
     ),
     Op(
         "post",
+        "/api/store/notifications/preview",
+        "A customer message as the store's settings word it, for a sample order (Ana Silva, order 1001): `event` a"
+        " stage id of the store's machine, `arriving`, `delayed` or `return_<status>`; `texts` unsaved wording of"
+        " `lang` over the saved (checked like `notifications.texts`: 422 `invalid_field`); 422 `unknown_event`"
+        " (with `known`); nothing is sent",
+        "store",
+        m.NotificationPreview,
+        {200: m.NotificationWords},
+    ),
+    Op(
+        "post",
+        "/api/store/notifications/test",
+        "Send that message now, subject and SMS marked `[Test] `, to `to` through the store's own SMTP server or SMS"
+        " provider (not the outbox; internal destinations refused as for the worker): 409 `channel_not_configured`"
+        " (email without host/from, SMS without url), 422 a bad address or event, 429 `rate_limited` past 5 a"
+        " minute (`Retry-After`), 502 `send_failed` with the server's or provider's answer",
+        "store",
+        m.NotificationTest,
+        {200: m.NotificationSent},
+    ),
+    Op(
+        "post",
         "/api/dispatchers",
         "Create a dispatcher account (signs in to /dispatch by name and password; 409 on a taken name)",
         "store",
@@ -200,6 +223,27 @@ SURFACES: list[Op] = [
         None,
         None,
         {200: str, 303: str},
+        media="text/html",
+    ),
+    Op(
+        "get",
+        "/dispatch/settings",
+        "The store's settings (HTML; signed in with the store key, else 303 to /dispatch; a dispatcher "
+        "account gets 403): branding with a live preview, custom stages, notifications, shop integrations, "
+        "drivers with their sign-in QR code, dispatcher accounts",
+        None,
+        None,
+        {200: str, 303: str, 403: str},
+        media="text/html",
+    ),
+    Op(
+        "get",
+        "/dispatch/settings/preview",
+        "The tracking page of a sample order in the store's branding, overridden by the query's unsaved "
+        "`name`, `logo_url`, `primary_color`, `accent_color`, `template` (HTML; framed by the settings page)",
+        None,
+        None,
+        {200: str, 303: str, 403: str},
         media="text/html",
     ),
     Op(

@@ -7,6 +7,7 @@ words are in English, Spanish or Brazilian Portuguese: `?lang=`, else the browse
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from livemap.domain.i18n import Lang, negotiate
+from livemap.domain.i18n_settings import SETTINGS
 from livemap.domain.storesettings import StoreSettings
 from livemap.services import services
 from livemap.web import sessions
@@ -45,10 +47,20 @@ async def signed_in(request: Request) -> Office | None:
     return Office(session, settings, lang)
 
 
-def page(office: Office, title: str, scripts: Sequence[str], body: str) -> Response:
+def owner_only(office: Office) -> Response | None:
+    """None for the store's owner (signed in with the store key); a dispatcher account gets a 403 page saying
+    who may change settings, in its language."""
+    if office.session.owner:
+        return None
+    words = SETTINGS[office.lang]
+    body = f'<main class="an-main"><p class="dp-error" role="alert">{html.escape(words["owner_only"])}</p></main>'
+    return page(office, words["title"], (), body, status=403)
+
+
+def page(office: Office, title: str, scripts: Sequence[str], body: str, status: int = 200) -> Response:
     """The page: `title` and the store's name, the dashboard's stylesheet, `scripts` (deferred, in order), `body`."""
     shell = figure(office.lang, f"{title} · {office.settings.name}", "/static/dispatch.css")
     for n, src in enumerate(scripts):
         shell.header.add_child(Script(src, defer=True), name=f"script{n}")
     shell.html.add_child(Fragment(body), name="body")
-    return render(shell, body_class="an-page")
+    return render(shell, status, body_class="an-page")

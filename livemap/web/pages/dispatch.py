@@ -107,6 +107,7 @@ async def _dashboard(request: Request, office: backoffice.Office) -> HTMLRespons
         lang=lang,
         store=settings.name,
         who=office.session.account or words["store_key"],
+        owner=office.session.owner,
         csrf=office.session.csrf,
         signout=f"/dispatch/signout{_lang_query(request)}",
         config=script_json(_config(request, office, m.get_name(), names)),

@@ -31,5 +31,5 @@ async def orders_page(request: Request) -> Response:
         "delivered": list(machine.delivered),
         "final": sorted(FINAL),
     }
-    body = _PAGE.render(s=words, store=settings.name, lang=lang, config=script_json(config))
+    body = _PAGE.render(s=words, store=settings.name, lang=lang, owner=office.session.owner, config=script_json(config))
     return backoffice.page(office, words["title"], ("/static/office.js", "/static/orders.js"), body)

@@ -8,6 +8,7 @@ configured tile server.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import folium
@@ -102,8 +103,27 @@ async def tracking_page(request: Request) -> Response:
     order = await svc.repo.order(tid)
     settings = await svc.repo.settings(order["store"])
     lang = negotiate(query_lang, request.headers.get("accept-language", ""), settings.locale)
+    view = Customer(order["store"], request.query_params.get("t", ""), svc.repo.return_of(order))
+    return page_for(request, settings, snapshot, lang, view)
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """Whose page it is: the order's store, the link's token (the page's own API calls), the order's return.
+    `preview`: the settings page's sample of it, which opens no socket and counts no view."""
+
+    store_id: str
+    token: str
+    current_return: ReturnRecord | None
+    preview: bool = False
+
+
+def page_for(
+    request: Request, settings: StoreSettings, snapshot: Snapshot, lang: Lang, customer: Customer
+) -> HTMLResponse:
+    """The tracking page of `snapshot` for its customer, in the store's branding."""
     strings = STRINGS[lang]
-    tiles = tile_layer(settings.branding, svc.settings)
+    tiles = tile_layer(settings.branding, services(request).settings)
     page = figure(lang, f"{strings['title']} · {settings.name}")
     page.header.add_child(Fragment(theme_style(settings)), name="theme")
     # Deferred: runs after the page (and folium's inline map script) has been parsed.
@@ -115,17 +135,18 @@ async def tracking_page(request: Request) -> Response:
     m, route_layer = _build_map(snapshot, strings, route_color, tiles)
     page.add_child(m)
     config = {
-        **_page_config(settings, snapshot, lang, svc.repo.return_of(order)),
+        **_page_config(settings, snapshot, lang, customer.current_return),
         "map": m.get_name(),
         "route_layer": route_layer,
         "route_color": route_color,
-        "tracking_id": tid,
-        "token": request.query_params.get("t", ""),
+        "tracking_id": snapshot.order.tracking_id,
+        "token": customer.token,
+        "preview": customer.preview,
     }
     panel = _PANEL.render(
         s=strings,
         store=settings.name,
-        store_id=order["store"],
+        store_id=customer.store_id,
         logo=settings.branding.logo_url,
         returns_url=settings.returns_url,
         reasons=settings.returns.reasons,
@@ -137,5 +158,6 @@ async def tracking_page(request: Request) -> Response:
     page.html.add_child(Fragment(panel), name="panel")
     logo = settings.branding.logo_url
     images = [csp.source(tiles.tiles), *([csp.source(logo)] if logo else [])]
-    ancestors = embed.frame_ancestors(request, settings)
+    # The settings page frames its preview; a customer's page is framed only by the store's own sites.
+    ancestors = ("'self'",) if customer.preview else embed.frame_ancestors(request, settings)
     return render(page, body_class=f"tpl-{settings.branding.template}", images=images, frame_ancestors=ancestors)
