@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -44,6 +45,14 @@ def verify_signature(secret: str, header: str, body: bytes, now: float | None = 
         return False
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def served_by(ca: trustme.CA) -> ssl.SSLContext:
+    """A TLS server context with a certificate from the test CA `ca` for 127.0.0.1 and localhost (the
+    server under test trusts `ca` through SSL_CERT_FILE)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
 
 
 def free_port() -> int:

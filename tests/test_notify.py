@@ -11,7 +11,6 @@ import datetime as dt
 import itertools
 import json
 import signal
-import ssl
 import subprocess
 import sys
 import threading
@@ -51,7 +50,7 @@ from livemap.settings import Settings
 from livemap.storage.connection import connect
 from livemap.storage.db import Client
 from livemap.storage.keys import Keys
-from receivers import HttpReceiver, SmtpReceiver
+from receivers import HttpReceiver, SmtpReceiver, served_by
 
 SECRET = "whsec-" + uuid.uuid4().hex
 PUBLIC = "https://track.example"
@@ -95,8 +94,7 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def smtp(ca: trustme.CA) -> Iterator[SmtpReceiver]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    context = served_by(ca)
     server = SmtpReceiver(context, {SMTP_USER: SMTP_PASSWORD})
     yield server
     server.close()

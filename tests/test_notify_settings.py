@@ -8,7 +8,6 @@ SMS provider, both on loopback, which this server allows the way an operator all
 from __future__ import annotations
 
 import datetime as dt
-import ssl
 import uuid
 import zoneinfo
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from test_dispatch import desk_for
 
 from conftest import RedisTarget, Server, Shop, new_shop, now_ms, server_env
 from livemap.notify.templates import TEXTS
-from receivers import HttpReceiver, SmtpReceiver, free_port
+from receivers import HttpReceiver, SmtpReceiver, free_port, served_by
 
 SMTP_USER, SMTP_PASSWORD = "shop", "pw-" + uuid.uuid4().hex[:10]
 PREVIEW, TEST = "/api/store/notifications/preview", "/api/store/notifications/test"
@@ -59,8 +58,7 @@ def nserver(redis_target: RedisTarget, ca_file: Path, tmp_path_factory: pytest.T
 
 @pytest.fixture(scope="module")
 def smtp(ca: trustme.CA) -> Iterator[SmtpReceiver]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    context = served_by(ca)
     server = SmtpReceiver(context, {SMTP_USER: SMTP_PASSWORD})
     yield server
     server.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-import ssl
 from collections.abc import Iterator
 
 import httpx
@@ -30,7 +29,7 @@ from conftest import (
     skip_without_chromium,
     wait,
 )
-from receivers import SmtpReceiver
+from receivers import SmtpReceiver, served_by
 
 skip_without_chromium()
 
@@ -106,8 +105,7 @@ def ca() -> trustme.CA:
 
 @pytest.fixture(scope="module")
 def smtp(ca: trustme.CA) -> Iterator[SmtpReceiver]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
+    context = served_by(ca)
     receiver = SmtpReceiver(context, {"mailer": "smtp-pass-123"})
     yield receiver
     receiver.close()
@@ -180,7 +178,7 @@ async def set_up_email(page: Page, smtp: SmtpReceiver) -> None:
     assert "ya salió" in mail.text(), mail.text()
 
 
-async def add_a_driver(page: Page, context: BrowserContext) -> str:
+async def add_a_driver(page: Page, browser: Browser) -> None:
     """A driver, whose QR code (decoded from the screen) opens the driver app signed in on a phone."""
     await page.fill("#st-driver-form [name=name]", "Dana")
     await saved(page, "st-driver-form")
@@ -190,13 +188,12 @@ async def add_a_driver(page: Page, context: BrowserContext) -> str:
     decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(await qr.screenshot())))
     assert [code.text for code in decoded] == [link], "the QR code on screen is the sign-in link"
     await page.locator("#st-driver-list li", has_text="Dana").wait_for(timeout=wait(10) * 1000)
-    phone = await context.browser.new_context(viewport=PHONE)  # type: ignore[union-attr]
+    phone = await browser.new_context(viewport=PHONE)
     app = await phone.new_page()
     await app.goto(link)
     await app.locator("#dr-name", has_text="Dana").wait_for(timeout=wait(10) * 1000)
     await app.screenshot(path=str(ARTIFACTS / "settings-driver-signed-in.png"))
     await phone.close()
-    return link
 
 
 async def test_a_store_is_set_up_end_to_end_in_the_browser(
@@ -212,7 +209,7 @@ async def test_a_store_is_set_up_end_to_end_in_the_browser(
     await brand_the_store(page)
     await add_a_stage(page)
     await set_up_email(page, smtp)
-    await add_a_driver(page, context)
+    await add_a_driver(page, browser)
     await page.fill("#st-desk-form [name=name]", "desk1")
     await page.fill("#st-desk-form [name=password]", "desk-password-1")
     await saved(page, "st-desk-form")

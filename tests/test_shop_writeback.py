@@ -12,7 +12,6 @@ import asyncio
 import base64
 import copy
 import json
-import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from test_integrations import SHOPIFY_SECRET, WC_SECRET, fixture, shopify_delive
 
 from conftest import RedisTarget, Server, Shop, server_env, sync_client, wait
 from livemap.storage.keys import Keys
-from receivers import HttpReceiver
+from receivers import HttpReceiver, served_by
 
 PUBLIC = "https://track.example"
 CONSUMER_KEY, CONSUMER_SECRET = "ck_" + uuid.uuid4().hex, "cs_" + uuid.uuid4().hex
@@ -44,8 +43,7 @@ def ca() -> trustme.CA:
 @pytest.fixture(scope="module")
 def shop_api(ca: trustme.CA) -> Iterator[HttpReceiver]:
     """The shops' API server, over HTTPS: livemap sends shop credentials over TLS only."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
+    context = served_by(ca)
     receiver = HttpReceiver(context)
     yield receiver
     receiver.close()

@@ -1,5 +1,6 @@
-"""What the back office's pages (analytics, returns, orders) share: the signed-in store, its settings and the
-page's language, and the page shell (the dashboard's stylesheet, the page's scripts, its body).
+"""What the back office's pages (analytics, returns, orders, settings) share: the signed-in store, its settings
+and the page's language, the owner's pages' gate, and the page shell (the dashboard's stylesheet, the page's
+scripts, its body).
 
 Each page is a shell filled by its own script from the REST API through the dispatcher's session. Its
 words are in English, Spanish or Brazilian Portuguese: `?lang=`, else the browser's, else the store's locale.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from livemap.domain.i18n import Lang, negotiate
 from livemap.domain.i18n_settings import SETTINGS
@@ -47,11 +48,14 @@ async def signed_in(request: Request) -> Office | None:
     return Office(session, settings, lang)
 
 
-def owner_only(office: Office) -> Response | None:
-    """None for the store's owner (signed in with the store key); a dispatcher account gets a 403 page saying
-    who may change settings, in its language."""
+async def owner(request: Request) -> Office | Response:
+    """The request of the store's owner (signed in with the store key); else what answers instead: the
+    sign-in form for nobody, and for a dispatcher account a 403 page in its language saying who may."""
+    office = await signed_in(request)
+    if office is None:
+        return RedirectResponse("/dispatch", status_code=303)
     if office.session.owner:
-        return None
+        return office
     words = SETTINGS[office.lang]
     body = f'<main class="an-main"><p class="dp-error" role="alert">{html.escape(words["owner_only"])}</p></main>'
     return page(office, words["title"], (), body, status=403)

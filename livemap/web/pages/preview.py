@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from livemap.domain.clock import now_ms
 from livemap.domain.i18n import negotiate
@@ -72,11 +72,9 @@ def edited(settings: StoreSettings, query: dict[str, str]) -> StoreSettings:
 
 async def preview_page(request: Request) -> Response:
     """The sample tracking page for the signed-in owner; the sign-in form otherwise."""
-    office = await backoffice.signed_in(request)
-    if office is None:
-        return RedirectResponse("/dispatch", status_code=303)
-    if refused := backoffice.owner_only(office):
-        return refused
+    office = await backoffice.owner(request)
+    if not isinstance(office, backoffice.Office):
+        return office
     query = dict(request.query_params)
     settings = edited(office.settings, query)
     lang = negotiate(query.get("lang"), "", settings.locale)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from livemap.domain.i18n import LANGS, Lang
 from livemap.domain.i18n_notify import PLACEHOLDERS, TEXTS
@@ -68,11 +68,9 @@ def _config(office: backoffice.Office) -> dict[str, Any]:
 
 async def settings_page(request: Request) -> Response:
     """The settings page for the store's owner; an explanation for a dispatcher account; else the sign-in."""
-    office = await backoffice.signed_in(request)
-    if office is None:
-        return RedirectResponse("/dispatch", status_code=303)
-    if refused := backoffice.owner_only(office):
-        return refused
+    office = await backoffice.owner(request)
+    if not isinstance(office, backoffice.Office):
+        return office
     words = SETTINGS[office.lang]
     body = _PAGE.render(
         s=words,
