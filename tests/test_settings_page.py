@@ -88,6 +88,7 @@ async def test_a_dispatcher_account_is_told_settings_are_the_owners(
     response = await page.goto(f"{server.url}/dispatch/settings?lang=es")
     assert response is not None and response.status == 403
     assert "clave de la tienda" in await page.locator(".dp-error").inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "settings-account-403.png"))
     preview = await page.goto(f"{server.url}/dispatch/settings/preview")
     assert preview is not None and preview.status == 403
     await page.goto(f"{server.url}/dispatch")
