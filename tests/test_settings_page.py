@@ -89,6 +89,8 @@ async def test_a_dispatcher_account_is_told_settings_are_the_owners(
     assert response is not None and response.status == 403
     assert "clave de la tienda" in await page.locator(".dp-error").inner_text()
     await page.screenshot(path=str(ARTIFACTS / "settings-account-403.png"))
+    await page.click("main a")  # the way back
+    assert page.url.startswith(f"{server.url}/dispatch?lang=es")
     preview = await page.goto(f"{server.url}/dispatch/settings/preview")
     assert preview is not None and preview.status == 403
     await page.goto(f"{server.url}/dispatch")

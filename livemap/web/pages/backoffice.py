@@ -57,7 +57,10 @@ async def owner(request: Request) -> Office | Response:
     if office.session.owner:
         return office
     words = SETTINGS[office.lang]
-    body = f'<main class="an-main"><p class="dp-error" role="alert">{html.escape(words["owner_only"])}</p></main>'
+    body = (
+        f'<main class="an-main"><p class="dp-error" role="alert">{html.escape(words["owner_only"])}</p>'
+        f'<p><a href="/dispatch?lang={office.lang}">{html.escape(words["live_map"])}</a></p></main>'
+    )
     return page(office, words["title"], (), body, status=403)
 
 
