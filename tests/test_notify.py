@@ -774,6 +774,24 @@ def test_backoff_grows_until_the_cap() -> None:
         assert waits[0] < waits[1] < waits[2] < waits[3] < waits[4] <= 20.0 and waits[-1] <= 20.0
 
 
+def test_a_driver_coming_to_collect_a_return_is_not_worded_as_a_delivery() -> None:
+    """`arriving` while the order is on its return's pickup leg says the return is collected, in every language."""
+    customer = msgspec.json.encode({"name": "Ana", "email": "ana@example.com"}).decode()
+    store = StoreSettings(name="Tienda", timezone="America/Sao_Paulo")
+    data = {"type": "arriving", "eta_at": 1_780_000_000_000, "remaining_m": 140, "ts": 1}
+    for lang in LANGS:
+        words = {}
+        for leg in ("", "1"):
+            order = Order({"id": "1001", "tid": "tid1", "token": "tok", "customer": customer, "return_leg": leg})
+            notice = Notice("1-0", "arriving", "arriving", 0, "st", store, order, data, lang, "https://t.example/x")
+            words[leg] = render(notice)
+        t, values = TEXTS[lang], {"store": "Tienda", "number": "1001", "eta": "17:26"}
+        assert words["1"].subject == t["return_subject"].format(**values)
+        assert t["return_arriving"].format(**values) in words["1"].text and "https://t.example/x" in words["1"].sms
+        assert t["arriving"].format(**values) in words[""].text, "a delivery keeps the delivery's words"
+        assert t["arriving"].format(**values) not in words["1"].text
+
+
 def test_every_language_words_every_event_with_the_link() -> None:
     """en, es and pt-BR have the same texts; each event's message names the order and carries the tracking link."""
     assert all(TEXTS[lang].keys() == TEXTS["en"].keys() for lang in LANGS)

@@ -215,6 +215,9 @@ async def test_preview_in_spanish_with_a_custom_stage_label(nshop: Shop, nserver
     assert any(f"alrededor de las {c}." in arriving["text"] for c in clocks), arriving["text"]
     refund = (await nshop.post(PREVIEW, {"lang": "pt-BR", "event": "return_refunded"})).json()
     assert "Sua devolução do pedido 1001 da Tienda Sol foi reembolsada." in refund["text"]
+    collect = (await nshop.post(PREVIEW, {"lang": "es", "event": "return_arriving"})).json()
+    assert collect["subject"] == "Tienda Sol: tu devolución del pedido 1001", collect
+    assert "retira tu devolución del pedido 1001 de Tienda Sol" in collect["text"], collect["text"]
 
 
 async def test_an_unknown_event_is_refused_with_the_known_ones(nshop: Shop) -> None:

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 
 from livemap.domain.i18n import Lang
 
-# A return's step (`return` events) is `return_<status>`. {store} {number} {name} {label} {eta} {note} {url}
+# A return's step (`return` events) is `return_<status>`; `return_arriving`: `arriving` while a driver comes to
+# collect a return (its subject is `return_subject`). {store} {number} {name} {label} {eta} {note} {url}
 # {unsubscribe} are filled in; a line whose value is missing is left out. `shop_note`: the note the shop
 # sends its customer (notify.shop), in the shop's own email around it.
 TEXTS: dict[str, dict[str, str]] = {
@@ -38,6 +39,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "return_dropoff": "Please bring your return of order {number} to {store}.",
         "return_received": "{store} received your return of order {number}.",
         "return_refunded": "Your return of order {number} from {store} is refunded.",
+        "return_arriving": "Your driver is close: your return of order {number} from {store} is collected "
+        "around {eta}.",
         "note": "Note: {note}",
         "track": "Follow it live: {url}",
         "shop_note": "Track your order live: {url}",
@@ -64,6 +67,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "return_dropoff": "Por favor, lleva tu devolución del pedido {number} a {store}.",
         "return_received": "{store} recibió tu devolución del pedido {number}.",
         "return_refunded": "Tu devolución del pedido {number} de {store} fue reembolsada.",
+        "return_arriving": "Tu repartidor está cerca: retira tu devolución del pedido {number} de {store} "
+        "alrededor de las {eta}.",
         "note": "Nota: {note}",
         "track": "Síguelo en vivo: {url}",
         "shop_note": "Sigue tu pedido en vivo: {url}",
@@ -90,6 +95,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "return_dropoff": "Por favor, leve sua devolução do pedido {number} até a {store}.",
         "return_received": "A {store} recebeu sua devolução do pedido {number}.",
         "return_refunded": "Sua devolução do pedido {number} da {store} foi reembolsada.",
+        "return_arriving": "O entregador está perto: ele busca sua devolução do pedido {number} da {store} "
+        "por volta das {eta}.",
         "note": "Observação: {note}",
         "track": "Acompanhe ao vivo: {url}",
         "shop_note": "Acompanhe seu pedido ao vivo: {url}",

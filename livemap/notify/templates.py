@@ -60,7 +60,9 @@ def _values(notice: Notice) -> dict[str, str]:
 def render(notice: Notice) -> Message:
     """The customer's message for `notice`, in `notice.lang`."""
     t, values = words(notice), _values(notice)
-    if notice.kind in ("arriving", "delayed"):
+    if notice.kind == "arriving" and notice.order.on_return_leg:  # the driver comes to collect, not to deliver
+        subject, line = t["return_subject"], t["return_arriving"]
+    elif notice.kind in ("arriving", "delayed"):
         subject, line = t[f"{notice.kind}_subject"], t[notice.kind]
     elif notice.kind == "return":
         subject, line = t["return_subject"], t[f"return_{notice.data.get('status')}"]

@@ -57,6 +57,8 @@ SAMPLE_NUMBER, SAMPLE_NAME, SAMPLE_EMAIL, SAMPLE_TID = "1001", "Ana Silva", "ana
 #: The sample's ETA, this long from now.
 _SAMPLE_ETA_MS = {"arriving": 8 * 60_000, "delayed": 25 * 60_000}
 _RETURN_STATUSES = tuple(status.value for status in ReturnStatus)
+#: The sample event of a driver close to collecting a return: `arriving` on the order's pickup leg.
+RETURN_ARRIVING = "return_arriving"
 
 
 @sessions.allows_owner
@@ -109,13 +111,15 @@ def _event(store: StoreSettings, event: str) -> tuple[str, str, dict[str, Any]]:
     """(kind, key, data) of a sample `event`, as the outbox would carry it; 422 `unknown_event` (with `known`)."""
     if event in _SAMPLE_ETA_MS:
         return event, event, {"type": event, "eta_at": now_ms() + _SAMPLE_ETA_MS[event]}
+    if event == RETURN_ARRIVING:  # `arriving` on a return's pickup leg (see _sample)
+        return "arriving", "arriving", {"type": "arriving", "eta_at": now_ms() + _SAMPLE_ETA_MS["arriving"]}
     status = event.removeprefix(HISTORY_PREFIX)
     if event.startswith(HISTORY_PREFIX) and status in _RETURN_STATUSES:
         return "return", "return", {"type": "return", "status": status, "note": None}
     machine = store.machine()
     if event in machine.known:
         return "stage", event, {"type": "stage", "stage": event, "note": None}
-    known = [*machine.known, *_SAMPLE_ETA_MS, *(HISTORY_PREFIX + s for s in _RETURN_STATUSES)]
+    known = [*machine.known, *_SAMPLE_ETA_MS, *(HISTORY_PREFIX + s for s in _RETURN_STATUSES), RETURN_ARRIVING]
     raise ApiError(422, "unknown_event", f"unknown event {event!r}; known: {', '.join(known)}", known=known)
 
 
@@ -128,6 +132,8 @@ def _sample(
     base = svc.base_url(request)
     customer = customer or Customer(name=SAMPLE_NAME, email=SAMPLE_EMAIL)
     raw = {"id": SAMPLE_NUMBER, "tid": SAMPLE_TID, "customer": msgspec.json.encode(customer).decode(), "locale": lang}
+    if event == RETURN_ARRIVING:
+        raw["return_leg"] = "1"  # a driver on the way to collect the sample order's return
     order = Order(raw)
     return Notice(
         event_id=f"test-{secrets.token_hex(8)}",  # its own Message-ID: a mail system keeps every test

@@ -47,7 +47,8 @@ def _messages(settings: StoreSettings, lang: Lang, words: dict[str, str]) -> lis
     events = [e for e in _events(settings, lang, words) if e["id"] != "return"]
     steps = RETURNS[lang]
     returns = [{"id": f"return_{s}", "label": f"{words['ev_return']}: {steps[f'st_{s}']}"} for s in _RETURN_STEPS]
-    return [*events, *returns]
+    collect = {"id": "return_arriving", "label": f"{words['ev_return']}: {words['ev_arriving']}"}
+    return [*events, *returns, collect]
 
 
 def _config(office: backoffice.Office) -> dict[str, Any]:
