@@ -79,6 +79,19 @@ async def test_store_key_sees_only_its_own_store(http: httpx.AsyncClient, server
     assert (await a.get("/api/orders/1001")).json()["stage"] == "received"
 
 
+async def test_json_answers_are_never_sniffed_as_a_page(shop: Shop, server: Server) -> None:
+    """Answers that echo a store's or customer's text carry nosniff, errors included."""
+    await shop.order("sniff-1", customer={"name": "<script>alert(1)</script>", "email": "a@example.com"})
+    order = (await shop.get("/api/orders/sniff-1")).json()
+    snapshot = await shop.http.get(
+        f"{server.url}/api/track/{order['tracking_id']}", params={"t": order["tracking_token"]}
+    )
+    answers = [await shop.get("/api/orders/sniff-1"), await shop.get("/api/orders/nope"), snapshot]
+    for r in [*answers, await shop.http.get(f"{server.url}/openapi.json")]:
+        assert r.headers["content-type"] == "application/json", r.headers
+        assert r.headers["x-content-type-options"] == "nosniff", (r.status_code, r.headers)
+
+
 async def test_credentials_of_the_wrong_kind_are_refused(shop: Shop, server: Server) -> None:
     """No key, a bad key, a driver token on the store API, a store key on the driver socket: all refused."""
     token = await shop.driver("dx")

@@ -27,8 +27,10 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message, **self.extra}}
 
 
+#: No browser guesses a type other than the one sent (an answer echoing a store's text is never run as a page).
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 #: Headers of a customer's own data (proof and return photos): no shared cache keeps it, no browser guesses its type.
-PRIVATE = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+PRIVATE = {"Cache-Control": "private, no-store", **NOSNIFF}
 
 
 def private_image(photo: tuple[bytes, str] | None, code: str, message: str) -> Response:
@@ -39,7 +41,7 @@ def private_image(photo: tuple[bytes, str] | None, code: str, message: str) -> R
 
 
 def json_response(content: Any, status: int = 200) -> Response:
-    return Response(_encode(content), status_code=status, media_type="application/json")
+    return Response(_encode(content), status_code=status, media_type="application/json", headers=NOSNIFF)
 
 
 def error_response(err: ApiError) -> Response:

@@ -11,7 +11,7 @@ from livemap.domain.messages import PageView, RateDelivery, Subscribe
 from livemap.services import services
 from livemap.web import auth, bodies
 from livemap.web import presenters as views
-from livemap.web.errors import json_response
+from livemap.web.errors import NOSNIFF, json_response
 
 
 async def track_snapshot(request: Request) -> Response:
@@ -19,7 +19,9 @@ async def track_snapshot(request: Request) -> Response:
     await auth.authorize_tracking(request, tid)
     svc = services(request)
     snapshot = await views.customer_snapshot(svc.repo, tid, svc.settings)
-    return Response(msgspec.json.encode(snapshot), media_type="application/json", headers={"Cache-Control": "no-store"})
+    return Response(
+        msgspec.json.encode(snapshot), media_type="application/json", headers={"Cache-Control": "no-store", **NOSNIFF}
+    )
 
 
 async def rate_delivery(request: Request) -> Response:

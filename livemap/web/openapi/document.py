@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from livemap.domain import responses as r
+from livemap.web.errors import NOSNIFF
 from livemap.web.openapi.op import Op
 from livemap.web.openapi.operations import OPERATIONS
 
@@ -103,4 +104,4 @@ def _encoded() -> bytes:
 
 
 async def openapi(request: Request) -> Response:
-    return Response(_encoded(), media_type="application/json")
+    return Response(_encoded(), media_type="application/json", headers=NOSNIFF)
