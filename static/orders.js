@@ -40,8 +40,11 @@
     const form = el("form", "rt-act or-assign");
     const pick = el("select");
     pick.setAttribute("aria-label", S.driver);
-    for (const [id, name] of Object.entries(cfg.drivers)) pick.append(new Option(name, id, false, id === row.driver_id));
-    if (!pick.options.length) pick.append(new Option(S.no_drivers, ""));
+    const drivers = Object.entries(cfg.drivers);
+    // An order without a driver starts on "Choose a driver": a click on Assign never sends whoever is listed first.
+    if (!drivers.length) pick.append(new Option(S.no_drivers, ""));
+    else if (!row.driver_id) pick.append(Object.assign(new Option(S.pick_driver, "", true, true), { disabled: true }));
+    for (const [id, name] of drivers) pick.append(new Option(name, id, false, id === row.driver_id));
     const button = el("button", "", row.driver_id ? S.reassign : S.assign);
     button.type = "submit";
     const result = el("p", "rt-result");

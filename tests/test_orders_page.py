@@ -63,6 +63,7 @@ async def test_an_imported_order_is_assigned_from_the_list(browser: Browser, sho
     assert await page.locator(".or-card").count() == 1 and await card.count() == 1, "only the shop's order"
     assert "De Shopify" in await card.inner_text() and "Sem entregador" in await card.inner_text()
     await page.screenshot(path=str(ARTIFACTS / "orders-desktop.png"), full_page=True)
+    assert await card.locator("select").input_value() == "", "an order without a driver preselects none"
     await card.locator("select").select_option("d1")
     await card.locator("button", has_text="Atribuir").click()
     await page.locator(f'.or-card[data-order="{oid}"] .rt-result', has_text="Atribuído a Driver d1").wait_for(
