@@ -56,6 +56,8 @@
     f.default.value = e.default || "on";
     const s = n.sms || {};
     sms.elements.url.value = s.url || "";
+    sms.elements.username.value = s.username || "";
+    showSecret(sms.elements.password, s.password);
     sms.elements.format.value = s.format || "form";
     sms.elements.default.value = s.default || "opt_in";
     hook.elements.url.value = (n.webhook && n.webhook.url) || "";
@@ -70,7 +72,10 @@
   });
   onSubmit(sms, async () => {
     const f = sms.elements;
-    await patch({ notifications: { sms: { url: text(f.url), format: f.format.value, default: f.default.value } } });
+    await patch({ notifications: { sms: {
+      url: text(f.url), username: text(f.username), password: secret(f.password), format: f.format.value,
+      default: f.default.value,
+    } } });
   });
   onSubmit(hook, async () => {
     const f = hook.elements;

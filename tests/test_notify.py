@@ -7,6 +7,7 @@ these tests create. Each test leaves the outbox settled: every entry read and ac
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import itertools
 import json
@@ -290,7 +291,13 @@ async def test_webhook_email_and_sms_reach_real_servers_in_the_customers_languag
             "events": {"shipped": ["webhook", "email", "sms"], "delivered": ["webhook", "email"]},
             "webhook": webhook_to(receiver, hook),
             "email": email_via(smtp),
-            "sms": {"url": receiver.url + sms_path, "format": "form", "body": {"to": "{phone}", "text": "{message}"}},
+            "sms": {
+                "url": receiver.url + sms_path,
+                "username": "AC123",
+                "password": "sms-token-1",
+                "format": "form",
+                "body": {"to": "{phone}", "text": "{message}"},
+            },
         },
         locale="es",
     )
@@ -333,6 +340,7 @@ async def test_webhook_email_and_sms_reach_real_servers_in_the_customers_languag
     assert sms.form()["to"] == "+55 11 99999-0000"
     assert "a caminho" in sms.form()["text"] and br_link in sms.form()["text"]
     assert sms.event_id == by_order["N1"].event_id
+    assert sms.headers["authorization"] == "Basic " + base64.b64encode(b"AC123:sms-token-1").decode()
 
     await stage(nshop, "N1", "delivered")
     delivered = (await receiver.wait_for(hook, 3))[2]

@@ -192,11 +192,12 @@ async def test_stored_secrets_are_sealed_and_still_work(shop: Shop, server: Serv
     """Redis holds neither the customer's tracking token nor the store's webhook/SMTP/shop secrets in plain
     text; the API still hands the link out, and the token opens the order's page and socket."""
     order = await shop.order("S1")
-    secrets_set = {"webhook": "whsec-plain-1", "password": "smtp-plain-2", "woo": "woo-plain-3"}
+    secrets_set = {"webhook": "whsec-plain-1", "password": "smtp-plain-2", "woo": "woo-plain-3", "sms": "sms-plain-4"}
     patch = {
         "notifications": {
             "webhook": {"url": "https://shop.example/hook", "secret": secrets_set["webhook"]},
             "email": {"host": "smtp.example", "password": secrets_set["password"]},
+            "sms": {"url": "https://sms.example/send", "username": "AC1", "password": secrets_set["sms"]},
         },
         "integrations": {"woocommerce": {"secret": secrets_set["woo"]}},
     }
@@ -208,13 +209,14 @@ async def test_stored_secrets_are_sealed_and_still_work(shop: Shop, server: Serv
     assert order["tracking_token"] not in "".join(stored_order.values())
     assert stored_order["token_digest"] == hashlib.sha256(order["tracking_token"].encode()).hexdigest()
     assert not any(plain in stored_settings for plain in secrets_set.values())
-    assert stored_settings.count('"sealed:') == 3
+    assert stored_settings.count('"sealed:') == 4
     again = (await shop.get("/api/orders/S1")).json()
     assert again["tracking_token"] == order["tracking_token"] and again["tracking_url"] == order["tracking_url"]
     cust = await customer_socket(server, order)
     assert (await cust.recv_type("snapshot"))["order"]["number"] == "S1"
     await cust.close()
-    assert (await shop.get("/api/store")).json()["notifications"]["webhook"]["secret"] == "********"
+    notifications = (await shop.get("/api/store")).json()["notifications"]
+    assert notifications["webhook"]["secret"] == notifications["sms"]["password"] == "********"
 
 
 async def test_orders_stored_before_sealing_still_open(shop: Shop, server: Server, redis_target: RedisTarget) -> None:

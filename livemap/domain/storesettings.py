@@ -107,6 +107,10 @@ class Sms(msgspec.Struct):
         msgspec.Meta(description="`opt_in` (default): SMS only after opting in; `on`: without"),
     ] = "opt_in"
     url: Url | None = None
+    #: The provider's HTTP Basic credentials (Twilio: account SID and auth token): the password is sealed at rest
+    #: and masked when read, which credentials written into `url` or `body` are not.
+    username: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    password: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     format: Literal["form", "json"] = "form"
     body: dict[str, str] = {}
     #: Words before the opt-out link every SMS ends with (default: the customer's language's "Stop SMS:").

@@ -3,7 +3,8 @@
 The store's ``sms.body`` maps each field the provider expects to a template; ``{phone}``,
 ``{message}``, ``{event_id}``, ``{order}``, ``{tracking_url}`` and ``{store}`` are filled in, any other
 text is sent as written (an account id, a sender name). Provider credentials go in the URL (its
-user-info or query) or in the body. The request also carries ``X-Livemap-Event-Id`` and
+user-info or query) or in the body, but only ``username``/``password`` (HTTP Basic) are sealed at rest and
+masked when the settings are read: the way to give them. The request also carries ``X-Livemap-Event-Id`` and
 ``Idempotency-Key`` so a provider that supports either drops a resent message.
 """
 
@@ -41,4 +42,6 @@ async def send(client: httpx.AsyncClient, notice: Notice, text: str, config: Sms
     fields = fill(config.body or DEFAULT_BODY, values)
     headers = {"X-Livemap-Event-Id": notice.event_id, "Idempotency-Key": notice.event_id}
     body: dict[str, Any] = {"json": fields} if config.format == "json" else {"data": fields}
+    if config.password:
+        body["auth"] = httpx.BasicAuth(config.username or "", config.password)
     await post(client, "SMS provider", config.url, headers=headers, **body)
