@@ -406,13 +406,16 @@ class Socket:
             if msg.get("type") == kind:
                 return msg
 
-    async def nothing_within(self, seconds: float) -> None:
-        """Assert no message arrives for `seconds`."""
-        try:
-            msg = await asyncio.wait_for(self.conn.recv(), seconds)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected message: {msg!r}")
+    async def nothing_within(self, seconds: float, kind: str | None = None) -> None:
+        """Assert no message (no message of type `kind`, when given) arrives for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await asyncio.wait_for(self.conn.recv(), left)
+            except TimeoutError:
+                return
+            if kind is None or json.loads(msg).get("type") == kind:
+                raise AssertionError(f"unexpected message: {msg!r}")
 
     async def close(self) -> None:
         await self.conn.close()
