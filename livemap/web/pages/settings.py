@@ -19,7 +19,9 @@ from livemap.domain.i18n import LANGS, Lang
 from livemap.domain.i18n_notify import PLACEHOLDERS, TEXTS
 from livemap.domain.i18n_returns import RETURNS
 from livemap.domain.i18n_settings import SETTINGS
-from livemap.domain.storesettings import StoreSettings, time_zones
+from livemap.domain.returns import ReturnStatus
+from livemap.domain.stages import StageMachine
+from livemap.domain.storesettings import time_zones
 from livemap.services import services
 from livemap.web.pages import backoffice
 from livemap.web.pages.layout import script_json, templates
@@ -31,36 +33,34 @@ _SHOPS = (
     ("woocommerce", "WooCommerce", "woo_where", (("consumer_key", "woo_key"), ("consumer_secret", "woo_secret"))),
     ("shopify", "Shopify", "shopify_where", (("access_token", "shopify_token"),)),
 )
-#: A return's steps, each a message of its own (`return_<status>` in the templates).
-_RETURN_STEPS = ("requested", "approved", "rejected", "pickup", "dropoff", "received", "refunded")
 
 
-def _events(settings: StoreSettings, lang: Lang, words: dict[str, str]) -> list[dict[str, str]]:
+def _events(machine: StageMachine, lang: Lang, words: dict[str, str]) -> list[dict[str, str]]:
     """What `notifications.events` may list: each stage of the store's machine, then the moments and returns."""
-    machine = settings.machine()
     stages = [{"id": s, "label": machine.label(s, lang)} for s in machine.known]
     return [*stages, *({"id": e, "label": words[f"ev_{e}"]} for e in ("arriving", "delayed", "return"))]
 
 
-def _messages(settings: StoreSettings, lang: Lang, words: dict[str, str]) -> list[dict[str, str]]:
-    """The messages whose wording the store may change: one per stage, the moments, each return step."""
-    events = [e for e in _events(settings, lang, words) if e["id"] != "return"]
+def _messages(events: list[dict[str, str]], lang: Lang, words: dict[str, str]) -> list[dict[str, str]]:
+    """The messages whose wording the store may change: one per event but `return`, which has one per step
+    (`return_<status>` in the templates), and a driver close to collecting a return."""
     steps = RETURNS[lang]
-    returns = [{"id": f"return_{s}", "label": f"{words['ev_return']}: {steps[f'st_{s}']}"} for s in _RETURN_STEPS]
+    returns = [{"id": f"return_{s}", "label": f"{words['ev_return']}: {steps[f'st_{s}']}"} for s in ReturnStatus]
     collect = {"id": "return_arriving", "label": f"{words['ev_return']}: {words['ev_arriving']}"}
-    return [*events, *returns, collect]
+    return [*(e for e in events if e["id"] != "return"), *returns, collect]
 
 
 def _config(office: backoffice.Office) -> dict[str, Any]:
     settings, lang = office.settings, office.lang
     words = SETTINGS[lang]
     machine = settings.machine()
+    events = _events(machine, lang, words)
     return {
         **office.config(words),
         "store_id": office.session.store_id,
         "stages": [{"id": s, "label": machine.label(s, lang)} for s in machine.pipeline],
-        "events": _events(settings, lang, words),
-        "messages": _messages(settings, lang, words),
+        "events": events,
+        "messages": _messages(events, lang, words),
         "languages": LANGUAGE_NAMES,
         "defaults": TEXTS,
         "placeholders": PLACEHOLDERS,
